@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make train` (the main job) and `make test` (the test suite).
+# Each creates the virtual environment first if it is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install train test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+train: install  ## the main job: names x gru, one run folder under outputs/
+	$(PY) -m src.train task=names model=gru
+
+test: install  ## the whole suite, slow tier included (as CI runs it)
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+
+bench: install
+	$(PY) -m benchmarks.speed
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

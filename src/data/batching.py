@@ -1,0 +1,55 @@
+"""Padded sequences built once as tensors, fetched a whole batch at a time.
+
+The course fed one example at a time. Here every sequence is encoded and padded once at setup()
+into an (N, T) tensor; a batch is one index operation, trimmed to its longest member, so the
+DataLoader does no per-item Python work.
+"""
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+
+class Batch(NamedTuple):
+    tokens: Tensor  # (B, T) padded ids
+    lengths: Tensor  # (B,) true lengths, on the CPU as pack_padded_sequence wants them
+    targets: Tensor  # (B,) one label per sequence, or (B, T) one per step
+
+
+def pad(sequences: list[list[int]], pad_id: int = 0) -> tuple[Tensor, Tensor]:
+    """Right-pad lists of ids into one tensor: (N, T_max) ids and (N,) lengths."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    tokens = torch.full((len(sequences), max((len(s) for s in sequences), default=0)), pad_id, dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        tokens[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return tokens, lengths
+
+
+class PaddedSequences(Dataset):
+    """Sequences with their targets; `__getitems__` serves a whole batch (see batch_as_is)."""
+
+    def __init__(self, tokens: Tensor, lengths: Tensor, targets: Tensor):
+        assert tokens.shape[0] == lengths.shape[0] == targets.shape[0], "one length and target per sequence"
+        self.tokens, self.lengths, self.targets = tokens, lengths, targets
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    def __getitem__(self, index: int) -> Batch:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        lengths = self.lengths[idx]
+        longest = int(lengths.max())
+        targets = self.targets[idx]
+        if targets.dim() > 1:  # per-step targets are trimmed like the inputs
+            targets = targets[:, :longest]
+        return Batch(self.tokens[idx, :longest], lengths, targets)
+
+
+def batch_as_is(batch: Batch) -> Batch:
+    """collate_fn for PaddedSequences: the dataset already returned the batch."""
+    return batch

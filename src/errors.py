@@ -1,0 +1,10 @@
+"""The one exception type for problems a user can fix (a wrong path, a malformed file, an option
+that does not apply). Entry points print it as one line and exit with status 2; everything else is
+a bug and keeps its traceback."""
+
+
+class UserError(Exception):
+    """What was wrong and what to do about it, in one line."""
+
+
+EXIT_USER_ERROR = 2

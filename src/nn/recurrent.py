@@ -1,0 +1,58 @@
+"""The recurrent core: one of RNN, LSTM, GRU over padded batches.
+
+This is the only place that knows an LSTM's state is an (h, c) pair; callers get outputs and an
+opaque state, and ask `last_layer_state` for the (B, directions * H) summary of a sequence.
+"""
+
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from src.errors import UserError
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+State = Tensor | tuple[Tensor, Tensor]  # (L * D, B, H), or LSTM's (h, c) pair of those
+
+
+class RecurrentCore(nn.Module):
+    """`cell` in rnn|lstm|gru; batch-first; `dropout` acts between stacked layers."""
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ):
+        super().__init__()
+        if cell not in CELLS:
+            raise UserError(f"model.cell={cell} is unknown; use one of {', '.join(CELLS)}")
+        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
+        self.directions = 2 if bidirectional else 1
+        self.rnn = CELLS[cell](
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,  # torch warns about dropout on a single layer
+        )
+        self.output_size = hidden_size * self.directions
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
+        """x (B, T, I), lengths (B,) on the CPU -> outputs (B, T, D*H) zero past each length, state."""
+        if lengths is None:
+            return self.rnn(x, state)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, state = self.rnn(packed, state)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])  # (B, T, D*H)
+        return outputs, state
+
+    def last_layer_state(self, state: State) -> Tensor:
+        """The top layer's final hidden state, directions concatenated: (B, D*H)."""
+        h = state[0] if isinstance(state, tuple) else state  # LSTM: h of (h, c)
+        batch = h.shape[1]
+        h = h.view(self.num_layers, self.directions, batch, self.hidden_size)[-1]  # (D, B, H)
+        return h.transpose(0, 1).reshape(batch, self.output_size)  # (B, D*H)

@@ -1,0 +1,43 @@
+"""What every task's LightningModule shares: optimiser and schedule, and checkpoint metadata."""
+
+import lightning as L
+import torch
+
+# Written into every checkpoint so that predict and resume can tell what it is without guessing.
+CHECKPOINT_KEY = "rnnlab"
+
+
+class RecurrentTask(L.LightningModule):
+    """Base of the task modules. Subclasses call `super().__init__(lr, weight_decay, lr_schedule)`
+    after `save_hyperparameters(logger=False)` (train.py logs the full config to TensorBoard)."""
+
+    task: str = ""
+
+    def __init__(self, lr: float, weight_decay: float, lr_schedule: str):
+        super().__init__()
+        if lr_schedule not in ("onecycle", "constant"):
+            raise ValueError(f"lr_schedule={lr_schedule}; use onecycle or constant")
+        self.lr, self.weight_decay, self.lr_schedule = lr, weight_decay, lr_schedule
+
+    def configure_optimizers(self):
+        # Weight decay on matrices only: decaying biases, embeddings' padding row or norms buys nothing.
+        decay = [p for n, p in self.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in self.named_parameters() if p.dim() < 2]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.lr,
+        )
+        if self.lr_schedule == "constant":
+            return optimizer
+        # One cycle: warm up for 10% of the steps, then anneal to ~0 by max_epochs.
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=self.lr,
+            total_steps=self.trainer.estimated_stepping_batches,
+            pct_start=0.1,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        cls = type(self)
+        checkpoint[CHECKPOINT_KEY] = {"task": self.hparams.task, "module": f"{cls.__module__}.{cls.__qualname__}"}

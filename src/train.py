@@ -1,0 +1,159 @@
+"""Train any task with any recurrent cell: `python -m src.train task=names model=gru`.
+
+`train(cfg)` is a plain function (tests call it in-process with a composed config); `main` is the
+thin Hydra entry point around it.
+"""
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+from src.errors import EXIT_USER_ERROR, UserError
+from src.tasks.checkpoint import checkpoint_task, read_checkpoint
+
+log = logging.getLogger(__name__)
+
+# "_model.hidden_size=64" after the cell in a run folder's name, or nothing when there are no overrides
+OmegaConf.register_new_resolver("run_suffix", lambda overrides: f"_{overrides}" if overrides else "", replace=True)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fit, test the best checkpoint, write results.json in the run folder and return it."""
+    run_dir = Path(cfg.paths.output_dir)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    L.seed_everything(cfg.seed, workers=True)
+    if cfg.ckpt_path:
+        check_resumable(cfg)
+
+    datamodule = instantiate(cfg.task.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    module = instantiate(cfg.task.module, spec=datamodule.spec, model=model_cfg, _convert_="all")
+    params = sum(p.numel() for p in module.parameters())
+    log.info(
+        "task %s, model %s: %d parameters; spec from the data: %s",
+        cfg.task.name,
+        cfg.model.cell,
+        params,
+        summarize_spec(datamodule.spec),
+    )
+
+    logger = TensorBoardLogger(save_dir=run_dir, name="", version="", default_hp_metric=False)
+    # a callback set to null on the command line (callbacks.early_stopping=null) is left out
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    train_seconds = time.perf_counter() - started
+    best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    best_score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    if best_score is not None:  # the monitored metric at the best epoch, not the last one
+        best_val[cfg.task.monitor] = float(best_score)
+    test = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None)[0]
+
+    results = {
+        "task": cfg.task.name,
+        "model": cfg.model.cell,
+        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        "monitor": cfg.task.monitor,
+        "best_val": best_val,
+        "test": {k: float(v) for k, v in test.items()},
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "train_seconds": round(train_seconds, 2),
+        "params": params,
+        "threads": torch.get_num_threads(),
+        "best_ckpt": str(Path(best_ckpt).resolve()) if best_ckpt else None,
+        "run_dir": str(run_dir.resolve()),
+    }
+    if trainer.is_global_zero:
+        log_hparams(logger, cfg, {**results["best_val"], **results["test"]})
+        write_json_atomically(run_dir / "results.json", results)
+        log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
+    return results
+
+
+def check_resumable(cfg: DictConfig) -> None:
+    """Fail early, in one line, when ckpt_path cannot continue this run."""
+    ckpt = read_checkpoint(cfg.ckpt_path)
+    if checkpoint_task(ckpt) != cfg.task.name:
+        raise UserError(
+            f"{cfg.ckpt_path} is a {checkpoint_task(ckpt)} checkpoint; resume it with task={checkpoint_task(ckpt)}"
+        )
+    saved = ckpt["hyper_parameters"]["model"]
+    wanted = OmegaConf.to_container(cfg.model, resolve=True)
+    if saved != wanted:
+        diff = ", ".join(
+            f"model.{k}={saved.get(k)}" for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)
+        )
+        raise UserError(f"{cfg.ckpt_path} was trained with {diff}; resume with those settings")
+
+
+def summarize_spec(spec: dict) -> str:
+    return ", ".join(f"{k}={len(v)} {list(v)[:5]}..." if len(v) > 5 else f"{k}={list(v)}" for k, v in spec.items())
+
+
+def log_hparams(logger: TensorBoardLogger, cfg: DictConfig, metrics: dict) -> None:
+    """The HPARAMS tab: this run's config beside its final metrics, whose values TensorBoard reads
+    from the scalars already logged under the same names (so nothing is written twice)."""
+    flat = {}
+
+    def walk(node, prefix=""):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif not str(key).startswith("_"):
+                flat[f"{prefix}{key}"] = value if isinstance(value, int | float | str | bool) else str(value)
+
+    walk(OmegaConf.to_container(cfg, resolve=True))
+    flat = {k: v for k, v in flat.items() if not k.startswith(("callbacks.", "paths."))}
+    writer = logger.experiment._get_file_writer()
+    for summary in hparams_summaries(flat, metrics):
+        writer.add_summary(summary)
+    logger.experiment.flush()
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    """results.json appears whole or not at all: a killed run never looks finished."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        results = train(cfg)
+    except UserError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra marks this job failed and the sweep's other jobs go on
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    return results["best_val"].get(cfg.task.monitor)  # the objective a sweeper optimises
+
+
+if __name__ == "__main__":
+    main()

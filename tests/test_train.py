@@ -1,0 +1,132 @@
+"""Runs tier: the commands a user runs, in-process, on tiny synthetic data."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from src.errors import UserError
+from src.predict import predict
+from src.train import train
+from tests.conftest import compose_cfg
+
+RESULT_KEYS = {"task", "model", "overrides", "best_val", "test", "epochs", "train_seconds", "params", "best_ckpt"}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_fast_dev_run_every_cell(cell: str, tiny: list[str], tmp_path: Path):
+    cfg = compose_cfg([*tiny, f"model={cell}", "trainer=debug"], tmp_path / cell)
+    results = train(cfg)
+    assert results["model"] == cell and results["task"] == "names"
+    assert {"test/acc", "test/f1", "test/loss"} <= set(results["test"])
+    assert json.loads((tmp_path / cell / "results.json").read_text())["model"] == cell
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """One real (tiny) run shared by the tests that read its folder, checkpoint and events."""
+    from tests.conftest import write_names_folder
+
+    root = tmp_path_factory.mktemp("trained")
+    write_names_folder(root / "data")
+    overrides = [
+        f"paths.data_dir={root / 'data'}",
+        "model=lstm",
+        "model.hidden_size=8",
+        "model.num_layers=2",
+        "model.bidirectional=true",
+        "task.module.embedding_dim=4",
+        "task.data.batch_size=8",
+        "trainer.max_epochs=3",
+        "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1",
+        "trainer.accelerator=cpu",
+    ]
+    return train(compose_cfg(overrides, root / "run"))
+
+
+def test_run_folder_holds_config_checkpoints_events_and_results(trained: dict):
+    run = Path(trained["run_dir"])
+    results = json.loads((run / "results.json").read_text())
+    assert set(results) >= RESULT_KEYS
+    assert results["model"] == "lstm" and "model=lstm" in results["overrides"]
+    assert 0.0 <= results["best_val"]["val/acc"] <= 1.0 and 0.0 <= results["test"]["test/acc"] <= 1.0
+    assert results["epochs"] == 3 and results["params"] > 0
+    assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert Path(results["best_ckpt"]) == (run / "checkpoints" / "best.ckpt").resolve()
+    assert "cell: lstm" in (run / "config.yaml").read_text()
+
+
+def test_tensorboard_events_hold_scalars_confusion_matrix_and_hparams(trained: dict):
+    events = EventAccumulator(trained["run_dir"], size_guidance={"images": 0}).Reload()
+    scalars = set(events.Tags()["scalars"])
+    expected = {
+        "train/loss_step",
+        "train/loss_epoch",
+        "val/loss",
+        "val/acc",
+        "val/f1",
+        "val/acc_best",
+        "test/acc",
+        "test/f1",
+        "test/loss",
+    }
+    assert expected <= scalars, expected - scalars
+    assert len(events.Scalars("val/acc")) == 3  # one a validation epoch
+    assert len(events.Images("val/confusion_matrix")) == 3
+    hparams = events.PluginTagToContent("hparams")
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(hparams)
+    assert b"model.cell" in hparams["_hparams_/session_start_info"]
+    assert b"test/acc" in hparams["_hparams_/experiment"]
+
+
+def test_checkpoint_is_self_contained_plain_data(trained: dict):
+    ckpt = torch.load(trained["best_ckpt"], map_location="cpu", weights_only=True)
+    hp = ckpt["hyper_parameters"]
+    assert hp["spec"]["labels"] == ["Italian", "Japanese", "Russian"] and len(hp["spec"]["alphabet"]) == 57
+    assert hp["model"]["cell"] == "lstm" and ckpt["rnnlab"]["task"] == "names"
+
+
+def test_predict_prints_top_k_languages_per_name(trained: dict, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # works from any directory
+    cfg = compose_cfg([f"ckpt={trained['best_ckpt']}", "input=Dostoevsky", "top_k=2"], tmp_path, "predict")
+    [line] = predict(cfg)
+    name, *ranked = line.split("\t")
+    assert name == "Dostoevsky" and len(ranked) == 2
+    labels = [r.split(":")[0] for r in ranked]
+    probs = [float(r.split(":")[1]) for r in ranked]
+    assert set(labels) <= {"Italian", "Japanese", "Russian"} and probs == sorted(probs, reverse=True)
+
+
+def test_predict_reads_an_input_file(trained: dict, tmp_path: Path):
+    names = tmp_path / "names.txt"
+    names.write_text("Rossi\n\nTanaka\nÉmile\n", encoding="utf-8")
+    cfg = compose_cfg([f"ckpt={trained['best_ckpt']}", f"input_file={names}"], tmp_path, "predict")
+    lines = predict(cfg)
+    assert [line.split("\t")[0] for line in lines] == ["Rossi", "Tanaka", "Émile"]
+    assert all(len(line.split("\t")) == 4 for line in lines)  # default top_k=3
+
+
+def test_interrupted_run_leaves_no_results_and_resumes_from_last_checkpoint(tiny: list[str], tmp_path: Path):
+    run = tmp_path / "run"
+    interrupt = ["+callbacks.interrupt._target_=tests.conftest.InterruptAfterEpoch", "+callbacks.interrupt.epoch=1"]
+    with pytest.raises(SystemExit):  # Lightning's Ctrl-C handling ends the process with status 1
+        train(compose_cfg([*tiny, "trainer.max_epochs=3", *interrupt], run))
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert not (run / "results.json").exists()  # an interrupted run never looks finished
+
+    last = run / "checkpoints" / "last.ckpt"
+    results = train(compose_cfg([*tiny, "trainer.max_epochs=3", f"ckpt_path={last}"], tmp_path / "resumed"))
+    steps_per_epoch = torch.load(last, weights_only=True)["global_step"]
+    assert results["epochs"] == 3 and results["global_step"] == 3 * steps_per_epoch
+    assert (tmp_path / "resumed" / "results.json").is_file()
+
+
+def test_resume_from_a_checkpoint_of_other_model_settings_is_refused(trained: dict, tmp_path: Path):
+    last = Path(trained["run_dir"]) / "checkpoints" / "last.ckpt"
+    overrides = [o for o in trained["overrides"] if not o.startswith("model=")]
+    cfg = compose_cfg([*overrides, "model=gru", f"ckpt_path={last}"], tmp_path / "other")
+    with pytest.raises(UserError, match=r"was trained with model.cell=lstm; resume with those settings"):
+        train(cfg)
