@@ -3,6 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Where the data sets are: RNNLAB_DATA_DIR if you set it; else the offline copy ../shared/data when
+# it sits beside the checkout (the project's own machines have no internet); else data/, where
+# missing files are downloaded.
+export RNNLAB_DATA_DIR ?= $(abspath $(or $(wildcard ../shared/data),data))
 
 .PHONY: install train test lint bench clean
 

@@ -4,3 +4,9 @@ Layers, one folder each: `data/` (LightningDataModules and vocabularies), `nn/` 
 parts), `tasks/` (LightningModules: loss, metrics, decoding). Entry points: `python -m src.train`,
 `python -m src.predict`.
 """
+
+from pathlib import Path
+
+# The Hydra configs sit beside the package (the project is installed editable: pip install -e .).
+# An absolute path lets the entry points find them however they are started (python -m, tests).
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")

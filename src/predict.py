@@ -11,6 +11,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from src import CONF_DIR
 from src.errors import EXIT_USER_ERROR, UserError
 from src.tasks.checkpoint import checkpoint_task, load_module, read_checkpoint
 from src.tasks.classification import SequenceClassifier
@@ -40,9 +41,9 @@ def predict_names(module: SequenceClassifier, inputs: list[tuple[str, str]], top
         raise UserError(f"top_k={top_k}; give a number of languages of at least 1")
     names = []
     for where, text in inputs:
-        name, dropped = module.vocab.clean(text)
-        if not name:
-            raise UserError(f"{where}: {text!r} has no letters of the alphabet (a-z, A-Z, space . , ; '); give a name")
+        name, dropped = module.vocab.clean(text.strip())
+        if not any(ch.isalpha() for ch in name):
+            raise UserError(f"{where}: {text!r} has no letters of the alphabet (a-z, A-Z, accents folded); give a name")
         if dropped:
             print(f"warning: {where}: ignored {dropped!r} (not in the alphabet)", file=sys.stderr)
         names.append(name)
@@ -59,8 +60,10 @@ def predict(cfg: DictConfig) -> list[str]:
         raise UserError("say which checkpoint: ckpt=outputs/<task>/<run>/checkpoints/best.ckpt")
     ckpt = read_checkpoint(cfg.ckpt)
     task = checkpoint_task(ckpt)
-    if cfg.task and cfg.task != task:
-        raise UserError(f"{cfg.ckpt} is a {task} checkpoint, not {cfg.task}; pick a {cfg.task} checkpoint")
+    if cfg.expect_task and cfg.expect_task != task:
+        raise UserError(
+            f"{cfg.ckpt} is a {task} checkpoint, not {cfg.expect_task}; pick a {cfg.expect_task} checkpoint"
+        )
     inputs = read_inputs(cfg)
     module = load_module(ckpt)
     if isinstance(module, SequenceClassifier):
@@ -68,7 +71,7 @@ def predict(cfg: DictConfig) -> list[str]:
     raise UserError(f"{cfg.ckpt} is a {task} checkpoint, which src.predict cannot use yet")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

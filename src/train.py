@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
+from src import CONF_DIR
 from src.errors import EXIT_USER_ERROR, UserError
 from src.tasks.checkpoint import checkpoint_task, read_checkpoint
 
@@ -143,7 +144,7 @@ def write_json_atomically(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     try:
         results = train(cfg)

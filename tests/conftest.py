@@ -10,7 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from src import CONF_DIR as CONF
+
 # The real data sets (CI and every developer machine have ../shared/data); slow tests need them.
 SHARED_DATA = Path(os.environ.get("RNNLAB_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -1,22 +1,39 @@
-"""Sequence -> one label: embedding, recurrent core, final state, linear."""
+"""Sequence -> one label: embedding, recurrent core, a summary of the sequence, linear."""
 
+import torch
 from torch import Tensor, nn
 
 from src.nn.recurrent import RecurrentCore
 
+POOLINGS = ("last", "last_max")
+
 
 class SequenceClassifierNet(nn.Module):
-    """ids (B, T) and lengths (B,) -> logits (B, num_classes)."""
+    """ids (B, T) and lengths (B,) -> logits (B, num_classes).
 
-    def __init__(self, vocab_size: int, num_classes: int, embedding_dim: int, dropout: float, core: dict):
+    pooling `last`: the final state of each direction (the course's "last time step");
+    `last_max`: that, concatenated with the element-wise max of the outputs over the real steps.
+    """
+
+    def __init__(
+        self, vocab_size: int, num_classes: int, embedding_dim: int, dropout: float, core: dict, pooling: str = "last"
+    ):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling}; use one of {', '.join(POOLINGS)}")
+        self.pooling = pooling
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.core = RecurrentCore(input_size=embedding_dim, **core)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(self.core.output_size, num_classes)
+        summary_size = self.core.output_size * (2 if pooling == "last_max" else 1)
+        self.head = nn.Linear(summary_size, num_classes)
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         x = self.dropout(self.embed(tokens))  # (B, T, E)
-        _, state = self.core(x, lengths)
+        outputs, state = self.core(x, lengths)  # (B, T, D*H)
         summary = self.core.last_layer_state(state)  # (B, D*H): the last real step of each name
+        if self.pooling == "last_max":
+            padding = (tokens == 0).unsqueeze(-1)  # (B, T, 1)
+            pooled = outputs.masked_fill(padding, torch.finfo(outputs.dtype).min).amax(dim=1)  # (B, D*H)
+            summary = torch.cat([summary, pooled], dim=-1)  # (B, 2*D*H)
         return self.head(self.dropout(summary))  # (B, C)

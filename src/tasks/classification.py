@@ -24,6 +24,7 @@ class SequenceClassifier(RecurrentTask):
         embedding_dim: int = 64,
         dropout: float = 0.0,
         label_smoothing: float = 0.0,
+        pooling: str = "last",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         lr_schedule: str = "onecycle",
@@ -34,7 +35,7 @@ class SequenceClassifier(RecurrentTask):
         self.labels = list(spec["labels"])
         self.label_smoothing = label_smoothing
         n = len(self.labels)
-        self.net = SequenceClassifierNet(len(self.vocab), n, embedding_dim, dropout, core=model)
+        self.net = SequenceClassifierNet(len(self.vocab), n, embedding_dim, dropout, core=model, pooling=pooling)
         self.val_acc, self.test_acc = MulticlassAccuracy(n, average="micro"), MulticlassAccuracy(n, average="micro")
         self.val_f1, self.test_f1 = MulticlassF1Score(n, average="macro"), MulticlassF1Score(n, average="macro")
         self.val_confusion = MulticlassConfusionMatrix(n)  # counts; normalised per row when drawn

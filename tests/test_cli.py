@@ -1,0 +1,145 @@
+"""Bad input at the command line: one clear line on stderr, a non-zero exit, no traceback.
+
+The entry points run in-process (their real Hydra main with a patched argv), so each case costs
+milliseconds rather than a new Python process.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import src.predict
+import src.train
+from src.errors import EXIT_USER_ERROR
+
+
+def run_main(entry, argv: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    monkeypatch.setattr(sys, "argv", [entry.__name__, *argv])
+    code = 0
+    try:
+        entry.main()
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_clear_line(code: int, err: str, *needles: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("[")]  # [..] are log lines
+    assert code == EXIT_USER_ERROR, err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> str:
+    return f"hydra.run.dir={tmp_path / 'run'}"
+
+
+def test_missing_data_folder_offline(tmp_path, run_dir, monkeypatch, capsys):
+    import urllib.error
+
+    from src.data import download
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+    code, _, err = run_main(src.train, [f"paths.data_dir={tmp_path / 'nowhere'}", run_dir], monkeypatch, capsys)
+    assert_one_clear_line(code, err, download.PYTORCH_TUTORIAL_DATA, "paths.data_dir=DIR")
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_malformed_data_file_names_file_and_line(tmp_path, run_dir, monkeypatch, capsys):
+    (tmp_path / "bad.tsv").write_text("Rossi\tItalian\nno tab here\n", encoding="utf-8")
+    argv = [f"paths.data_dir={tmp_path}", "task.data.path=bad.tsv", run_dir]
+    code, _, err = run_main(src.train, argv, monkeypatch, capsys)
+    assert_one_clear_line(code, err, "bad.tsv:2: malformed line")
+
+
+def test_unreadable_data_file(tmp_path, run_dir, monkeypatch, capsys):
+    (tmp_path / "names").mkdir()
+    (tmp_path / "names" / "Greek.txt").write_bytes(b"\xff\xfe\x00junk")
+    code, _, err = run_main(src.train, [f"paths.data_dir={tmp_path}", run_dir], monkeypatch, capsys)
+    assert_one_clear_line(code, err, "Greek.txt:1: not UTF-8")
+
+
+@pytest.mark.parametrize(("override", "group"), [("model=foo", "model"), ("task=foo", "task")])
+def test_unknown_group_value_lists_the_choices(override, group, run_dir, monkeypatch, capsys):
+    code, _, err = run_main(src.train, [override, run_dir], monkeypatch, capsys)
+    assert code != 0 and "Traceback" not in err
+    assert f"Could not find '{group}/foo'" in err and f"Available options in '{group}'" in err
+
+
+def test_predict_without_a_checkpoint(monkeypatch, capsys):
+    code, _, err = run_main(src.predict, ["input=Dostoevsky"], monkeypatch, capsys)
+    assert_one_clear_line(code, err, "ckpt=")
+
+
+def test_predict_with_a_missing_checkpoint(tmp_path, monkeypatch, capsys):
+    argv = [f"ckpt={tmp_path / 'nope.ckpt'}", "input=Dostoevsky"]
+    code, _, err = run_main(src.predict, argv, monkeypatch, capsys)
+    assert_one_clear_line(code, err, "nope.ckpt does not exist")
+
+
+def test_predict_with_a_corrupt_checkpoint(tmp_path, monkeypatch, capsys):
+    (tmp_path / "bad.ckpt").write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    code, _, err = run_main(src.predict, [f"ckpt={tmp_path / 'bad.ckpt'}", "input=Dostoevsky"], monkeypatch, capsys)
+    assert_one_clear_line(code, err, "bad.ckpt cannot be read", "corrupt")
+
+
+def test_predict_with_a_foreign_checkpoint(tmp_path, monkeypatch, capsys):
+    torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+    code, _, err = run_main(src.predict, [f"ckpt={tmp_path / 'other.ckpt'}", "input=x"], monkeypatch, capsys)
+    assert_one_clear_line(code, err, "not a checkpoint of this project")
+
+
+@pytest.fixture(scope="module")
+def names_ckpt(tmp_path_factory) -> Path:
+    """A real names checkpoint from a one-batch run."""
+    from tests.conftest import compose_cfg, write_names_folder
+
+    root = tmp_path_factory.mktemp("ckpt")
+    write_names_folder(root / "data")
+    overrides = [f"paths.data_dir={root / 'data'}", "model.hidden_size=4", "model.num_layers=1", "trainer=debug"]
+    src.train.train(compose_cfg(overrides, root / "run"))
+    return root / "run" / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "123-456", "日本"])
+def test_predict_an_empty_or_alphabet_less_name(text, names_ckpt, monkeypatch, capsys):
+    code, _, err = run_main(src.predict, [f"ckpt={names_ckpt}", f"input='{text}'"], monkeypatch, capsys)
+    assert_one_clear_line(code, err, "has no letters of the alphabet")
+
+
+def test_predict_bad_line_in_input_file_names_the_line(tmp_path, names_ckpt, monkeypatch, capsys):
+    (tmp_path / "in.txt").write_text("Rossi\n42\n", encoding="utf-8")
+    code, out, err = run_main(
+        src.predict, [f"ckpt={names_ckpt}", f"input_file={tmp_path / 'in.txt'}"], monkeypatch, capsys
+    )
+    assert_one_clear_line(code, err, "in.txt:2: '42'")
+    assert out == ""
+
+
+def test_predict_prints_one_line_per_name(names_ckpt, monkeypatch, capsys):
+    code, out, err = run_main(src.predict, [f"ckpt={names_ckpt}", "input=Dostoevsky", "top_k=2"], monkeypatch, capsys)
+    assert code == 0, err
+    [line] = out.splitlines()
+    assert line.startswith("Dostoevsky\t") and line.count("\t") == 2
+
+
+def test_checkpoint_of_another_task(tmp_path, names_ckpt, run_dir, monkeypatch, capsys):
+    ckpt = torch.load(names_ckpt, weights_only=True)
+    ckpt["rnnlab"]["task"] = "dinos"
+    torch.save(ckpt, tmp_path / "dinos.ckpt")
+    code, _, err = run_main(src.train, [f"ckpt_path={tmp_path / 'dinos.ckpt'}", run_dir], monkeypatch, capsys)
+    assert_one_clear_line(code, err, "is a dinos checkpoint; resume it with task=dinos")
+    code, _, err = run_main(src.predict, [f"ckpt={names_ckpt}", "expect_task=dinos", "input=x"], monkeypatch, capsys)
+    assert_one_clear_line(code, err, "is a names checkpoint, not dinos")
