@@ -26,6 +26,7 @@ from omegaconf import OmegaConf, open_dict
 from torch import nn
 
 from src import CONF_DIR
+from src.train import build_trainer
 
 PER_EXAMPLE_SAMPLE = 1500  # names timed in the course's loop
 
@@ -77,9 +78,8 @@ def lightning_epoch(cfg) -> tuple[float, float]:
     """One epoch of the project's own Lightning run (validation included but not timed)."""
     dm, module = build(cfg)
     clock = TrainEpochClock()
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None] + [clock]
     logger = TensorBoardLogger(cfg.paths.output_dir, name="", version="", default_hp_metric=False)
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, max_epochs=1, enable_model_summary=False)
+    trainer = build_trainer(cfg, logger, extra_callbacks=[clock], max_epochs=1, enable_model_summary=False)
     trainer.fit(module, datamodule=dm)
     return clock.epochs[0]
 
@@ -132,7 +132,7 @@ def per_example_epoch(cfg) -> tuple[float, float, int]:
             loss.backward()
             optimizer.step()
     scale = len(data) / len(sample)
-    return clock.wall * scale, clock.cpu * scale, len(data)
+    return clock.wall * scale, clock.cpu * scale, len(sample)
 
 
 def main(overrides: list[str]) -> dict:
@@ -147,27 +147,29 @@ def main(overrides: list[str]) -> dict:
             bare.append(bare_epoch(cfg))
             lightning.append(lightning_epoch(cfg))
         per_example = per_example_epoch(cfg)
+        train_names = len(build(cfg)[0].datasets["train"])
     bare_wall, bare_cpu = min(bare)
     light_wall, light_cpu = min(lightning)
     result = {
         "task": "names",
         "model": cfg.model.cell,
         "threads": threads,
-        "train_names": per_example[2],
+        "train_names": train_names,
         "batch_size": cfg.task.data.batch_size,
         "bare_epoch_wall_s": round(bare_wall, 2),
         "bare_epoch_cpu_s": round(bare_cpu, 2),
         "lightning_epoch_wall_s": round(light_wall, 2),
         "lightning_epoch_cpu_s": round(light_cpu, 2),
-        "per_example_epoch_wall_s": round(per_example[0], 1),
-        "per_example_epoch_cpu_s": round(per_example[1], 1),
+        "per_example_epoch_wall_s": round(per_example[0], 2),
+        "per_example_epoch_cpu_s": round(per_example[1], 2),
+        "per_example_sample": per_example[2],
         "lightning_vs_bare": round(light_wall / bare_wall, 3),
         "speedup_vs_per_example": round(per_example[0] / light_wall, 1),
     }
     rows = [
         ("bare PyTorch, batched", bare_wall, bare_cpu, f"runs: {[round(w, 2) for w, _ in bare]}"),
         ("Lightning (src.train), batched", light_wall, light_cpu, f"runs: {[round(w, 2) for w, _ in lightning]}"),
-        ("course, one name a step", per_example[0], per_example[1], f"extrapolated from {PER_EXAMPLE_SAMPLE} names"),
+        ("course, one name a step", per_example[0], per_example[1], f"extrapolated from {per_example[2]} names"),
     ]
     print(f"\n{'loop':<34}{'wall s/epoch':>14}{'cpu s/epoch':>14}")
     for name, wall, cpu, note in rows:

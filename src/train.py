@@ -56,11 +56,7 @@ def train(cfg: DictConfig) -> dict:
     )
 
     logger = TensorBoardLogger(save_dir=run_dir, name="", version="", default_hp_metric=False)
-    # a callback set to null on the command line (callbacks.early_stopping=null) is left out
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
-    if not cfg.trainer.get("enable_progress_bar", True):
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+    trainer = build_trainer(cfg, logger)
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -95,6 +91,15 @@ def train(cfg: DictConfig) -> dict:
         write_json_atomically(run_dir / "results.json", results)
         log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
     return results
+
+
+def build_trainer(cfg: DictConfig, logger: TensorBoardLogger, extra_callbacks=(), **overrides) -> L.Trainer:
+    """The Trainer of cfg.trainer with the callbacks of cfg.callbacks (the benchmark builds its own the same way)."""
+    # a callback set to null on the command line (callbacks.early_stopping=null) is left out
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    if not overrides.get("enable_progress_bar", cfg.trainer.get("enable_progress_bar", True)):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return instantiate(cfg.trainer, logger=logger, callbacks=[*callbacks, *extra_callbacks], **overrides)
 
 
 def check_resumable(cfg: DictConfig) -> None:

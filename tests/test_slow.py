@@ -32,8 +32,8 @@ def test_a_few_real_epochs_on_names_beat_the_majority_class_by_far(tmp_path: Pat
         "trainer.enable_progress_bar=false",
     ]
     results = train(compose_cfg(overrides, tmp_path / "run"))
-    # majority class (Russian) is 0.47 of the grouped test split; the course's batch-1 RNN reached 0.75
-    assert results["test"]["test/acc"] >= 0.72, results["test"]
+    # the majority class (Russian) is 0.51 of the grouped test split
+    assert results["test"]["test/acc"] >= 0.75, results["test"]  # measured 0.778
     assert results["test"]["test/f1"] >= 0.35, results["test"]
 
 

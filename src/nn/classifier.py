@@ -13,15 +13,23 @@ class SequenceClassifierNet(nn.Module):
 
     pooling `last`: the final state of each direction (the course's "last time step");
     `last_max`: that, concatenated with the element-wise max of the outputs over the real steps.
+    `symbol_dropout`: in training, the share of input symbols whose embedding is zeroed.
     """
 
     def __init__(
-        self, vocab_size: int, num_classes: int, embedding_dim: int, dropout: float, core: dict, pooling: str = "last"
+        self,
+        vocab_size: int,
+        num_classes: int,
+        embedding_dim: int,
+        dropout: float,
+        core: dict,
+        pooling: str = "last",
+        symbol_dropout: float = 0.0,
     ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling}; use one of {', '.join(POOLINGS)}")
-        self.pooling = pooling
+        self.pooling, self.symbol_dropout = pooling, symbol_dropout
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.core = RecurrentCore(input_size=embedding_dim, **core)
         self.dropout = nn.Dropout(dropout)
@@ -30,6 +38,9 @@ class SequenceClassifierNet(nn.Module):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         x = self.dropout(self.embed(tokens))  # (B, T, E)
+        if self.training and self.symbol_dropout > 0:  # blank whole symbols: no single letter decides
+            keep = torch.rand(tokens.shape, device=x.device) >= self.symbol_dropout  # (B, T)
+            x = x * keep.unsqueeze(-1)
         outputs, state = self.core(x, lengths)  # (B, T, D*H)
         summary = self.core.last_layer_state(state)  # (B, D*H): the last real step of each name
         if self.pooling == "last_max":

@@ -25,6 +25,7 @@ class SequenceClassifier(RecurrentTask):
         dropout: float = 0.0,
         label_smoothing: float = 0.0,
         pooling: str = "last",
+        symbol_dropout: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         lr_schedule: str = "onecycle",
@@ -35,7 +36,9 @@ class SequenceClassifier(RecurrentTask):
         self.labels = list(spec["labels"])
         self.label_smoothing = label_smoothing
         n = len(self.labels)
-        self.net = SequenceClassifierNet(len(self.vocab), n, embedding_dim, dropout, core=model, pooling=pooling)
+        self.net = SequenceClassifierNet(
+            len(self.vocab), n, embedding_dim, dropout, core=model, pooling=pooling, symbol_dropout=symbol_dropout
+        )
         self.val_acc, self.test_acc = MulticlassAccuracy(n, average="micro"), MulticlassAccuracy(n, average="micro")
         self.val_f1, self.test_f1 = MulticlassF1Score(n, average="macro"), MulticlassF1Score(n, average="macro")
         self.val_confusion = MulticlassConfusionMatrix(n)  # counts; normalised per row when drawn
