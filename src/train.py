@@ -149,6 +149,25 @@ def write_json_atomically(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def check_choices(args: list[str]) -> None:
+    """`model=foo` -> one line naming the choices, before Hydra's longer report (which also lists its
+    search path). Sweep lists (`model=rnn,lstm`) are checked item by item."""
+    for arg in args:
+        group, sep, value = arg.partition("=")
+        if not sep or group not in ("task", "model", "trainer"):
+            continue
+        choices = sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+        unknown = [v for v in value.split(",") if v not in choices]
+        if unknown:
+            print(f"error: {group}={unknown[0]} is not a choice; use one of {', '.join(choices)}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+
+
+def cli() -> None:
+    check_choices(sys.argv[1:])
+    main()
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     try:
@@ -162,4 +181,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -70,7 +70,8 @@ def test_run_folder_names_carry_task_cell_and_overrides(tmp_path: Path):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=["model=lstm", "model.hidden_size=64"], return_hydra_config=True)
     # override_dirname is filled in when a job runs; set it as Hydra would, then resolve the folder name
-    cfg.hydra.job.override_dirname = "model.hidden_size=64,model=lstm"
+    cfg.hydra.job.override_dirname = "model.hidden_size-64+model-lstm"  # kv_sep and item_sep of train.yaml
     HydraConfig.instance().set_config(cfg)
     run_dir = OmegaConf.to_container(cfg.hydra.run, resolve=True)["dir"]
-    assert run_dir.startswith("outputs/names/") and run_dir.endswith("_lstm_model.hidden_size=64,model=lstm")
+    assert cfg.hydra.job.config.override_dirname.kv_sep == "-" and cfg.hydra.job.config.override_dirname.item_sep == "+"
+    assert run_dir.startswith("outputs/names/") and run_dir.endswith("_lstm_model.hidden_size-64+model-lstm")
