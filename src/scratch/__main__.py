@@ -1,0 +1,89 @@
+"""python -m src.scratch srn | binary [op=add|sub] [bits=8] [steps=10000] [hidden=16] [lr=...] [seed=0]"""
+
+import sys
+
+import numpy as np
+
+from src.errors import EXIT_USER_ERROR, UserError
+from src.scratch import binary
+from src.scratch.srn import SRN
+
+COURSE_INPUTS = np.array([[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]])
+OPTIONS = {
+    "srn": {},
+    "binary": {"op": str, "bits": int, "steps": int, "hidden": int, "lr": float, "seed": int},
+}
+
+
+def parse(argv: list[str]) -> tuple[str, dict]:
+    if not argv or argv[0] not in OPTIONS:
+        raise UserError(f"say which lesson: python -m src.scratch {'|'.join(OPTIONS)} [key=value ...]")
+    command, options = argv[0], {}
+    for arg in argv[1:]:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in OPTIONS[command]:
+            known = ", ".join(OPTIONS[command]) or "none"
+            raise UserError(f"{arg!r} is not an option of '{command}'; options: {known} (as key=value)")
+        try:
+            options[key] = OPTIONS[command][key](value)
+        except ValueError as err:
+            raise UserError(f"{key}={value} is not a {OPTIONS[command][key].__name__}") from err
+    return command, options
+
+
+def srn_table() -> None:
+    """The course's hand-computed SRN beside torch's RNNCell loop and RNN, both activations."""
+    import torch
+
+    for state in ("identity", "tanh"):
+        hs, ys = SRN.ones(2, 2, 2, state).forward(COURSE_INPUTS)
+        cell_ys, rnn_ys = _torch_outputs(torch, state)
+        print(f"\nSRN, input 2 / hidden 2 / output 2, weights 1, biases 0, state activation: {state}")
+        print(
+            f"{'t':>2}  {'input':>10}  {'state (NumPy)':>20}  {'output (NumPy)':>20}"
+            f"  {'RNNCell loop':>20}  {'nn.RNN':>20}"
+        )
+        for t, x in enumerate(COURSE_INPUTS):
+            print(f"{t + 1:>2}  {str(x.tolist()):>10}  {float(hs[t + 1][0])!r:>20}  {float(ys[t][0])!r:>20}  "
+                  f"{cell_ys[t]!r:>20}  {rnn_ys[t]!r:>20}")  # fmt: skip
+
+
+def _torch_outputs(torch, state: str) -> tuple[list[float], list[float]]:
+    """Output component 0 at each step from RNNCell stepped in a loop and from RNN, weights set to the course's."""
+    nonlinearity = "tanh" if state == "tanh" else "relu"  # identity: every state here is positive, relu = identity
+    cell = torch.nn.RNNCell(2, 2, nonlinearity=nonlinearity).double()
+    rnn = torch.nn.RNN(2, 2, nonlinearity=nonlinearity).double()
+    head = torch.nn.Linear(2, 2).double()
+    with torch.no_grad():
+        for module in (cell, rnn, head):
+            for name, p in module.named_parameters():
+                p.fill_(1.0 if "weight" in name else 0.0)
+        x = torch.tensor(COURSE_INPUTS)
+        h, cell_out = torch.zeros(1, 2, dtype=torch.double), []
+        for t in range(len(x)):
+            h = cell(x[t : t + 1], h)
+            cell_out.append(float(head(h)[0, 0]))
+        outputs, _ = rnn(x.unsqueeze(1))  # (T, 1, 2)
+        rnn_out = head(outputs)[:, 0, 0].tolist()
+    return cell_out, rnn_out
+
+
+def main(argv: list[str]) -> None:
+    command, options = parse(argv)
+    if command == "srn":
+        srn_table()
+        return
+    op, bits = options.get("op", "add"), options.get("bits", 8)
+    try:
+        model = binary.train(**options)
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    print(f"all bits right on {binary.accuracy(model, op, bits, n=1000, seed=1):.1%} of 1000 fresh {bits}-bit problems")
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
