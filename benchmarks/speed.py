@@ -23,13 +23,12 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
 from src import CONF_DIR
-from src.train import build_trainer
+from src.train import build, build_trainer
 
 PER_EXAMPLE_SAMPLE = 1500  # names timed in the course's loop
 # The course's network size on the project's batched path (batch 256: larger batches were no faster here).
@@ -70,18 +69,18 @@ def compose_names(overrides: list[str], run_dir: str):
     return cfg
 
 
-def build(cfg):
+def setup_run(cfg):
     L.seed_everything(cfg.seed, workers=True)
-    dm = instantiate(cfg.task.data)
+    dm = build(cfg.task.data)
     dm.prepare_data()
     dm.setup("fit")
-    module = instantiate(cfg.task.module, spec=dm.spec, model=OmegaConf.to_container(cfg.model), _convert_="all")
+    module = build(cfg.task.module, spec=dm.spec, model=OmegaConf.to_container(cfg.model), _convert_="all")
     return dm, module
 
 
 def lightning_epoch(cfg) -> tuple[float, float]:
     """One epoch of the project's own Lightning run (validation included but not timed)."""
-    dm, module = build(cfg)
+    dm, module = setup_run(cfg)
     clock = TrainEpochClock()
     logger = TensorBoardLogger(cfg.paths.output_dir, name="", version="", default_hp_metric=False)
     trainer = build_trainer(cfg, logger, extra_callbacks=[clock], max_epochs=1, enable_model_summary=False)
@@ -91,7 +90,7 @@ def lightning_epoch(cfg) -> tuple[float, float]:
 
 def bare_epoch(cfg) -> tuple[float, float]:
     """The same batches through the same model, optimiser and schedule in a plain loop."""
-    dm, module = build(cfg)
+    dm, module = setup_run(cfg)
     loader = dm.train_dataloader()
     optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.task.module.lr, weight_decay=cfg.task.module.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.task.module.lr, total_steps=len(loader))
@@ -122,7 +121,7 @@ class CourseClassifier(nn.Module):
 
 def per_example_epoch(cfg) -> tuple[float, float, int]:
     """The course's loop, one name a step, timed on a sample; returns the extrapolated epoch."""
-    dm, _ = build(cfg)
+    dm, _ = setup_run(cfg)
     data = dm.datasets["train"]
     letters = len(dm.spec["alphabet"]) + 1
     model = CourseClassifier(letters, len(dm.spec["labels"]))
@@ -156,7 +155,7 @@ def main(overrides: list[str]) -> dict:
         )
         same_model = min(lightning_epoch(same_cfg) for _ in range(2))
         per_example = per_example_epoch(cfg)
-        train_names = len(build(cfg)[0].datasets["train"])
+        train_names = len(setup_run(cfg)[0].datasets["train"])
     bare_wall, bare_cpu = min(bare)
     light_wall, light_cpu = min(lightning)
     result = {

@@ -15,6 +15,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
@@ -41,11 +42,11 @@ def train(cfg: DictConfig) -> dict:
     if cfg.ckpt_path:
         check_resumable(cfg)
 
-    datamodule = instantiate(cfg.task.data)
+    datamodule = build(cfg.task.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    module = instantiate(cfg.task.module, spec=datamodule.spec, model=model_cfg, _convert_="all")
+    module = build(cfg.task.module, spec=datamodule.spec, model=model_cfg, _convert_="all")
     params = sum(p.numel() for p in module.parameters())
     log.info(
         "task %s, model %s: %d parameters; spec from the data: %s",
@@ -69,7 +70,9 @@ def train(cfg: DictConfig) -> dict:
     best_score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
     if best_score is not None:  # the monitored metric at the best epoch, not the last one
         best_val[cfg.task.monitor] = float(best_score)
-    test = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None)[0]
+    # one dict per test dataloader (binary has two: test and test_long)
+    test = {k: v for per_loader in trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None)
+            for k, v in per_loader.items()}  # fmt: skip
 
     results = {
         "task": cfg.task.name,
@@ -91,6 +94,17 @@ def train(cfg: DictConfig) -> dict:
         write_json_atomically(run_dir / "results.json", results)
         log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
     return results
+
+
+def build(node: DictConfig, **kwargs):
+    """hydra.utils.instantiate, with a UserError raised inside the target (a bad option value)
+    surfacing as itself rather than wrapped in Hydra's InstantiationException."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, UserError):
+            raise err.__cause__ from None
+        raise
 
 
 def build_trainer(cfg: DictConfig, logger: TensorBoardLogger, extra_callbacks=(), **overrides) -> L.Trainer:

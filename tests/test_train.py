@@ -7,6 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from src import CONF_DIR
 from src.errors import UserError
 from src.predict import predict
 from src.train import train
@@ -15,12 +16,16 @@ from tests.conftest import compose_cfg
 RESULT_KEYS = {"task", "model", "overrides", "best_val", "test", "epochs", "train_seconds", "params", "best_ckpt"}
 
 
+TASKS = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_fast_dev_run_every_cell(cell: str, tiny: list[str], tmp_path: Path):
-    cfg = compose_cfg([*tiny, f"model={cell}", "trainer=debug"], tmp_path / cell)
-    results = train(cfg)
-    assert results["model"] == cell and results["task"] == "names"
-    assert {"test/acc", "test/f1", "test/loss"} <= set(results["test"])
+def test_fast_dev_run_every_task_and_cell(task: str, cell: str, names_dir: Path, tmp_path: Path):
+    overrides = [f"task={task}", f"model={cell}", "trainer=debug", f"paths.data_dir={names_dir}", "model.hidden_size=8"]
+    results = train(compose_cfg(overrides, tmp_path / cell))
+    assert results["model"] == cell and results["task"] == task
+    assert results["test"] and all(k.startswith("test/") for k in results["test"])
     assert json.loads((tmp_path / cell / "results.json").read_text())["model"] == cell
 
 

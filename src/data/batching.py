@@ -11,6 +11,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+IGNORE = -100  # padding in per-step targets: cross_entropy's ignore_index
+
 
 class Batch(NamedTuple):
     tokens: Tensor  # (B, T) padded ids

@@ -1,0 +1,26 @@
+"""Sequence -> one label per step: input symbols (embedded or one-hot), recurrent core, linear."""
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from src.nn.recurrent import RecurrentCore
+
+
+class StepLabellerNet(nn.Module):
+    """ids (B, T) and lengths (B,) -> logits (B, T, num_classes).
+
+    embedding_dim 0 feeds one-hot vectors of the input symbols (the course's first version).
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, embedding_dim: int, dropout: float, core: dict):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if embedding_dim else None
+        self.core = RecurrentCore(input_size=embedding_dim or vocab_size, **core)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.core.output_size, num_classes)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        x = F.one_hot(tokens, self.vocab_size).float() if self.embed is None else self.embed(tokens)  # (B, T, V or E)
+        outputs, _ = self.core(self.dropout(x), lengths)  # (B, T, D*H)
+        return self.head(self.dropout(outputs))  # (B, T, C)
