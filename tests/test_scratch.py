@@ -112,3 +112,43 @@ def test_srn_command_prints_the_course_table(capsys):
     out = capsys.readouterr().out
     assert "1.9280551601516338" in out and "32" in out
     assert parse(["binary", "op=sub", "steps=5"]) == ("binary", {"op": "sub", "steps": 5})
+
+
+def test_dinos_split_matches_the_anchor_protocol(tmp_path):
+    from src.data.dinos import read_words, split_words
+
+    (tmp_path / "w.txt").write_text(
+        "".join(f"  Word{chr(97 + i % 26)}{i:03d}\n\n" for i in range(400)), encoding="utf-8"
+    )
+    words, dropped = read_words(tmp_path / "w.txt")
+    assert len(words) == 400 and words[0] == "worda" and dropped["0"] > 0  # digits dropped and counted
+    train, val, test = split_words(words)
+    assert (len(train), len(val), len(test)) == (92, 154, 154)
+    assert split_words(words) == (train, val, test)  # fixed seed, same split
+    assert sorted(train + val + test) == sorted(words)  # a partition of the shuffled list, repeats kept
+
+
+@pytest.mark.parametrize("content", ["", "\n   \n\n", "123\n---\n"])
+def test_dinos_words_file_without_words_is_a_clear_error(tmp_path, content):
+    from src.data.dinos import read_words
+
+    (tmp_path / "empty.txt").write_text(content, encoding="utf-8")
+    with pytest.raises(UserError, match="has no words"):
+        read_words(tmp_path / "empty.txt")
+
+
+def test_dinos_lesson_learns_and_samples_from_the_alphabet(tmp_path, capsys):
+    from src.scratch import dinos
+
+    words = ["tyrannosaurus", "stegosaurus", "triceratops", "velociraptor", "brachiosaurus"] * 20
+    untrained = dinos.SRN.random(dinos.VOCAB, 20, dinos.VOCAB, np.random.default_rng(0), scale=0.01)
+    lines = []
+    model = dinos.train(words, hidden=20, steps=3000, lr=0.05, report_every=1000, samples=3, log=lines.append)
+    assert len(lines) == 3 and all("samples:" in line for line in lines)
+    assert dinos.nll_per_symbol(model, words[:5]) < 0.5 * dinos.nll_per_symbol(untrained, words[:5])
+    xs, targets = dinos.encode("abc")
+    assert xs.shape == (4, 27) and xs[0].sum() == 0 and targets.tolist() == [1, 2, 3, 0]
+
+    (tmp_path / "dinos.txt").write_text("\n".join(words * 4), encoding="utf-8")
+    main(["dinos", "steps=200", "hidden=8", f"data_dir={tmp_path}"])
+    assert "test NLL" in capsys.readouterr().out

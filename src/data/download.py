@@ -19,12 +19,18 @@ POINT_AT_LOCAL = "put the files there, or point paths.data_dir=DIR (or RNNLAB_DA
 
 @dataclass(frozen=True)
 class Source:
-    """Where a data set lives publicly. For a zip, `members` maps archive paths to local paths."""
+    """Where a data set lives publicly: a zip whose `members` map archive paths to local paths, or
+    (no members) one file saved as `single_file`."""
 
     url: str
     licence: str
     members: dict[str, str] = field(default_factory=dict)  # zip member -> path under the data folder
     sha256: dict[str, str] = field(default_factory=dict)  # path under the data folder -> sha256
+    single_file: str = ""
+
+    @property
+    def files(self) -> list[str]:
+        return list(self.members.values()) or [self.single_file]
 
 
 PYTORCH_TUTORIAL_DATA = "https://download.pytorch.org/tutorial/data.zip"
@@ -57,6 +63,13 @@ NAMES = Source(
     sha256={f"names/{lang}.txt": digest for lang, digest in NAMES_SHA256.items()},
 )
 
+DINOS = Source(
+    url="https://raw.githubusercontent.com/vbvsharma/text-generation-with-an-rnn/master/dinos.txt",
+    licence="dinosaur genus names (facts, no licence needed)",
+    sha256={"dinos.txt": "0704eb65c34137226ad13023cfaa77edf70222aaaf3e2a926b9b791a25b025f6"},
+    single_file="dinos.txt",
+)
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
@@ -69,7 +82,7 @@ def sha256_of(path: Path) -> str:
 def ensure_files(source: Source, data_dir: str | Path) -> None:
     """Make sure every file of `source` is in `data_dir`, downloading the ones that are missing."""
     data_dir = Path(data_dir)
-    missing = [rel for rel in source.members.values() if not (data_dir / rel).is_file()]
+    missing = [rel for rel in source.files if not (data_dir / rel).is_file()]
     if not missing:
         return
     log.info("%d file(s) missing in %s (e.g. %s); downloading %s", len(missing), data_dir, missing[0], source.url)
@@ -101,16 +114,21 @@ def _download(url: str, target: Path, data_dir: Path, missing: str) -> None:
 
 
 def _extract(source: Source, archive: Path, out_dir: Path) -> None:
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            for member, rel in source.members.items():
-                (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(member) as src, open(out_dir / rel, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-    except (zipfile.BadZipFile, KeyError) as err:
-        raise UserError(
-            f"the download from {source.url} is not the expected archive ({err}); {POINT_AT_LOCAL}"
-        ) from err
+    """Unpack (or, for a single file, copy) the download into out_dir and check every sha256."""
+    if not source.members:
+        (out_dir / source.single_file).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(archive, out_dir / source.single_file)
+    else:
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                for member, rel in source.members.items():
+                    (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(member) as src, open(out_dir / rel, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        except (zipfile.BadZipFile, KeyError) as err:
+            raise UserError(
+                f"the download from {source.url} is not the expected archive ({err}); {POINT_AT_LOCAL}"
+            ) from err
     for rel, expected in source.sha256.items():
         if sha256_of(out_dir / rel) != expected:
             raise UserError(

@@ -1,17 +1,25 @@
-"""python -m src.scratch srn | binary [op=add|sub] [bits=8] [steps=10000] [hidden=16] [lr=...] [seed=0]"""
+"""The course's lessons in NumPy:
 
+python -m src.scratch srn
+python -m src.scratch binary [op=add|sub] [bits=8] [steps=10000] [hidden=16] [lr=...] [seed=0]
+python -m src.scratch dinos [steps=35000] [hidden=50] [lr=0.01] [seed=0] [data_dir=...]
+"""
+
+import os
 import sys
 
 import numpy as np
 
+from src.data.dinos import find_words_file, read_words, split_words
 from src.errors import EXIT_USER_ERROR, UserError
-from src.scratch import binary
+from src.scratch import binary, dinos
 from src.scratch.srn import SRN
 
 COURSE_INPUTS = np.array([[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]])
 OPTIONS = {
     "srn": {},
     "binary": {"op": str, "bits": int, "steps": int, "hidden": int, "lr": float, "seed": int},
+    "dinos": {"steps": int, "hidden": int, "lr": float, "seed": int, "data_dir": str},
 }
 
 
@@ -68,10 +76,25 @@ def _torch_outputs(torch, state: str) -> tuple[list[float], list[float]]:
     return cell_out, rnn_out
 
 
+def dinosaurs(data_dir: str | None = None, **options) -> float:
+    """Train on the anchor split's training names; print samples, then the test NLL per symbol."""
+    path = find_words_file(data_dir or os.environ.get("RNNLAB_DATA_DIR", "data"))
+    words, _ = read_words(path)
+    train_words, _, test_words = split_words(words)
+    print(f"{path}: {len(words)} names; training on {len(train_words)}, testing on {len(test_words)} (seed 0)")
+    model = dinos.train(train_words, **options)
+    nll = dinos.nll_per_symbol(model, test_words)
+    print(f"test NLL {nll:.3f} nats per symbol (end of name included), {nll / np.log(2):.3f} bits")
+    return nll
+
+
 def main(argv: list[str]) -> None:
     command, options = parse(argv)
     if command == "srn":
         srn_table()
+        return
+    if command == "dinos":
+        dinosaurs(**options)
         return
     op, bits = options.get("op", "add"), options.get("bits", 8)
     try:

@@ -129,11 +129,13 @@ def clip_(grads: dict[str, np.ndarray], limit: float) -> dict[str, np.ndarray]:
     return grads
 
 
-def sample(model: SRN, rng: np.random.Generator, start: int, end: int, max_length: int) -> list[int]:
-    """Feed each drawn symbol back (one-hot) from `start` until `end` or max_length symbols."""
+def sample(model: SRN, rng: np.random.Generator, end: int, max_length: int, start: int | None = None) -> list[int]:
+    """Draw symbols from the softmax, feeding each back one-hot, until `end` or max_length symbols.
+    The first input is one-hot `start`, or all zeros when None (the course's dinosaur start)."""
     vocab = model.W.shape[1]
     x, h, out = np.zeros(vocab), np.zeros(model.U.shape[0]), []
-    x[start] = 1.0
+    if start is not None:
+        x[start] = 1.0
     while len(out) < max_length:
         hs, ys = model.forward(x[None, :], h)
         h = hs[-1]
