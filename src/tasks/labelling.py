@@ -18,6 +18,7 @@ class StepLabeller(RecurrentTask):
     spec: `inputs` and `outputs` (symbol lists; input id 0 is padding) and `test_sets`, the
     suffixes of the test dataloaders' metric names (["", "_long"] -> test/seq_acc, test/seq_acc_long).
     Examples rendered by the DataModule's `render(tokens, predictions)` go to TensorBoard as text.
+    one_hot feeds one-hot input symbols instead of an embedding_dim-sized embedding.
     """
 
     def __init__(
@@ -26,7 +27,8 @@ class StepLabeller(RecurrentTask):
         model: dict,
         task: str = "binary",
         step_name: str = "step",
-        embedding_dim: int = 0,
+        one_hot: bool = False,
+        embedding_dim: int = 10,
         dropout: float = 0.0,
         lr: float = 1e-2,
         weight_decay: float = 0.0,
@@ -37,7 +39,8 @@ class StepLabeller(RecurrentTask):
         super().__init__(lr, weight_decay, lr_schedule)
         self.step_name, self.examples = step_name, examples
         self.test_sets = list(spec.get("test_sets", [""]))
-        self.net = StepLabellerNet(len(spec["inputs"]) + 1, len(spec["outputs"]), embedding_dim, dropout, core=model)
+        vocab, classes = len(spec["inputs"]) + 1, len(spec["outputs"])
+        self.net = StepLabellerNet(vocab, classes, 0 if one_hot else embedding_dim, dropout, core=model)
         self.seq_acc_best = MaxMetric()
         # one running mean per split and metric: steps right (weighted by steps), sequences right
         names = ["val"] + [f"test{suffix}" for suffix in self.test_sets]
