@@ -1,6 +1,8 @@
-"""Use a trained checkpoint: `python -m src.predict ckpt=PATH input=Dostoevsky`.
+"""Use a trained checkpoint.
 
-names: one line per input, the name then the top_k `Language:probability`, tab-separated.
+    python -m src.predict ckpt=PATH input=Dostoevsky          # names: name, then top_k Language:probability
+    python -m src.predict ckpt=PATH num_samples=20 prefix=tyr  # dinos: one generated name a line
+
 The checkpoint carries its vocabulary, labels and model config, so this works from any directory.
 """
 
@@ -15,6 +17,9 @@ from src import CONF_DIR
 from src.errors import EXIT_USER_ERROR, UserError
 from src.tasks.checkpoint import checkpoint_task, load_module, read_checkpoint
 from src.tasks.classification import SequenceClassifier
+from src.tasks.language_model import CharLanguageModel
+
+NAMES_OPTIONS, SAMPLING_OPTIONS = ("input", "input_file"), ("num_samples",)
 
 
 def read_inputs(cfg: DictConfig) -> list[tuple[str, str]]:
@@ -36,7 +41,8 @@ def read_inputs(cfg: DictConfig) -> list[tuple[str, str]]:
     return inputs
 
 
-def predict_names(module: SequenceClassifier, inputs: list[tuple[str, str]], top_k: int) -> list[str]:
+def predict_names(module: SequenceClassifier, inputs: list[tuple[str, str]], top_k: int | None) -> list[str]:
+    top_k = 3 if top_k is None else top_k
     if top_k < 1:
         raise UserError(f"top_k={top_k}; give a number of languages of at least 1")
     names = []
@@ -64,11 +70,38 @@ def predict(cfg: DictConfig) -> list[str]:
         raise UserError(
             f"{cfg.ckpt} is a {task} checkpoint, not {cfg.expect_task}; pick a {cfg.expect_task} checkpoint"
         )
-    inputs = read_inputs(cfg)
     module = load_module(ckpt)
     if isinstance(module, SequenceClassifier):
-        return predict_names(module, inputs, cfg.top_k)
+        refuse(cfg, SAMPLING_OPTIONS, task, "num_samples= generates names from a dinos checkpoint")
+        return predict_names(module, read_inputs(cfg), cfg.top_k)
+    if isinstance(module, CharLanguageModel):
+        refuse(cfg, NAMES_OPTIONS, task, "input= and input_file= classify names with a names checkpoint")
+        return sample_names(module, cfg)
     raise UserError(f"{cfg.ckpt} is a {task} checkpoint, which src.predict cannot use yet")
+
+
+def refuse(cfg: DictConfig, keys: tuple[str, ...], task: str, why: str) -> None:
+    given = [k for k in keys if cfg.get(k) is not None]
+    if given:
+        raise UserError(f"{cfg.ckpt} is a {task} checkpoint: {given[0]}= does not apply ({why})")
+
+
+def sample_names(module: CharLanguageModel, cfg: DictConfig) -> list[str]:
+    num = 10 if cfg.num_samples is None else cfg.num_samples
+    if num < 1:
+        raise UserError(f"num_samples={num}; ask for at least 1 name")
+    if cfg.temperature < 0:
+        raise UserError(f"temperature={cfg.temperature}; use 0 (greedy) or a positive number")
+    if cfg.top_k is not None and cfg.top_k < 1:
+        raise UserError(f"top_k={cfg.top_k}; use at least 1, or leave it out to sample from every letter")
+    prefix = str(cfg.prefix or "").strip().lower()
+    outside = sorted({ch for ch in prefix if ch not in module.symbols[1:]})
+    if outside:
+        raise UserError(f"prefix={cfg.prefix!r} has {''.join(outside)!r}, outside the model's letters a-z")
+    if len(prefix) >= cfg.max_length:
+        raise UserError(f"prefix={prefix!r} is already max_length={cfg.max_length} long; raise max_length")
+    generator = torch.Generator().manual_seed(int(cfg.seed))
+    return module.sample(num, cfg.temperature, cfg.top_k, prefix, cfg.max_length, generator)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")

@@ -59,11 +59,25 @@ def write_names_folder(root: Path) -> Path:
     return folder
 
 
+def write_words_file(root: Path, name: str = "dinos.txt", count: int = 400) -> Path:
+    """A dinos.txt of made-up names (enough for the 154 + 154 held-out words), with a capital, a digit
+    and blank lines, as real files have."""
+    import random
+
+    rng = random.Random(0)
+    parts = ["tyr", "anno", "saur", "us", "ste", "go", "cera", "tops", "rap", "tor", "bra", "chio", "don", "ia"]
+    words = {"".join(rng.choice(parts) for _ in range(rng.randint(2, 4))) for _ in range(count * 3)}
+    lines = sorted(words)[:count] + ["", "Tyrannosaurus", "Rex2"]
+    (root / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root / name
+
+
 @pytest.fixture
 def names_dir(tmp_path: Path) -> Path:
-    """A data folder holding a synthetic names/ set."""
+    """A data folder holding a synthetic names/ set and a synthetic dinos.txt."""
     data = tmp_path / "data"
     write_names_folder(data)
+    write_words_file(data)
     return data
 
 

@@ -20,6 +20,7 @@ def run_main(entry, argv: list[str], monkeypatch, capsys) -> tuple[int, str, str
     from hydra.core.global_hydra import GlobalHydra
 
     GlobalHydra.instance().clear()
+    capsys.readouterr()  # drop what earlier steps of the test printed
     monkeypatch.setattr(sys, "argv", [entry.__name__, *argv])
     code = 0
     try:

@@ -122,10 +122,12 @@ def test_dinos_split_matches_the_anchor_protocol(tmp_path):
     )
     words, dropped = read_words(tmp_path / "w.txt")
     assert len(words) == 400 and words[0] == "worda" and dropped["0"] > 0  # digits dropped and counted
-    train, val, test = split_words(words)
+    train, val, test = split_words(words, unique=False)  # the anchors' protocol keeps repeats
     assert (len(train), len(val), len(test)) == (92, 154, 154)
-    assert split_words(words) == (train, val, test)  # fixed seed, same split
+    assert split_words(words, unique=False) == (train, val, test)  # fixed seed, same split
     assert sorted(train + val + test) == sorted(words)  # a partition of the shuffled list, repeats kept
+    twice = [f"w{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(400)] * 2
+    assert [len(part) for part in split_words(twice)] == [92, 154, 154]  # by default each word once
 
 
 @pytest.mark.parametrize("content", ["", "\n   \n\n", "123\n---\n"])
@@ -149,6 +151,8 @@ def test_dinos_lesson_learns_and_samples_from_the_alphabet(tmp_path, capsys):
     xs, targets = dinos.encode("abc")
     assert xs.shape == (4, 27) and xs[0].sum() == 0 and targets.tolist() == [1, 2, 3, 0]
 
-    (tmp_path / "dinos.txt").write_text("\n".join(words * 4), encoding="utf-8")
+    from tests.conftest import write_words_file
+
+    write_words_file(tmp_path)
     main(["dinos", "steps=200", "hidden=8", f"data_dir={tmp_path}"])
     assert "test NLL" in capsys.readouterr().out

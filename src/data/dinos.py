@@ -1,19 +1,29 @@
-"""Dinosaur names, one word a line, lowercased over `a`-`z` (course lesson 5).
+"""Words, one a line, lowercased over `a`-`z`, for a character language model (course lesson 5).
 
-`read_words` and `split_words` give the split the issue's published anchors use: strip, lowercase,
-drop blank lines; shuffle with random.Random(seed); the last `test` words are the test set and the
-`val` before them the validation set.
+Split: strip, lowercase, drop blank lines, keep each word once; shuffle with random.Random(seed);
+the last `test` words are the test set and the `val` before them the validation set. (The issue's
+published anchors used the same protocol without removing the 13 repeats of dinos.txt.)
 """
 
+import logging
 import random
 import string
 from collections import Counter
 from pathlib import Path
 
+import lightning as L
+from torch.utils.data import DataLoader
+
+from src.data.batching import IGNORE, PaddedSequences, batch_as_is, pad
 from src.data.download import DINOS, ensure_files
 from src.errors import UserError
 
+log = logging.getLogger(__name__)
+
 LETTERS = string.ascii_lowercase
+# Symbol ids of the language model: 0 is the boundary (the start input and the end-of-name target),
+# 1-26 are a-z. Inputs are padded with 0 too; packing keeps padding out of the recurrence.
+SYMBOLS = "." + LETTERS
 
 
 def find_words_file(data_dir: str | Path, file: str = "dinos.txt") -> Path:
@@ -46,10 +56,65 @@ def read_words(path: Path) -> tuple[list[str], Counter]:
     return words, dropped
 
 
-def split_words(words: list[str], seed: int = 0, val: int = 154, test: int = 154):
-    """(train, val, test) as the module docstring says."""
+def split_words(words: list[str], seed: int = 0, val: int = 154, test: int = 154, unique: bool = True):
+    """(train, val, test) as the module docstring says (unique=False keeps repeats, as the anchors)."""
+    words = list(dict.fromkeys(words)) if unique else words[:]
     if len(words) < val + test + 1:
         raise UserError(f"{len(words)} words cannot make {val} validation and {test} test words and a training set")
-    words = words[:]
     random.Random(seed).shuffle(words)
     return words[: -(val + test)], words[-(val + test) : -test], words[-test:]
+
+
+def encode(word: str) -> tuple[list[int], list[int]]:
+    """Input ids [boundary, w0, ..., wn-1] and target ids [w0, ..., wn-1, boundary]."""
+    ids = [1 + LETTERS.index(ch) for ch in word]
+    return [0, *ids], [*ids, 0]
+
+
+class WordsDataModule(L.LightningDataModule):
+    """Character language modelling on a words file (dinos.txt, or any file via task.data.file)."""
+
+    def __init__(self, data_dir: str, file: str = "dinos.txt", val_size: int = 154, test_size: int = 154,
+                 split_seed: int = 0, unique: bool = True, batch_size: int = 32,
+                 eval_batch_size: int = 256):  # fmt: skip
+        super().__init__()
+        self.data_dir, self.file = data_dir, file
+        self.val_size, self.test_size, self.split_seed, self.unique = val_size, test_size, split_seed, unique
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.spec = {"symbols": SYMBOLS}
+        self.words: dict[str, list[str]] = {}
+        self.datasets: dict[str, PaddedSequences] = {}
+
+    def prepare_data(self) -> None:
+        find_words_file(self.data_dir, self.file)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        path = find_words_file(self.data_dir, self.file)
+        words, dropped = read_words(path)
+        train, val, test = split_words(words, self.split_seed, self.val_size, self.test_size, self.unique)
+        self.words = {"train": train, "val": val, "test": test}
+        self.spec = {"symbols": SYMBOLS, "train_words": sorted(train)}  # to tell new samples from seen ones
+        for split, part in self.words.items():
+            pairs = [encode(w) for w in part]
+            tokens, lengths = pad([p[0] for p in pairs])
+            targets, _ = pad([p[1] for p in pairs], pad_id=IGNORE)
+            self.datasets[split] = PaddedSequences(tokens, lengths, targets)
+        log.info(
+            "words: %d from %s (%d unique), %d symbols; split seed %d: train %d / val %d / test %d; dropped %s",
+            len(words), path, len(set(words)), len(SYMBOLS), self.split_seed, len(train), len(val), len(test),
+            dict(dropped) or "nothing",
+        )  # fmt: skip
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=batch_size, shuffle=shuffle, collate_fn=batch_as_is)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size)

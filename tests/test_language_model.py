@@ -1,0 +1,102 @@
+"""The dinos task: a character language model that scores in nats per symbol and samples names."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import src.predict
+from src.data.dinos import SYMBOLS, WordsDataModule, encode
+from src.errors import UserError
+from src.nn.language_model import CharLanguageModelNet
+from src.train import train
+from tests.conftest import compose_cfg
+from tests.test_cli import assert_one_clear_line, run_main
+
+
+def test_words_become_boundary_framed_sequences(names_dir: Path):
+    assert encode("abc") == ([0, 1, 2, 3], [1, 2, 3, 0])
+    dm = WordsDataModule(str(names_dir))
+    dm.setup()
+    assert [len(dm.words[s]) for s in ("val", "test")] == [154, 154]
+    assert "tyrannosaurus" in sum(dm.words.values(), []) and "rex" in sum(
+        dm.words.values(), []
+    )  # lowercased, digit gone
+    assert dm.spec["symbols"] == SYMBOLS and dm.spec["train_words"] == sorted(dm.words["train"])
+
+
+def test_a_language_model_must_read_left_to_right():
+    core = {"cell": "gru", "hidden_size": 4, "num_layers": 1, "dropout": 0.0, "bidirectional": True}
+    with pytest.raises(UserError, match="model.bidirectional=false"):
+        CharLanguageModelNet(27, 8, 0.0, core)
+
+
+@pytest.fixture(scope="module")
+def dinos_run(tmp_path_factory) -> dict:
+    from tests.conftest import write_words_file
+
+    root = tmp_path_factory.mktemp("dinos")
+    (root / "data").mkdir()
+    write_words_file(root / "data")
+    overrides = [
+        "task=dinos", f"paths.data_dir={root / 'data'}", "model.hidden_size=16", "trainer.max_epochs=20",
+        "task.module.lr=2e-2", "trainer.enable_progress_bar=false", "task.module.novelty_samples=20",
+    ]  # fmt: skip
+    return train(compose_cfg(overrides, root / "run"))
+
+
+def test_dinos_run_reports_nats_bits_and_perplexity(dinos_run: dict):
+    test = dinos_run["test"]
+    assert 0 < test["test/nll"] < math.log(27)  # better than a uniform guess over the 27 symbols
+    assert test["test/bpc"] == pytest.approx(test["test/nll"] / math.log(2), rel=1e-5)
+    assert test["test/ppl"] == pytest.approx(math.exp(test["test/nll"]), rel=1e-5)
+    assert {"val/nll", "val/nll_best", "val/novelty"} <= set(dinos_run["best_val"])
+
+
+def test_dinos_logs_samples_marked_new_or_seen(dinos_run: dict):
+    events = EventAccumulator(dinos_run["run_dir"]).Reload()
+    assert {"val/nll", "val/novelty"} <= set(events.Tags()["scalars"])
+    text = events.Tensors("val/samples/text_summary")[-1].tensor_proto.string_val[0].decode()
+    lines = text.split("\n\n")
+    assert len(lines) == 12 and all(line.endswith(("(new)", "(seen)")) for line in lines)
+
+
+def test_sampling_is_seeded_and_honours_prefix_temperature_and_length(dinos_run: dict, monkeypatch, capsys):
+    from src.tasks.checkpoint import load_module, read_checkpoint
+
+    module = load_module(read_checkpoint(dinos_run["best_ckpt"]))
+    draw = lambda seed, **kw: module.sample(6, generator=torch.Generator().manual_seed(seed), **kw)  # noqa: E731
+    assert draw(1) == draw(1)
+    assert all(name.startswith("tyr") for name in draw(2, prefix="tyr"))
+    assert all(len(name) <= 5 for name in draw(3, max_length=5))
+    assert len(set(draw(4, temperature=0.0))) == 1 and draw(5, top_k=1) == draw(6, temperature=0.0)
+    assert all(set(name) <= set(SYMBOLS[1:]) for name in draw(7))
+
+    argv = [f"ckpt={dinos_run['best_ckpt']}", "num_samples=4", "seed=3", "prefix=Tyr"]
+    code, out, err = run_main(src.predict, argv, monkeypatch, capsys)
+    assert code == 0, err
+    assert len(out.splitlines()) == 4 and all(line.startswith("tyr") for line in out.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["temperature=-0.5"], "temperature=-0.5; use 0 (greedy) or a positive number"),
+        (["prefix=t-rex"], "outside the model's letters a-z"),
+        (["num_samples=0"], "num_samples=0; ask for at least 1 name"),
+        (["input=Rossi"], "is a dinos checkpoint: input= does not apply"),
+    ],
+)
+def test_sampler_bad_input(options, message, dinos_run: dict, monkeypatch, capsys):
+    code, _, err = run_main(src.predict, [f"ckpt={dinos_run['best_ckpt']}", *options], monkeypatch, capsys)
+    assert_one_clear_line(code, err, message)
+
+
+def test_names_checkpoint_given_to_the_sampler(tmp_path, names_dir: Path, monkeypatch, capsys):
+    overrides = [f"paths.data_dir={names_dir}", "model.hidden_size=4", "trainer=debug"]
+    train(compose_cfg(overrides, tmp_path / "run"))
+    argv = [f"ckpt={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "num_samples=5"]
+    code, _, err = run_main(src.predict, argv, monkeypatch, capsys)
+    assert_one_clear_line(code, err, "is a names checkpoint: num_samples= does not apply")
