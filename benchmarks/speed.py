@@ -1,4 +1,4 @@
-"""Seconds per training epoch of the names task: Lightning vs a bare PyTorch loop vs the course.
+"""Seconds per training epoch: Lightning vs a bare PyTorch loop vs the course (names, dinos).
 
     python -m benchmarks.speed                       # the default names x gru config
     python -m benchmarks.speed model=lstm threads=2  # any train override
@@ -10,7 +10,8 @@
     like-for-like figure, the course's model size (one direction, hidden 128) run batched through
     the same Lightning path (`*_same_model`): the default model does several times the course's
     arithmetic per name, so only this ratio isolates what batching buys.
-Each is timed twice, alternating, and the faster of the two is kept. The last line is one JSON object.
+(c) the dinos task's epoch, Lightning against the bare loop (`dinos_*`).
+Each is timed twice (dinos three times), alternating, the fastest kept. The last line is one JSON object.
 """
 
 import json
@@ -156,6 +157,12 @@ def main(overrides: list[str]) -> dict:
         same_model = min(lightning_epoch(same_cfg) for _ in range(2))
         per_example = per_example_epoch(cfg)
         train_names = len(setup_run(cfg)[0].datasets["train"])
+        # dinos: the same Lightning-vs-bare comparison on the character language model
+        dinos_cfg = compose_names(["task=dinos", "trainer.enable_progress_bar=true", *overrides], str(Path(tmp) / "d"))
+        dinos_bare, dinos_lightning = [], []
+        for _ in range(3):  # short epochs: one more round
+            dinos_bare.append(bare_epoch(dinos_cfg))
+            dinos_lightning.append(lightning_epoch(dinos_cfg))
     bare_wall, bare_cpu = min(bare)
     light_wall, light_cpu = min(lightning)
     result = {
@@ -175,6 +182,10 @@ def main(overrides: list[str]) -> dict:
         "speedup_vs_per_example": round(per_example[0] / light_wall, 1),
         "lightning_epoch_same_model_wall_s": round(same_model[0], 4),
         "speedup_vs_per_example_same_model": round(per_example[0] / same_model[0], 1),
+        "dinos_model": dinos_cfg.model.cell,
+        "dinos_bare_epoch_wall_s": round(min(dinos_bare)[0], 4),
+        "dinos_lightning_epoch_wall_s": round(min(dinos_lightning)[0], 4),
+        "dinos_lightning_vs_bare": round(min(dinos_lightning)[0] / min(dinos_bare)[0], 3),
     }
     rows = [
         ("bare PyTorch, batched", bare_wall, bare_cpu, f"runs: {[round(w, 2) for w, _ in bare]}"),
@@ -182,13 +193,18 @@ def main(overrides: list[str]) -> dict:
         ("Lightning, course-sized model", same_model[0], same_model[1], " ".join(COURSE_SIZED)),
         ("course, one name a step", per_example[0], per_example[1], f"extrapolated from {per_example[2]} names"),
     ]
+    rows += [
+        ("dinos: bare PyTorch", *min(dinos_bare), f"runs: {[round(w, 3) for w, _ in dinos_bare]}"),
+        ("dinos: Lightning (src.train)", *min(dinos_lightning), f"runs: {[round(w, 3) for w, _ in dinos_lightning]}"),
+    ]
     print(f"\n{'loop':<34}{'wall s/epoch':>14}{'cpu s/epoch':>14}")
     for name, wall, cpu, note in rows:
         print(f"{name:<34}{wall:>14.2f}{cpu:>14.2f}   ({note})")
     print(
         f"lightning_vs_bare = {result['lightning_vs_bare']:.3f} (target <= 1.10); "
         f"speedup_vs_per_example = {result['speedup_vs_per_example']:.1f}x (target >= 50x); "
-        f"same model size: {result['speedup_vs_per_example_same_model']:.1f}x"
+        f"same model size: {result['speedup_vs_per_example_same_model']:.1f}x; "
+        f"dinos lightning_vs_bare = {result['dinos_lightning_vs_bare']:.3f}"
     )
     print(json.dumps(result))
     return result

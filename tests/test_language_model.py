@@ -72,7 +72,7 @@ def test_sampling_is_seeded_and_honours_prefix_temperature_and_length(dinos_run:
     assert all(name.startswith("tyr") for name in draw(2, prefix="tyr"))
     assert all(len(name) <= 5 for name in draw(3, max_length=5))
     assert len(set(draw(4, temperature=0.0))) == 1 and draw(5, top_k=1) == draw(6, temperature=0.0)
-    assert all(set(name) <= set(SYMBOLS[1:]) for name in draw(7))
+    assert all(set(name) <= set(SYMBOLS[1:]) and name for name in draw(7))  # letters only, never empty
 
     argv = [f"ckpt={dinos_run['best_ckpt']}", "num_samples=4", "seed=3", "prefix=Tyr"]
     code, out, err = run_main(src.predict, argv, monkeypatch, capsys)

@@ -92,14 +92,18 @@ class CharLanguageModel(RecurrentTask):
     def sample(self, num: int, temperature: float = 1.0, top_k: int | None = None, prefix: str = "",
                max_length: int = 50, generator: torch.Generator | None = None) -> list[str]:  # fmt: skip
         """`num` names, each `prefix` continued until the end symbol or max_length characters.
-        temperature 0 is greedy; top_k keeps only the k likeliest symbols at each step."""
+        temperature 0 is greedy; top_k keeps only the k likeliest symbols at each step. The end
+        symbol cannot come first, so no name is empty."""
         was_training = self.training
         self.eval()
         ids = [0] + [self.symbols.index(ch) for ch in prefix]
         logits, state = self(torch.tensor([ids] * num, device=self.device))  # (N, P+1, V)
         names, done = [prefix] * num, torch.zeros(num, dtype=torch.bool, device=self.device)
-        for _ in range(max_length - len(prefix)):
+        for step in range(max_length - len(prefix)):
             last = logits[:, -1]  # (N, V)
+            if step == 0 and not prefix:  # a name has at least one letter: no end symbol first
+                last = last.clone()
+                last[:, 0] = float("-inf")
             if temperature == 0:
                 nxt = last.argmax(-1)
             else:
