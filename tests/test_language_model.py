@@ -8,6 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import src.predict
+import src.train
 from src.data.dinos import SYMBOLS, WordsDataModule, encode
 from src.errors import UserError
 from src.nn.language_model import CharLanguageModelNet
@@ -100,3 +101,19 @@ def test_names_checkpoint_given_to_the_sampler(tmp_path, names_dir: Path, monkey
     argv = [f"ckpt={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "num_samples=5"]
     code, _, err = run_main(src.predict, argv, monkeypatch, capsys)
     assert_one_clear_line(code, err, "is a names checkpoint: num_samples= does not apply")
+
+
+@pytest.mark.parametrize(("content", "message"), [("", "has no words"), ("\n \n\n", "has no words")])
+def test_empty_or_blank_words_file_is_one_clear_line(content, message, tmp_path, monkeypatch, capsys):
+    (tmp_path / "words.txt").write_text(content, encoding="utf-8")
+    argv = ["task=dinos", f"paths.data_dir={tmp_path}", "task.data.file=words.txt", f"hydra.run.dir={tmp_path / 'run'}"]
+    code, _, err = run_main(src.train, argv, monkeypatch, capsys)
+    assert_one_clear_line(code, err, "words.txt", message)
+
+
+def test_symbols_outside_a_z_are_folded_or_dropped_and_counted(tmp_path):
+    from src.data.dinos import read_words
+
+    (tmp_path / "w.txt").write_text("Ärchaeo-Pteryx\nT. rex 2\n", encoding="utf-8")
+    words, dropped = read_words(tmp_path / "w.txt")
+    assert words == ["archaeopteryx", "trex"] and dropped == {"-": 1, ".": 1, " ": 2, "2": 1}

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from src.data.batching import IGNORE, PaddedSequences, batch_as_is, pad
 from src.data.download import DINOS, ensure_files
+from src.data.vocab import fold_to_ascii
 from src.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ def find_words_file(data_dir: str | Path, file: str = "dinos.txt") -> Path:
 
 
 def read_words(path: Path) -> tuple[list[str], Counter]:
-    """Lowercased words over a-z; other symbols are dropped and counted (never a crash mid-epoch)."""
+    """Words folded to ASCII and lowercased over a-z; other symbols are dropped and counted (never a
+    crash mid-epoch)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
@@ -46,7 +48,7 @@ def read_words(path: Path) -> tuple[list[str], Counter]:
         raise UserError(f"cannot read {path} ({err.strerror})") from err
     words, dropped = [], Counter()
     for line in lines:
-        word = line.strip().lower()
+        word = fold_to_ascii(line.strip()).lower()  # 'Ä' -> 'a'; what is still not a-z is dropped
         kept = "".join(ch for ch in word if ch in LETTERS)
         dropped.update(ch for ch in word if ch not in LETTERS)
         if kept:
