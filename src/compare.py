@@ -1,0 +1,173 @@
+"""Compare runs side by side: `python -m src.compare DIR` (a sweep folder, or outputs/).
+
+Prints a markdown table per task, one row per run (or per group of runs that differ only by
+`seed`, as mean +- std): task, model, overrides, parameters, epochs, seconds per epoch, best
+validation metric, test metrics. Saves it as DIR/compare.md, and DIR/compare.png with each run's
+validation curve and its training time. A run folder without results.json (killed, failed, still
+running) is listed as incomplete, never dropped.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from src.errors import EXIT_USER_ERROR, UserError
+
+# overrides that do not change what a run learns: left out of labels and grouping
+HIDDEN_OVERRIDES = ("seed=", "task=", "hydra.", "paths.", "trainer.enable_progress_bar", "trainer.enable_model_summary")
+
+
+@dataclass
+class Run:
+    path: Path
+    task: str
+    model: str
+    overrides: list[str]
+    results: dict | None = None  # None: the run did not finish
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """What tells this run from the others of its group, seed left out."""
+        kept = [o for o in self.overrides if not o.startswith(HIDDEN_OVERRIDES)]
+        return " ".join(kept) or f"model={self.model}"
+
+
+def find_runs(root: Path) -> list[Run]:
+    """Every run folder under root: one holding results.json, or Hydra's .hydra/ record."""
+    if not root.is_dir():
+        raise UserError(f"{root} is not a folder; give a run, sweep or outputs folder")
+    folders = {p.parent for p in root.rglob("results.json")} | {
+        p.parent.parent for p in root.rglob(".hydra/config.yaml")
+    }
+    runs = [read_run(f) for f in sorted(folders)]
+    if not runs:
+        raise UserError(f"no runs under {root} (a run folder holds results.json or .hydra/); train some with src.train")
+    return runs
+
+
+def read_run(folder: Path) -> Run:
+    results_file = folder / "results.json"
+    if results_file.is_file():
+        results = json.loads(results_file.read_text())
+        return Run(folder, results["task"], results["model"], list(results["overrides"]), results)
+    config = OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "config.yaml")) or {}
+    overrides_file = folder / ".hydra" / "overrides.yaml"
+    overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    task = (config.get("task") or {}).get("name", "?")
+    model = (config.get("model") or {}).get("cell", "?")
+    return Run(folder, task, model, list(overrides or []))
+
+
+def read_curve(run: Run, metric: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run.path), size_guidance={"scalars": 0}).Reload()
+    if metric not in events.Tags().get("scalars", []):
+        return []
+    return [(e.step, e.value) for e in events.Scalars(metric)]
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def table(task: str, runs: list[Run]) -> str:
+    """The markdown table of one task's runs, seeds aggregated."""
+    done = [r for r in runs if r.results]
+    monitor = done[0].results["monitor"] if done else "val metric"
+    test_keys = sorted({k for r in done for k in r.results["test"]})
+    head = ["model", "runs", "overrides", "params", "epochs", "s/epoch", f"best {monitor}", *test_keys]
+    lines = [f"### {task}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    groups = defaultdict(list)
+    for run in done:
+        groups[(run.model, run.label)].append(run)
+    for (model, label), group in sorted(groups.items()):
+        res = [r.results for r in group]
+        per_epoch = [r["train_seconds"] / max(r["epochs"], 1) for r in res]
+        row = [
+            model, str(len(group)), label, f"{res[0]['params']:,}",
+            mean_std([float(r["epochs"]) for r in res]).replace(".0000", ""),
+            mean_std(per_epoch), mean_std([r["best_val"].get(monitor, float("nan")) for r in res]),
+            *[mean_std([r["test"][k] for r in res if k in r["test"]]) if any(k in r["test"] for r in res) else ""
+              for k in test_keys],
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(row) + " |")
+    for run in runs:
+        if not run.results:
+            blank = [""] * (len(head) - 4)
+            lines.append(f"| {run.model} | incomplete | {run.label} | | " + " | ".join(blank) + f" | ({run.path.name})")
+    return "\n".join(lines)
+
+
+def plot(by_task: dict[str, list[Run]], path: Path) -> None:
+    """Per task: validation curves (left) and training time per run (right)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 4.2 * len(by_task)))
+    axes = fig.subplots(len(by_task), 2, squeeze=False)
+    for (task, runs), (curves, times) in zip(sorted(by_task.items()), axes, strict=True):
+        done = [r for r in runs if r.results]
+        monitor = done[0].results["monitor"] if done else ""
+        for run in done:
+            if run.curve:
+                curves.plot([s for s, _ in run.curve], [v for _, v in run.curve], marker=".", label=f"{run.label}")
+        curves.set(title=f"{task}: {monitor} during training", xlabel="step", ylabel=monitor)
+        if any(r.curve for r in done):
+            curves.legend(fontsize=7)
+        labels = [r.label for r in done]
+        labels = [
+            f"{lab} ({r.path.name})" if labels.count(lab) > 1 else lab for lab, r in zip(labels, done, strict=True)
+        ]
+        times.barh(labels, [r.results["train_seconds"] for r in done])
+        times.set(title=f"{task}: training time", xlabel="seconds")
+        times.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def compare(root: Path, out: Path | None = None) -> str:
+    runs = find_runs(root)
+    by_task = defaultdict(list)
+    for run in runs:
+        if run.results:
+            run.curve = read_curve(run, run.results["monitor"])
+        by_task[run.task].append(run)
+    report = "\n\n".join(table(task, task_runs) for task, task_runs in sorted(by_task.items()))
+    out = out or root
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.md").write_text(report + "\n")
+    plot(by_task, out / "compare.png")
+    return report
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m src.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("dir", type=Path, help="a sweep folder, a run folder, or outputs/")
+    parser.add_argument("--out", type=Path, help="where compare.md and compare.png go (default: DIR)")
+    args = parser.parse_args(argv)
+    report = compare(args.dir, args.out)
+    print(report)
+    print(f"\nsaved {(args.out or args.dir) / 'compare.md'} and compare.png")
+
+
+def cli(argv: list[str]) -> int:
+    """main() with a UserError printed as one line: the exit status."""
+    try:
+        main(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

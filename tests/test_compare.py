@@ -1,0 +1,69 @@
+"""`python -m src.compare DIR`: the table and picture of a set of runs, and its bad inputs."""
+
+from pathlib import Path
+
+import pytest
+
+from src.compare import cli, compare, main
+from src.errors import UserError
+from src.train import train
+from tests.conftest import compose_cfg
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory) -> Path:
+    """rnn and gru, two seeds each, one hello run, and one run that never finished."""
+    from tests.conftest import write_names_folder
+
+    root = tmp_path_factory.mktemp("compare")
+    write_names_folder(root / "data")
+    base = [f"paths.data_dir={root / 'data'}", "model.hidden_size=8", "trainer.max_epochs=2",
+            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]  # fmt: skip
+    for cell in ("rnn", "gru"):
+        for seed in (1, 2):
+            overrides = [*base, f"model={cell}", f"seed={seed}"]
+            train(compose_cfg(overrides, root / "runs" / f"{cell}_{seed}"))
+    train(compose_cfg(["task=hello", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"], root / "runs" / "h"))
+    killed = root / "runs" / "killed" / ".hydra"
+    killed.mkdir(parents=True)
+    (killed / "config.yaml").write_text("task:\n  name: names\nmodel:\n  cell: lstm\n")
+    (killed / "overrides.yaml").write_text("- model=lstm\n")
+    return root / "runs"
+
+
+def test_table_aggregates_seeds_groups_tasks_and_lists_incomplete_runs(runs_dir: Path):
+    report = compare(runs_dir)
+    assert "### names" in report and "### hello" in report  # a mix of tasks, grouped by task
+    rows = [line for line in report.splitlines() if line.startswith("| ")]
+    rnn = next(r for r in rows if r.startswith("| rnn "))
+    assert "| 2 |" in rnn and "±" in rnn  # two seeds -> mean ± std
+    assert "model=rnn" in rnn and "seed=" not in rnn
+    assert any(r.startswith("| lstm | incomplete |") and "killed" in r for r in rows)
+    header = next(r for r in rows if r.startswith("| model |") and "val/acc" in r)
+    assert "test/acc" in header and "s/epoch" in header
+    assert (runs_dir / "compare.md").read_text().strip() == report.strip()
+    assert (runs_dir / "compare.png").stat().st_size > 10_000
+
+
+def test_command_prints_the_table(runs_dir: Path, tmp_path: Path, capsys):
+    main([str(runs_dir), "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "### names" in out and (tmp_path / "compare.png").is_file()
+
+
+def test_empty_folder_and_other_programs_files(tmp_path: Path):
+    with pytest.raises(UserError, match="no runs under"):
+        compare(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a run")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(UserError, match="no runs under"):
+        compare(tmp_path)
+    with pytest.raises(UserError, match="is not a folder"):
+        compare(tmp_path / "notes.txt")
+
+
+def test_command_on_an_empty_folder_is_one_line_and_status_2(tmp_path: Path, capsys):
+    assert cli([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no runs under") and "\n" not in err
