@@ -15,7 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from src.errors import EXIT_USER_ERROR, UserError
 
@@ -157,6 +158,18 @@ def main(argv: list[str]) -> None:
     report = compare(args.dir, args.out)
     print(report)
     print(f"\nsaved {(args.out or args.dir) / 'compare.md'} and compare.png")
+
+
+class CompareWhenSweepEnds(Callback):
+    """Hydra callback: at the end of a sweep, print and save the compare table of its jobs."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            print(compare(sweep_dir))
+            print(f"\nsaved {sweep_dir / 'compare.md'} and compare.png; redo with: python -m src.compare {sweep_dir}")
+        except UserError as err:
+            print(f"compare: {err}", file=sys.stderr)
 
 
 def cli(argv: list[str]) -> int:

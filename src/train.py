@@ -4,6 +4,7 @@
 thin Hydra entry point around it.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -29,8 +30,20 @@ from src.tasks.checkpoint import checkpoint_task, read_checkpoint
 
 log = logging.getLogger(__name__)
 
-# "_model.hidden_size=64" after the cell in a run folder's name, or nothing when there are no overrides
-OmegaConf.register_new_resolver("run_suffix", lambda overrides: f"_{overrides}" if overrides else "", replace=True)
+
+def fit_name(text: str, limit: int = 180) -> str:
+    """A folder name under the file system's 255-byte limit: long ones are cut and keep a hash, so
+    two long override sets that share a beginning still get different folders."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 9]}_{hashlib.sha1(text.encode()).hexdigest()[:8]}"  # "~" would need quoting in ckpt=
+
+
+# "_model.hidden_size-64" after the cell in a run folder's name, or nothing when there are no overrides
+OmegaConf.register_new_resolver(
+    "run_suffix", lambda overrides: fit_name(f"_{overrides}") if overrides else "", replace=True
+)
+OmegaConf.register_new_resolver("fit_name", fit_name, replace=True)
 
 
 def train(cfg: DictConfig) -> dict:
@@ -168,7 +181,7 @@ def check_choices(args: list[str]) -> None:
     search path). Sweep lists (`model=rnn,lstm`) are checked item by item."""
     for arg in args:
         group, sep, value = arg.partition("=")
-        if not sep or group not in ("task", "model", "trainer"):
+        if not sep or group not in ("task", "model", "trainer", "experiment", "hparams_search"):
             continue
         choices = sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
         unknown = [v for v in value.split(",") if v not in choices]

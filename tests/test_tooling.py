@@ -1,0 +1,117 @@
+"""Experiment tooling: the compare_cells preset, the Optuna search, the submitit launcher, a sweep
+with a failing job, and TensorBoard serving a run (the slow ones start processes)."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+import src.train
+from src.compare import compare
+
+TINY = ["model.hidden_size=8", "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]
+
+
+def multirun(argv: list[str], monkeypatch) -> int:
+    """`python -m src.train -m argv...` in-process; the exit status."""
+    GlobalHydra.instance().clear()
+    monkeypatch.setattr(sys, "argv", ["src.train", "-m", *argv])
+    try:
+        src.train.cli()
+    except SystemExit as exit_:
+        return exit_.code or 0
+    return 0
+
+
+def test_compare_cells_preset_runs_nine_jobs_and_prints_the_table(names_dir, tmp_path, monkeypatch, capsys):
+    sweep = tmp_path / "cells"
+    argv = ["experiment=compare_cells", f"paths.data_dir={names_dir}", *TINY, f"hydra.sweep.dir={sweep}"]
+    assert multirun(argv, monkeypatch) == 0
+    assert len(list(sweep.glob("*/results.json"))) == 9
+    out = capsys.readouterr().out
+    table = out[out.index("### names") :]
+    for cell in ("rnn", "lstm", "gru"):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {cell} |"))
+        assert "| 3 |" in row and "±" in row  # three seeds aggregated
+    assert (sweep / "compare.md").is_file() and (sweep / "compare.png").is_file()
+
+
+def test_optuna_search_tries_the_space_and_records_the_best(names_dir, tmp_path, monkeypatch):
+    sweep = tmp_path / "search"
+    argv = ["hparams_search=names_optuna", "hydra.sweeper.n_trials=3", f"paths.data_dir={names_dir}", *TINY[1:],
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    assert multirun(argv, monkeypatch) == 0
+    trials = sorted(sweep.glob("*/results.json"))
+    assert len(trials) == 3 and all(len(p.parent.name) < 200 for p in trials)  # long override sets are cut
+    best = (sweep / "optimization_results.yaml").read_text()
+    assert "best_value" in best and "model.hidden_size" in best and "task.module.lr" in best
+    values = [json.loads(p.read_text())["best_val"]["val/acc"] for p in trials]
+    assert f"best_value: {max(values)}" in best  # the sweeper maximised what train returned
+
+
+def test_a_failing_job_leaves_the_others_and_compare_lists_it(tmp_path, monkeypatch):
+    sweep = tmp_path / "mixed"
+    argv = ["task=hello", "task.data.target=ohlol,ohlo", *TINY[1:], f"hydra.sweep.dir={sweep}"]
+    assert multirun(argv, monkeypatch) != 0  # Hydra reports the failed job...
+    assert len(list(sweep.glob("*/results.json"))) == 1  # ...after the good one finished
+    rows = compare(sweep).splitlines()
+    assert any("| incomplete |" in row and "target=ohlo" in row for row in rows)
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_runs_a_two_job_sweep(names_dir, tmp_path):
+    sweep = tmp_path / "submitit"
+    cmd = [sys.executable, "-m", "src.train", "-m", "hydra/launcher=submitit_local", "model=rnn,gru",
+           f"paths.data_dir={names_dir}", *TINY, f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    models = sorted(json.loads(p.read_text())["model"] for p in sweep.glob("*/results.json"))
+    assert models == ["gru", "rnn"] and (sweep / ".submitit").is_dir()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_runs_scalars_images_and_hparams(names_dir, tmp_path):
+    from src.train import train
+    from tests.conftest import compose_cfg
+
+    logdir = tmp_path / "outputs"
+    train(compose_cfg([f"paths.data_dir={names_dir}", *TINY[:1], "trainer.max_epochs=2", *TINY[2:]], logdir / "run"))
+    port = free_port()
+    tensorboard = Path(sys.executable).parent / "tensorboard"
+    server = subprocess.Popen(
+        [str(tensorboard), "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        get = lambda path: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read())  # noqa: E731
+        for _ in range(60):  # up to 30 s to start and read the events
+            try:
+                scalars = get("/data/plugin/scalars/tags")
+                if scalars.get("run"):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert {"val/acc", "test/acc", "train/loss_epoch"} <= set(scalars["run"]), scalars
+        assert "val/confusion_matrix" in get("/data/plugin/images/tags")["run"]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/data/plugin/hparams/experiment",
+            data=b'{"experimentName": ""}', headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        experiment = urllib.request.urlopen(request, timeout=5).read().decode()
+        assert "model.cell" in experiment and "test/acc" in experiment
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
