@@ -25,8 +25,8 @@ test: install  ## the whole suite, slow tier included (as CI runs it)
 	$(PY) -m pytest
 
 lint: install
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks docs
+	$(PY) -m ruff format --check src tests benchmarks docs
 
 bench: install
 	$(PY) -m benchmarks.speed

@@ -67,3 +67,15 @@ def test_command_on_an_empty_folder_is_one_line_and_status_2(tmp_path: Path, cap
     assert cli([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no runs under") and "\n" not in err
+
+
+def test_compare_covers_every_task_config(names_dir: Path, tmp_path: Path):
+    """As tasks are added (conf/task/*.yaml), compare keeps reading their runs."""
+    from src import CONF_DIR
+
+    tasks = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
+    for task in tasks:
+        overrides = [f"task={task}", "trainer=debug", f"paths.data_dir={names_dir}", "model.hidden_size=8"]
+        train(compose_cfg(overrides, tmp_path / "runs" / task))
+    report = compare(tmp_path / "runs")
+    assert [line[4:] for line in report.splitlines() if line.startswith("### ")] == tasks
