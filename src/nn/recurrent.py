@@ -56,3 +56,14 @@ class RecurrentCore(nn.Module):
         batch = h.shape[1]
         h = h.view(self.num_layers, self.directions, batch, self.hidden_size)[-1]  # (D, B, H)
         return h.transpose(0, 1).reshape(batch, self.output_size)  # (B, D*H)
+
+    def bridge(self, state: State) -> State:
+        """This (maybe bidirectional) encoder's final state as the initial state of a one-direction
+        decoder of size D*H and as many layers: each layer's directions concatenated."""
+
+        def join(h: Tensor) -> Tensor:  # (L*D, B, H) -> (L, B, D*H)
+            batch = h.shape[1]
+            h = h.view(self.num_layers, self.directions, batch, self.hidden_size).permute(0, 2, 1, 3)  # (L, B, D, H)
+            return h.reshape(self.num_layers, batch, self.output_size)
+
+        return tuple(join(part) for part in state) if isinstance(state, tuple) else join(state)
