@@ -8,8 +8,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics import MeanMetric, MinMetric
 from torchmetrics.text import BLEUScore
 
-from src.data.batching import IGNORE
-from src.data.pairs import PairBatch
+from src.data.batching import IGNORE, pad
+from src.data.pairs import PairBatch, encode_word
 from src.nn.seq2seq import Seq2SeqNet
 from src.tasks.base import RecurrentTask
 
@@ -112,9 +112,7 @@ class Seq2Seq(RecurrentTask):
         self._evaluate(batch, "test")
 
     def translate(self, words: list[str]) -> list[str]:
-        from src.data.batching import pad
-        from src.data.pairs import encode_word
-
+        """Greedy output for each input word (letters a-z)."""
         src, lengths = pad([encode_word(w) + [END] for w in words])
         ids, _ = self.greedy(src.to(self.device), lengths)
         return [self.decode(row) for row in ids]
