@@ -72,12 +72,45 @@ def write_words_file(root: Path, name: str = "dinos.txt", count: int = 400) -> P
     return root / name
 
 
+def write_sentence_pairs(root: Path, count: int = 2197) -> Path:
+    """An eng-fra.txt of made-up sentence pairs, enough sources for the 1000 + 1000 held out; some
+    sources get two translations, one line has no tab."""
+    numbers = [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+    ]
+    nombres = ["un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze", "treize"]
+    lines = []
+    for k in range(count):
+        a, b, c = k % 13, (k // 13) % 13, k // 169
+        eng = f"I see {numbers[a]} {numbers[b]} {numbers[c]} cats."
+        fra = f"Je vois {nombres[a]} {nombres[b]} {nombres[c]} chats\u202f!"
+        lines.append(f"{eng}\t{fra}")
+        if k % 50 == 0:
+            lines.append(f"{eng}\t{fra.replace('vois', 'regarde')}")
+    lines.append("a line without a tab")
+    (root / "eng-fra.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root / "eng-fra.txt"
+
+
 @pytest.fixture
 def names_dir(tmp_path: Path) -> Path:
-    """A data folder holding a synthetic names/ set and a synthetic dinos.txt."""
+    """A data folder holding a synthetic names/ set, dinos.txt and eng-fra.txt."""
     data = tmp_path / "data"
     write_names_folder(data)
     write_words_file(data)
+    write_sentence_pairs(data)
     return data
 
 

@@ -68,3 +68,27 @@ def test_unknown_attention_is_one_line(tmp_path, monkeypatch, capsys):
     argv = ["task=pairs", "task.module.attention=foo", f"hydra.run.dir={tmp_path}"]
     code, _, err = run_main(src.train, argv, monkeypatch, capsys)
     assert_one_clear_line(code, err, "task.module.attention=foo is unknown; use one of none, dot, general, additive")
+
+
+def test_translate_trains_and_scores_against_every_reference(names_dir: Path, tmp_path: Path):
+    from src.data.translate import TranslateDataModule
+
+    dm = TranslateDataModule(str(names_dir), val_size=20, test_size=20)
+    dm.setup()
+    refs = dm.references("test")
+    assert len(refs) == 20 and all(isinstance(r, list) and r for r in refs)
+    assert dm.spec["joiner"] == " " and dm.spec["src_symbols"][:4] == ["<pad>", "<sos>", "<eos>", "<unk>"]
+    overrides = [
+        "task=translate", f"paths.data_dir={names_dir}", "task.data.val_size=20", "task.data.test_size=20",
+        "model.hidden_size=16", "task.module.embedding_dim=16", "trainer.max_epochs=2", *QUIET,
+    ]  # fmt: skip
+    results = train(compose_cfg(overrides, tmp_path))
+    assert 0.0 <= results["test"]["test/bleu"] <= 1.0 and 0.0 <= results["test"]["test/exact"] <= 1.0
+    text = EventAccumulator(str(tmp_path)).Reload().Tensors("val/probes/text_summary")[-1]
+    assert text.tensor_proto.string_val[0].decode().startswith("i see ")
+
+
+def test_translate_bad_prefix_option(tmp_path, monkeypatch, capsys):
+    argv = ["task=translate", "task.data.prefixes=latin", f"hydra.run.dir={tmp_path}"]
+    code, _, err = run_main(src.train, argv, monkeypatch, capsys)
+    assert_one_clear_line(code, err, "task.data.prefixes=latin; use null or tutorial")

@@ -55,3 +55,28 @@ class PaddedSequences(Dataset):
 def batch_as_is(batch: Batch) -> Batch:
     """collate_fn for PaddedSequences: the dataset already returned the batch."""
     return batch
+
+
+class PairBatch(NamedTuple):
+    src: Tensor  # (B, S) source ids, end symbol included
+    src_lengths: Tensor  # (B,)
+    tgt_in: Tensor  # (B, T) start + target: what the decoder reads
+    tgt_out: Tensor  # (B, T) target + end, IGNORE past it: what it must write
+    index: Tensor  # (B,) positions in the dataset (to look up every reference of an item)
+
+
+class PairedSequences(Dataset):
+    """Source and target id lists (specials 0 pad, 1 start, 2 end), padded once, served by batch."""
+
+    def __init__(self, src: list[list[int]], tgt: list[list[int]], start: int = 1, end: int = 2):
+        self.src, self.src_lengths = pad([[*s, end] for s in src])
+        self.tgt_in, _ = pad([[start, *t] for t in tgt])
+        self.tgt_out, self.tgt_lengths = pad([[*t, end] for t in tgt], pad_id=IGNORE)
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __getitems__(self, indices: list[int]) -> PairBatch:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        s, t = int(self.src_lengths[idx].max()), int(self.tgt_lengths[idx].max())
+        return PairBatch(self.src[idx, :s], self.src_lengths[idx], self.tgt_in[idx, :t], self.tgt_out[idx, :t], idx)

@@ -63,6 +63,12 @@ NAMES = Source(
     sha256={f"names/{lang}.txt": digest for lang, digest in NAMES_SHA256.items()},
 )
 
+ENG_FRA = Source(
+    url=PYTORCH_TUTORIAL_DATA,
+    licence="Tatoeba sentences, CC-BY 2.0 FR (tatoeba.org), via the PyTorch tutorials",
+    members={"data/eng-fra.txt": "eng-fra.txt"},  # about 135k pairs; no fixed sha256 is published
+)
+
 DINOS = Source(
     url="https://raw.githubusercontent.com/vbvsharma/text-generation-with-an-rnn/master/dinos.txt",
     licence="dinosaur genus names (facts, no licence needed)",

@@ -8,14 +8,11 @@ unseen `mans`, `old`, ...) are translated and logged to show what the model does
 
 import string
 from pathlib import Path
-from typing import NamedTuple
 
 import lightning as L
-import torch
-from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from src.data.batching import IGNORE, batch_as_is, pad
+from src.data.batching import PairedSequences, batch_as_is
 from src.errors import UserError
 
 SYMBOLS = ["<pad>", "<s>", "</s>", *string.ascii_lowercase]
@@ -30,13 +27,6 @@ COURSE_PAIRS = [
 COURSE_PROBES = ["man", "mans", "king", "black", "up", "old", "high"]
 
 
-class PairBatch(NamedTuple):
-    src: Tensor  # (B, S) source ids, end symbol included
-    src_lengths: Tensor  # (B,)
-    tgt_in: Tensor  # (B, T) start + target: what the decoder reads
-    tgt_out: Tensor  # (B, T) target + end, IGNORE past it: what it must write
-
-
 def encode_word(word: str) -> list[int]:
     bad = sorted({ch for ch in word if ch not in string.ascii_lowercase})
     if not word or bad:
@@ -44,23 +34,6 @@ def encode_word(word: str) -> list[int]:
             f"{word!r} is not a lowercase a-z word (bad: {''.join(bad) or 'empty'}); pairs are letters only"
         )
     return [SYMBOLS.index(ch) for ch in word]
-
-
-class PairedSequences(Dataset):
-    def __init__(self, pairs: list[tuple[str, str]]):
-        src = [encode_word(a) + [2] for a, _ in pairs]
-        tgt = [encode_word(b) for _, b in pairs]
-        self.src, self.src_lengths = pad(src)
-        self.tgt_in, _ = pad([[1, *t] for t in tgt])
-        self.tgt_out, self.tgt_lengths = pad([[*t, 2] for t in tgt], pad_id=IGNORE)
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-    def __getitems__(self, indices: list[int]) -> PairBatch:
-        idx = torch.as_tensor(indices)
-        s, t = int(self.src_lengths[idx].max()), int(self.tgt_lengths[idx].max())
-        return PairBatch(self.src[idx, :s], self.src_lengths[idx], self.tgt_in[idx, :t], self.tgt_out[idx, :t])
 
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
@@ -85,7 +58,7 @@ class PairsDataModule(L.LightningDataModule):
         self.probes = list(probes if probes is not None else COURSE_PROBES)
         for word in self.probes:
             encode_word(word)
-        self.spec = {"symbols": SYMBOLS, "probes": self.probes}
+        self.spec = {"src_symbols": SYMBOLS, "tgt_symbols": SYMBOLS, "joiner": "", "probes": self.probes}
         self.dataset: PairedSequences | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -94,7 +67,7 @@ class PairsDataModule(L.LightningDataModule):
             if not path.is_file():
                 raise UserError(f"{path} does not exist; give a file of word<TAB>word lines (task.data.file)")
             self.pairs = read_pairs(path)
-        self.dataset = PairedSequences(self.pairs)
+        self.dataset = PairedSequences([encode_word(a) for a, _ in self.pairs], [encode_word(b) for _, b in self.pairs])
 
     def _loader(self, shuffle: bool = False) -> DataLoader:
         return DataLoader(self.dataset, batch_size=self.batch_size, shuffle=shuffle, collate_fn=batch_as_is)

@@ -1,6 +1,5 @@
 """English -> French sentence pairs (course lesson 6, the real part): reading, the tutorial's
-normalisation and filters, word vocabularies and the two splits. The `translate` task that trains
-on them is still to come (issue 4); this is its tested data layer.
+normalisation and filters, word vocabularies, the two splits, and the DataModule over them.
 
 Splits:
 - `grouped` (default): pairs grouped by source sentence, whole groups go to one split, so no source
@@ -9,13 +8,21 @@ Splits:
   `val` pairs validation, one reference each (the protocol of the published anchors).
 """
 
+import logging
 import random
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import lightning as L
+from torch.utils.data import DataLoader
+
+from src.data.batching import PairedSequences, batch_as_is
+from src.data.download import ENG_FRA, ensure_files
 from src.data.vocab import fold_to_ascii
 from src.errors import UserError
+
+log = logging.getLogger(__name__)
 
 SPECIALS = ["<pad>", "<sos>", "<eos>", "<unk>"]
 PAD, SOS, EOS, UNK = range(4)
@@ -109,3 +116,71 @@ class WordVocab:
 
     def decode(self, ids: list[int]) -> str:
         return " ".join(self.words[i] for i in ids if i > EOS)
+
+
+class TranslateDataModule(L.LightningDataModule):
+    """eng-fra.txt (or any `source<TAB>target` file) as padded word-id batches; val and test items
+    carry every reference of their source sentence (`references(split)`)."""
+
+    def __init__(
+        self, data_dir: str, file: str = "eng-fra.txt", reverse: bool = False, max_length: int = 10,
+        prefixes: str | None = None, min_freq: int = 1, split: str = "grouped", val_size: int = 1000,
+        test_size: int = 1000, split_seed: int = 0, batch_size: int = 64, eval_batch_size: int = 256,
+    ):  # fmt: skip
+        super().__init__()
+        if prefixes not in (None, "tutorial"):
+            raise UserError(f"task.data.prefixes={prefixes}; use null or tutorial")
+        self.path, self.reverse, self.max_length = Path(data_dir) / file, reverse, max_length
+        self.prefixes = TUTORIAL_PREFIXES if prefixes == "tutorial" else None
+        self.min_freq, self.split, self.split_seed = min_freq, split, split_seed
+        self.val_size, self.test_size = val_size, test_size
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.spec: dict = {}
+        self.datasets: dict[str, PairedSequences] = {}
+        self._references: dict[str, list[list[str]]] = {}
+
+    def prepare_data(self) -> None:
+        if not self.path.is_file() and self.path.name == "eng-fra.txt":
+            ensure_files(ENG_FRA, self.path.parent)
+        if not self.path.is_file():
+            raise UserError(f"{self.path} does not exist; give a file of source<TAB>target lines (task.data.file)")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        pairs, skipped = read_pairs(self.path, self.reverse)
+        kept = filter_pairs(pairs, self.max_length, self.prefixes)
+        train, val, test = split_pairs(kept, self.split, self.val_size, self.test_size, self.split_seed)
+        src_vocab = WordVocab.build([a for a, _ in train], self.min_freq)
+        tgt_vocab = WordVocab.build([b for _, b in train], self.min_freq)
+        ids = lambda vocab, text: vocab.encode(text)[0][:-1]  # noqa: E731  (PairedSequences adds the end)
+        self.datasets["train"] = PairedSequences(
+            [ids(src_vocab, a) for a, _ in train], [ids(tgt_vocab, b) for _, b in train]
+        )
+        for name, part in (("val", val), ("test", test)):
+            self.datasets[name] = PairedSequences([ids(src_vocab, a) for a, _ in part],
+                                                  [ids(tgt_vocab, refs[0]) for _, refs in part])  # fmt: skip
+            self._references[name] = [refs for _, refs in part]
+        probes = [a for a, _ in val[:6]]
+        self.spec = {"src_symbols": src_vocab.words, "tgt_symbols": tgt_vocab.words, "joiner": " ", "probes": probes}
+        log.info(
+            "translate: %d pairs in %s (%d lines skipped), %d kept (< %d tokens%s); split %s (seed %d): train %d pairs "
+            "/ val %d / test %d sources; vocab %d source, %d target words (min_freq %d)",
+            len(pairs), self.path, skipped, len(kept), self.max_length, ", tutorial prefixes" if self.prefixes else "",
+            self.split, self.split_seed, len(train), len(val), len(test), len(src_vocab), len(tgt_vocab), self.min_freq,
+        )  # fmt: skip
+
+    def references(self, split: str) -> list[list[str]]:
+        return self._references[split]
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
+        return DataLoader(self.datasets[split], batch_size=batch_size, shuffle=shuffle, collate_fn=batch_as_is)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size)

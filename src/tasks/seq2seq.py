@@ -8,8 +8,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics import MeanMetric, MinMetric
 from torchmetrics.text import BLEUScore
 
-from src.data.batching import IGNORE, pad
-from src.data.pairs import PairBatch, encode_word
+from src.data.batching import IGNORE, PairBatch, pad
 from src.nn.seq2seq import Seq2SeqNet
 from src.tasks.base import RecurrentTask
 
@@ -18,9 +17,12 @@ START, END = 1, 2
 
 class Seq2Seq(RecurrentTask):
     """Logs train/loss, val/loss, val/bleu, val/exact, test/bleu, test/exact (BLEU from torchmetrics
-    on the output symbols, 0-1) and, at each validation, what the model makes of `probes`.
+    on the output tokens, 0-1) and, at each validation, what the model makes of `probes`.
 
-    spec: `symbols` (0 pad, 1 start, 2 end) and `probes` (inputs to translate and log).
+    spec: `src_symbols`, `tgt_symbols` (0 pad, 1 start, 2 end), `joiner` ("" for characters, " "
+    for words) and `probes` (inputs to translate and log). References: the DataModule's
+    `references(split)` (every reference of each item, by dataset index) when it has one, else the
+    batch's own target.
     """
 
     def __init__(self, spec: dict, model: dict, task: str = "pairs", embedding_dim: int = 32, dropout: float = 0.0,
@@ -29,10 +31,12 @@ class Seq2Seq(RecurrentTask):
                  lr_schedule: str = "constant"):  # fmt: skip
         self.save_hyperparameters(logger=False)
         super().__init__(lr, weight_decay, lr_schedule)
-        self.symbols, self.probes = spec["symbols"], list(spec.get("probes", []))
+        self.src_symbols, self.tgt_symbols = spec["src_symbols"], spec["tgt_symbols"]
+        self.src_ids = {s: i for i, s in enumerate(self.src_symbols)}
+        self.joiner, self.probes = spec.get("joiner", " "), list(spec.get("probes", []))
         self.teacher_forcing, self.max_decode_length = teacher_forcing, max_decode_length
-        n = len(self.symbols)
-        self.net = Seq2SeqNet(n, n, embedding_dim, dropout, core=model, attention=attention)
+        self.net = Seq2SeqNet(len(self.src_symbols), len(self.tgt_symbols), embedding_dim, dropout, core=model,
+                              attention=attention)  # fmt: skip
         self.val_bleu, self.test_bleu = BLEUScore(n_gram=bleu_ngrams), BLEUScore(n_gram=bleu_ngrams)
         self.val_exact, self.test_exact = MeanMetric(), MeanMetric()
         self.val_loss_best = MinMetric()
@@ -81,18 +85,29 @@ class Seq2Seq(RecurrentTask):
         weights = torch.stack(attn, dim=1) if attn else None  # (B, T, S)
         return ids, [weights[i, : len(row) + 1] for i, row in enumerate(ids)] if weights is not None else []
 
+    def tokens(self, ids: list[int]) -> list[str]:
+        return [self.tgt_symbols[i] for i in ids if i > END]
+
     def decode(self, ids: list[int]) -> str:
-        return "".join(self.symbols[i] for i in ids if i > END)
+        return self.joiner.join(self.tokens(ids))
+
+    def _references(self, batch: PairBatch, prefix: str) -> list[list[str]]:
+        """BLEU references (space-separated tokens) for each item of the batch."""
+        lookup = getattr(self.trainer.datamodule, "references", None) if self._trainer else None
+        if lookup is not None:
+            every = lookup(prefix)
+            return [[" ".join(ref.split() if self.joiner else ref) for ref in every[i]] for i in batch.index.tolist()]
+        return [[" ".join(self.tokens([i for i in row.tolist() if i != IGNORE]))] for row in batch.tgt_out]
 
     def _evaluate(self, batch: PairBatch, prefix: str) -> None:
         loss = self.shared_step(batch)
         self.log(f"{prefix}/loss", loss, on_epoch=True, batch_size=len(batch.src))
         ids, _ = self.greedy(batch.src, batch.src_lengths)
-        hyps = [" ".join(self.decode(row)) for row in ids]
-        refs = [[" ".join(self.decode([i for i in row.tolist() if i != IGNORE]))] for row in batch.tgt_out]
+        hyps = [" ".join(self.tokens(row)) for row in ids]
+        refs = self._references(batch, prefix)
         bleu, exact = (self.val_bleu, self.val_exact) if prefix == "val" else (self.test_bleu, self.test_exact)
         bleu.update(hyps, refs)
-        exact.update(torch.tensor([float(h == r[0]) for h, r in zip(hyps, refs, strict=True)]))
+        exact.update(torch.tensor([float(h in r) for h, r in zip(hyps, refs, strict=True)]))
         self.log(f"{prefix}/bleu", bleu, on_epoch=True, batch_size=len(batch.src))
         self.log(f"{prefix}/exact", exact, on_epoch=True, batch_size=len(batch.src))
 
@@ -111,8 +126,17 @@ class Seq2Seq(RecurrentTask):
     def test_step(self, batch: PairBatch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
-    def translate(self, words: list[str]) -> list[str]:
-        """Greedy output for each input word (letters a-z)."""
-        src, lengths = pad([encode_word(w) + [END] for w in words])
+    def encode_source(self, text: str) -> tuple[list[int], list[str]]:
+        """Source ids (end added) and the tokens outside the vocabulary (mapped to id 3, <unk>, when
+        the vocabulary has one; dropped otherwise)."""
+        tokens = text.split() if self.joiner else list(text)
+        unknown = [t for t in tokens if t not in self.src_ids]
+        unk = self.src_ids.get("<unk>")
+        ids = [self.src_ids.get(t, unk) for t in tokens]
+        return [i for i in ids if i is not None] + [END], unknown
+
+    def translate(self, texts: list[str]) -> list[str]:
+        """Greedy output for each input (already normalised as the training data was)."""
+        src, lengths = pad([self.encode_source(t)[0] for t in texts])
         ids, _ = self.greedy(src.to(self.device), lengths)
         return [self.decode(row) for row in ids]
