@@ -24,12 +24,14 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, InstantiationException
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
 from src import CONF_DIR
-from src.train import build, build_trainer
+from src.errors import EXIT_USER_ERROR, UserError
+from src.train import build, build_trainer, check_choices
 
 PER_EXAMPLE_SAMPLE = 1500  # names timed in the course's loop
 # The course's network size on the project's batched path (batch 256: larger batches were no faster here).
@@ -211,4 +213,9 @@ def main(overrides: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        check_choices(sys.argv[1:])  # model=foo: one line naming the choices
+        main(sys.argv[1:])
+    except (UserError, ConfigCompositionException, InstantiationException) as err:
+        print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)

@@ -136,6 +136,8 @@ def plot(by_task: dict[str, list[Run]], path: Path) -> None:
 
 
 def compare(root: Path, out: Path | None = None) -> str:
+    if not str(root).strip():
+        raise UserError("give a folder of runs: python -m src.compare outputs/ (or a sweep folder)")
     runs = find_runs(root)
     by_task = defaultdict(list)
     for run in runs:
@@ -152,12 +154,14 @@ def compare(root: Path, out: Path | None = None) -> str:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m src.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("dir", type=Path, help="a sweep folder, a run folder, or outputs/")
+    parser.add_argument("dir", help="a sweep folder, a run folder, or outputs/")
     parser.add_argument("--out", type=Path, help="where compare.md and compare.png go (default: DIR)")
     args = parser.parse_args(argv)
-    report = compare(args.dir, args.out)
+    if not args.dir.strip():  # Path("") would be the current folder
+        raise UserError("give a folder of runs: python -m src.compare outputs/ (or a sweep folder)")
+    report = compare(Path(args.dir), args.out)
     print(report)
-    print(f"\nsaved {(args.out or args.dir) / 'compare.md'} and compare.png")
+    print(f"\nsaved {(args.out or Path(args.dir)) / 'compare.md'} and compare.png")
 
 
 class CompareWhenSweepEnds(Callback):

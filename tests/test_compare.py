@@ -79,3 +79,10 @@ def test_compare_covers_every_task_config(names_dir: Path, tmp_path: Path):
         train(compose_cfg(overrides, tmp_path / "runs" / task))
     report = compare(tmp_path / "runs")
     assert [line[4:] for line in report.splitlines() if line.startswith("### ")] == tasks
+
+
+def test_command_with_an_empty_path_does_not_compare_the_current_folder(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli([""]) == 2
+    assert capsys.readouterr().err.startswith("error: give a folder of runs")
+    assert not (tmp_path / "compare.md").exists()
