@@ -7,9 +7,10 @@ DataLoader does no per-item Python work.
 
 from typing import NamedTuple
 
+import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 IGNORE = -100  # padding in per-step targets: cross_entropy's ignore_index
 
@@ -80,3 +81,28 @@ class PairedSequences(Dataset):
         idx = torch.as_tensor(indices, dtype=torch.long)
         s, t = int(self.src_lengths[idx].max()), int(self.tgt_lengths[idx].max())
         return PairBatch(self.src[idx, :s], self.src_lengths[idx], self.tgt_in[idx, :t], self.tgt_out[idx, :t], idx)
+
+
+class SplitsDataModule(L.LightningDataModule):
+    """The loaders every train/val/test DataModule here shares: subclasses fill `self.datasets`
+    in setup() and set `batch_size` and `eval_batch_size` (and `num_workers`, 0 by default)."""
+
+    datasets: dict[str, Dataset]
+    batch_size: int
+    eval_batch_size: int
+    num_workers: int = 0
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
+        return DataLoader(
+            self.datasets[split], batch_size=batch_size, shuffle=shuffle, collate_fn=batch_as_is,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size)

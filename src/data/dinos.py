@@ -11,10 +11,7 @@ import string
 from collections import Counter
 from pathlib import Path
 
-import lightning as L
-from torch.utils.data import DataLoader
-
-from src.data.batching import IGNORE, PaddedSequences, batch_as_is, pad
+from src.data.batching import IGNORE, PaddedSequences, SplitsDataModule, pad
 from src.data.download import DINOS, ensure_files
 from src.data.vocab import fold_to_ascii
 from src.errors import UserError
@@ -73,7 +70,7 @@ def encode(word: str) -> tuple[list[int], list[int]]:
     return [0, *ids], [*ids, 0]
 
 
-class WordsDataModule(L.LightningDataModule):
+class WordsDataModule(SplitsDataModule):
     """Character language modelling on a words file (dinos.txt, or any file via task.data.file)."""
 
     def __init__(self, data_dir: str, file: str = "dinos.txt", val_size: int = 154, test_size: int = 154,
@@ -108,15 +105,3 @@ class WordsDataModule(L.LightningDataModule):
             len(words), path, len(set(words)), len(SYMBOLS), self.split_seed, len(train), len(val), len(test),
             dict(dropped) or "nothing",
         )  # fmt: skip
-
-    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=batch_size, shuffle=shuffle, collate_fn=batch_as_is)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size)

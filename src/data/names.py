@@ -15,11 +15,9 @@ import random
 from collections import Counter
 from pathlib import Path
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
-from src.data.batching import PaddedSequences, batch_as_is, pad
+from src.data.batching import PaddedSequences, SplitsDataModule, pad
 from src.data.download import NAMES, ensure_files
 from src.data.vocab import NAMES_ALPHABET, CharVocab
 from src.errors import UserError
@@ -86,7 +84,7 @@ def split_rows(rows: list[tuple[str, str]], split: str, val_fraction: float, tes
     return splits
 
 
-class NamesDataModule(L.LightningDataModule):
+class NamesDataModule(SplitsDataModule):
     """Names -> language. After setup(), `spec` holds what the model needs: alphabet and labels."""
 
     def __init__(
@@ -170,22 +168,3 @@ class NamesDataModule(L.LightningDataModule):
             len(test),
             dict(dropped) or "nothing",
         )
-
-    def _loader(self, stage: str, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[stage],
-            batch_size=batch_size,
-            shuffle=shuffle,
-            collate_fn=batch_as_is,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)

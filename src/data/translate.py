@@ -14,10 +14,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import lightning as L
-from torch.utils.data import DataLoader
-
-from src.data.batching import PairedSequences, batch_as_is
+from src.data.batching import PairedSequences, SplitsDataModule
 from src.data.download import ENG_FRA, ensure_files
 from src.data.vocab import fold_to_ascii
 from src.errors import UserError
@@ -118,7 +115,7 @@ class WordVocab:
         return " ".join(self.words[i] for i in ids if i > EOS)
 
 
-class TranslateDataModule(L.LightningDataModule):
+class TranslateDataModule(SplitsDataModule):
     """eng-fra.txt (or any `source<TAB>target` file) as padded word-id batches; val and test items
     carry every reference of their source sentence (`references(split)`)."""
 
@@ -172,15 +169,3 @@ class TranslateDataModule(L.LightningDataModule):
 
     def references(self, split: str) -> list[list[str]]:
         return self._references[split]
-
-    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=batch_size, shuffle=shuffle, collate_fn=batch_as_is)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size)
