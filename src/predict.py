@@ -2,6 +2,7 @@
 
     python -m src.predict ckpt=PATH input=Dostoevsky          # names: name, then top_k Language:probability
     python -m src.predict ckpt=PATH num_samples=20 prefix=tyr  # dinos: one generated name a line
+    python -m src.predict ckpt=PATH input="i am cold ." beam_size=5 attention_plot=att.png  # translate, pairs
 
 The checkpoint carries its vocabulary, labels and model config, so this works from any directory.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import hydra
 import torch
+from matplotlib.backend_bases import FigureCanvasBase
 from omegaconf import DictConfig
 
 from src import CONF_DIR
@@ -18,8 +20,10 @@ from src.errors import EXIT_USER_ERROR, UserError
 from src.tasks.checkpoint import checkpoint_task, load_module, read_checkpoint
 from src.tasks.classification import SequenceClassifier
 from src.tasks.language_model import CharLanguageModel
+from src.tasks.seq2seq import Seq2Seq, attention_figure
 
 NAMES_OPTIONS, SAMPLING_OPTIONS = ("input", "input_file"), ("num_samples",)
+SEQ2SEQ_OPTIONS = ("beam_size", "attention_plot")
 
 
 def read_inputs(cfg: DictConfig) -> list[tuple[str, str]]:
@@ -71,13 +75,54 @@ def predict(cfg: DictConfig) -> list[str]:
             f"{cfg.ckpt} is a {task} checkpoint, not {cfg.expect_task}; pick a {cfg.expect_task} checkpoint"
         )
     module = load_module(ckpt)
+    if not isinstance(module, Seq2Seq):
+        refuse(cfg, SEQ2SEQ_OPTIONS, task, "beam_size= and attention_plot= decode with a translate or pairs checkpoint")
     if isinstance(module, SequenceClassifier):
         refuse(cfg, SAMPLING_OPTIONS, task, "num_samples= generates names from a dinos checkpoint")
         return predict_names(module, read_inputs(cfg), cfg.top_k)
     if isinstance(module, CharLanguageModel):
         refuse(cfg, NAMES_OPTIONS, task, "input= and input_file= classify names with a names checkpoint")
         return sample_names(module, cfg)
+    if isinstance(module, Seq2Seq):
+        refuse(cfg, SAMPLING_OPTIONS + ("top_k",), task, "num_samples= and top_k= apply to dinos and names checkpoints")
+        return predict_seq2seq(module, read_inputs(cfg), cfg)
     raise UserError(f"{cfg.ckpt} is a {task} checkpoint, which src.predict cannot use yet")
+
+
+def predict_seq2seq(module: Seq2Seq, inputs: list[tuple[str, str]], cfg: DictConfig) -> list[str]:
+    """`source<TAB>output` per input; words outside the training vocabulary are read as <unk>
+    with a warning; attention_plot writes the attention of every input to one image."""
+    beam_size = module.beam_size if cfg.beam_size is None else int(cfg.beam_size)
+    if beam_size < 1:
+        raise UserError(f"beam_size={beam_size}; use 1 (greedy) or more")
+    plot = Path(cfg.attention_plot).expanduser() if cfg.attention_plot else None
+    if plot is not None and module.net.attention is None:
+        raise UserError(f"{cfg.ckpt} was trained with attention=none: there is no attention to plot")
+    if plot is not None and not plot.parent.is_dir():
+        raise UserError(f"attention_plot={cfg.attention_plot}: folder {plot.parent} does not exist; create it first")
+    if plot is not None and plot.suffix[1:].lower() not in FigureCanvasBase.get_supported_filetypes():
+        raise UserError(f"attention_plot={cfg.attention_plot}: not an image type matplotlib writes; use .png or .svg")
+    texts = []
+    for where, text in inputs:
+        tokens = module.source_tokens(text)
+        if not tokens:
+            kind = "a sentence" if module.joiner else "a word"
+            raise UserError(f"{where}: {text!r} is empty once normalised as the training data; give {kind}")
+        unknown = module.encode_source(text)[1]
+        if unknown:
+            print(f"warning: {where}: {' '.join(unknown)!r} not in the training vocabulary, read as <unk>",
+                  file=sys.stderr)  # fmt: skip
+        texts.append(text)
+    hyps = module.translate(texts, beam_size)
+    if plot is not None:
+        fig = attention_figure([(module.source_tokens(t), module.tokens(h.ids), h.weights)
+                                for t, h in zip(texts, hyps, strict=True)])  # fmt: skip
+        try:
+            fig.savefig(plot)
+        except OSError as err:
+            raise UserError(f"cannot write attention_plot={cfg.attention_plot} ({err.strerror or err})") from err
+        print(f"attention of {len(texts)} input(s) written to {plot}", file=sys.stderr)
+    return [f"{text}\t{module.decode(h.ids)}" for text, h in zip(texts, hyps, strict=True)]
 
 
 def refuse(cfg: DictConfig, keys: tuple[str, ...], task: str, why: str) -> None:

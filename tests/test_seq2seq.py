@@ -29,28 +29,37 @@ def test_bridge_joins_directions_per_layer(cell: str):
 
 
 @pytest.mark.parametrize("attention", ["none", "dot", "general", "additive"])
-def test_decoder_step_shapes(attention: str):
-    core = {"cell": "lstm", "hidden_size": 5, "num_layers": 1, "dropout": 0.0, "bidirectional": True}
-    net = Seq2SeqNet(10, 12, 6, 0.0, core, attention)
-    keys, mask, state = net.encode(torch.randint(1, 10, (3, 7)), torch.tensor([7, 4, 2]))
-    assert keys.shape == (3, 7, 10) and mask.shape == (3, 7)
-    logits, state, context, weights = net.step(
-        torch.ones(3, dtype=torch.long), state, net.start_context(keys), keys, mask
-    )
-    assert logits.shape == (3, 12)
-    if attention == "none":
-        assert weights is None and context.shape == (3, 0)
-    else:
-        assert weights.shape == (3, 7) and torch.all(weights[2, 2:] == 0) and context.shape == (3, 10)
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_teacher_forced_decoding_in_one_call_equals_step_by_step(cell: str, attention: str):
+    torch.manual_seed(0)
+    core = {"cell": cell, "hidden_size": 5, "num_layers": 2, "dropout": 0.0, "bidirectional": True}
+    net = Seq2SeqNet(10, 12, 6, 0.0, core, attention).eval()
+    memory, state = net.encode(torch.randint(1, 10, (3, 7)), torch.tensor([7, 4, 2]))
+    assert memory.keys.shape == (3, 7, 10) and memory.mask.shape == (3, 7)
+    target = torch.randint(1, 12, (3, 5))
+    logits, _, weights = net.decode(target, state, memory)
+    assert logits.shape == (3, 5, 12)
+    steps = []
+    for t in range(5):
+        step_logits, state, step_weights = net.decode(target[:, t : t + 1], state, memory)
+        steps.append(step_logits)
+        if attention == "none":
+            assert weights is None and step_weights is None
+        else:
+            assert torch.allclose(step_weights[:, 0], weights[:, t], atol=1e-6)
+            assert torch.all(step_weights[2, 0, 2:] == 0)  # the third source has 2 real steps
+    assert torch.allclose(torch.cat(steps, dim=1), logits, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
 def test_pairs_are_reproduced_and_unseen_words_logged(cell: str, tmp_path: Path):
     results = train(compose_cfg(["task=pairs", f"model={cell}", *QUIET], tmp_path))
     assert results["test"]["test/exact"] == 1.0 and results["test"]["test/bleu"] == 1.0
-    text = EventAccumulator(str(tmp_path)).Reload().Tensors("val/probes/text_summary")[-1]
-    lines = text.tensor_proto.string_val[0].decode().split("\n\n")
-    assert "king -> queen" in lines and any(line.startswith("mans -> ") for line in lines)
+    events = EventAccumulator(str(tmp_path)).Reload()
+    lines = events.Tensors("val/probes/text_summary")[-1].tensor_proto.string_val[0].decode().split("\n")
+    assert lines[0] == "| source | reference | output |" and "| king | - | queen |" in lines
+    assert any(line.startswith("| mans | - | ") for line in lines)
+    assert "val/attention" in events.Tags()["images"]
 
 
 def test_pairs_file_skips_bad_lines_and_refuses_an_empty_one(tmp_path: Path):
@@ -85,7 +94,9 @@ def test_translate_trains_and_scores_against_every_reference(names_dir: Path, tm
     results = train(compose_cfg(overrides, tmp_path))
     assert 0.0 <= results["test"]["test/bleu"] <= 1.0 and 0.0 <= results["test"]["test/exact"] <= 1.0
     text = EventAccumulator(str(tmp_path)).Reload().Tensors("val/probes/text_summary")[-1]
-    assert text.tensor_proto.string_val[0].decode().startswith("i see ")
+    rows = text.tensor_proto.string_val[0].decode().split("\n")
+    assert len(rows) == 2 + 6 and rows[2].startswith("| i see ")  # header, rule, six sentences with references
+    assert all(row.count(" | ") == 2 and "| - |" not in row for row in rows[2:])
 
 
 def test_translate_bad_prefix_option(tmp_path, monkeypatch, capsys):

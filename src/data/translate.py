@@ -158,8 +158,10 @@ class TranslateDataModule(SplitsDataModule):
             self.datasets[name] = PairedSequences([ids(src_vocab, a) for a, _ in part],
                                                   [ids(tgt_vocab, refs[0]) for _, refs in part])  # fmt: skip
             self._references[name] = [refs for _, refs in part]
-        probes = [a for a, _ in val[:6]]
-        self.spec = {"src_symbols": src_vocab.words, "tgt_symbols": tgt_vocab.words, "joiner": " ", "probes": probes}
+        self.spec = {
+            "src_symbols": src_vocab.words, "tgt_symbols": tgt_vocab.words, "joiner": " ", "normalize": "words",
+            "probes": [a for a, _ in val[:6]], "probe_references": [refs for _, refs in val[:6]],
+        }  # fmt: skip
         log.info(
             "translate: %d pairs in %s (%d lines skipped), %d kept (< %d tokens%s); split %s (seed %d): train %d pairs "
             "/ val %d / test %d sources; vocab %d source, %d target words (min_freq %d)",

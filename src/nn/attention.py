@@ -1,10 +1,13 @@
-"""Attention over encoder outputs: score each source step against the decoder state, softmax over
+"""Attention over encoder outputs: score each source step against a decoder state, softmax over
 the real (unpadded) steps, and take the weighted sum of the encoder outputs as the context.
 
 The three scores the course names:
 - `dot` (Luong):       score(h, s) = s . h                 (decoder and encoder sizes equal)
 - `general` (Luong):   score(h, s) = s . (W h)             (a learned bilinear form)
-- `additive` (Bahdanau, "concat"): score(h, s) = v . tanh(W [s; h])
+- `additive` (Bahdanau, "concat"): score(h, s) = v . tanh(W [s; h]) = v . tanh(W_s s + W_h h)
+
+The part that depends on the keys only (W h, W_h h) is computed once per source by `project`,
+not once per decoder step; `forward` then scores any number of decoder steps at once.
 """
 
 import torch
@@ -14,8 +17,9 @@ RULES = ("dot", "general", "additive")
 
 
 class Attention(nn.Module):
-    """query (B, Dq) and keys (B, S, Dk) with mask (B, S), True where a step is real
-    -> context (B, Dk) and weights (B, S) that sum to 1 over the real steps."""
+    """query (B, T, Dq), or (B, Dq) for one step, against keys (B, S, Dk) with mask (B, S), True
+    where a step is real -> context (B, T, Dk) and weights (B, T, S) that sum to 1 over the real
+    steps (without the T axis for a (B, Dq) query)."""
 
     def __init__(self, rule: str, query_size: int, key_size: int, hidden_size: int | None = None):
         super().__init__()
@@ -28,21 +32,31 @@ class Attention(nn.Module):
             self.W = nn.Linear(key_size, query_size, bias=False)
         elif rule == "additive":
             hidden_size = hidden_size or query_size
-            self.W = nn.Linear(query_size + key_size, hidden_size)
+            self.W_query = nn.Linear(query_size, hidden_size)
+            self.W_key = nn.Linear(key_size, hidden_size, bias=False)
             self.v = nn.Linear(hidden_size, 1, bias=False)
 
-    def scores(self, query: Tensor, keys: Tensor) -> Tensor:
-        """(B, S) unnormalised scores."""
+    def project(self, keys: Tensor) -> Tensor:
+        """The keys as the scores need them, once per source: (B, S, Dq) or (B, S, hidden)."""
         if self.rule == "dot":
-            return torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (B, S, D) @ (B, D, 1) -> (B, S)
-        if self.rule == "general":
-            return torch.bmm(self.W(keys), query.unsqueeze(2)).squeeze(2)  # (B, S, Dq) @ (B, Dq, 1) -> (B, S)
-        expanded = query.unsqueeze(1).expand(-1, keys.shape[1], -1)  # (B, S, Dq)
-        return self.v(torch.tanh(self.W(torch.cat([expanded, keys], dim=-1)))).squeeze(2)  # (B, S)
+            return keys
+        return self.W(keys) if self.rule == "general" else self.W_key(keys)
 
-    def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        assert query.dim() == 2 and keys.dim() == 3 and mask.shape == keys.shape[:2], (query.shape, keys.shape)
-        scores = self.scores(query, keys).masked_fill(~mask, float("-inf"))  # padding gets no weight
-        weights = scores.softmax(dim=-1)  # (B, S)
-        context = torch.bmm(weights.unsqueeze(1), keys).squeeze(1)  # (B, 1, S) @ (B, S, Dk) -> (B, Dk)
-        return context, weights
+    def scores(self, query: Tensor, projected: Tensor) -> Tensor:
+        """(B, T, S) unnormalised scores of query (B, T, Dq) against projected keys."""
+        if self.rule in ("dot", "general"):
+            return torch.bmm(query, projected.transpose(1, 2))  # (B, T, Dq) @ (B, Dq, S)
+        summed = self.W_query(query).unsqueeze(2) + projected.unsqueeze(1)  # (B, T, 1, A) + (B, 1, S, A)
+        return self.v(torch.tanh(summed)).squeeze(3)  # (B, T, S)
+
+    def forward(self, query: Tensor, keys: Tensor, mask: Tensor, projected: Tensor | None = None):
+        one_step = query.dim() == 2
+        query = query.unsqueeze(1) if one_step else query  # (B, T, Dq)
+        assert keys.dim() == 3 and mask.shape == keys.shape[:2] and query.shape[0] == keys.shape[0], (
+            query.shape, keys.shape, mask.shape,
+        )  # fmt: skip
+        projected = self.project(keys) if projected is None else projected
+        scores = self.scores(query, projected).masked_fill(~mask.unsqueeze(1), float("-inf"))  # padding: no weight
+        weights = scores.softmax(dim=-1)  # (B, T, S)
+        context = torch.bmm(weights, keys)  # (B, T, S) @ (B, S, Dk) -> (B, T, Dk)
+        return (context.squeeze(1), weights.squeeze(1)) if one_step else (context, weights)

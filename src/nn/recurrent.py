@@ -67,3 +67,10 @@ class RecurrentCore(nn.Module):
             return h.reshape(self.num_layers, batch, self.output_size)
 
         return tuple(join(part) for part in state) if isinstance(state, tuple) else join(state)
+
+    @staticmethod
+    def select_state(state: State, index: Tensor) -> State:
+        """Rows `index` of the batch of a state (L, B, H), or of both parts of LSTM's (h, c)."""
+        if isinstance(state, tuple):
+            return tuple(part.index_select(1, index) for part in state)
+        return state.index_select(1, index)

@@ -1,18 +1,38 @@
 """Encoder-decoder for sequence to sequence: the encoder reads the source (packed), the decoder
 writes the target one symbol at a time, optionally attending over the encoder's outputs.
 
-Decoder step (Luong, with input feeding): state = RNN([embed(y_prev); context_prev], state);
-context = attention(state, encoder outputs); logits = Linear([state; context]).
+Decoder (Luong et al. 2015, attention after the recurrent step, no input feeding):
+    state_t = RNN(embed(y_{t-1}), state_{t-1});  context_t = attention(state_t, encoder outputs)
+    logits_t = E^T tanh(W [state_t; context_t])      (E: the target embedding, tied)
+Because no step's input depends on an earlier step's attention, a teacher-forced target runs
+through the decoder in one call, and every step attends at once: training costs a few large
+matrix products instead of a Python loop of small ones. Greedy and beam decoding call `decode`
+one step at a time (T = 1); the two paths are the same function.
 """
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from src.errors import UserError
 from src.nn.attention import Attention
-from src.nn.recurrent import RecurrentCore
+from src.nn.recurrent import RecurrentCore, State
 
 ATTENTIONS = ("none", "dot", "general", "additive")
+
+
+class Memory(NamedTuple):
+    """What the decoder attends over: encoder outputs (B, S, D*H), their projection for the
+    attention score (B, S, A), and the mask of real source steps (B, S)."""
+
+    keys: Tensor
+    projected: Tensor | None
+    mask: Tensor
+
+    def select(self, index: Tensor) -> "Memory":
+        """Rows `index` of the batch (for beam search: each source repeated once per hypothesis)."""
+        return Memory(*(None if part is None else part.index_select(0, index) for part in self))
 
 
 class Seq2SeqNet(nn.Module):
@@ -22,34 +42,29 @@ class Seq2SeqNet(nn.Module):
         if attention not in ATTENTIONS:
             raise UserError(f"task.module.attention={attention} is unknown; use one of {', '.join(ATTENTIONS)}")
         self.src_embed = nn.Embedding(src_vocab, embedding_dim, padding_idx=0)
-        self.tgt_embed = nn.Embedding(tgt_vocab, embedding_dim, padding_idx=0)
+        self.tgt_embed = nn.Embedding(tgt_vocab, embedding_dim)
         self.encoder = RecurrentCore(input_size=embedding_dim, **core)
         size = self.encoder.output_size  # the decoder is as wide as both encoder directions together
-        self.context_size = size if attention != "none" else 0
-        decoder_core = {**core, "hidden_size": size, "bidirectional": False}
-        self.decoder = RecurrentCore(input_size=embedding_dim + self.context_size, **decoder_core)
+        self.decoder = RecurrentCore(input_size=embedding_dim, **{**core, "hidden_size": size, "bidirectional": False})
         self.attention = Attention(attention, size, size) if attention != "none" else None
+        self.combine = nn.Linear(size * 2 if self.attention else size, embedding_dim)  # Luong's attentional state
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(size + self.context_size, tgt_vocab)
+        self.out = nn.Linear(embedding_dim, tgt_vocab)
+        self.out.weight = self.tgt_embed.weight  # tied (Press & Wolf, 2017): (V, E) both ways
 
-    def encode(self, src: Tensor, src_lengths: Tensor):
-        """src (B, S) -> keys (B, S, D*H), mask (B, S), the decoder's initial state."""
-        outputs, state = self.encoder(self.dropout(self.src_embed(src)), src_lengths)
+    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Memory, State]:
+        """src (B, S) -> the memory to attend over and the decoder's initial state."""
+        keys, state = self.encoder(self.dropout(self.src_embed(src)), src_lengths)  # (B, S, D*H)
         mask = torch.arange(src.shape[1], device=src.device) < src_lengths.to(src.device).unsqueeze(1)  # (B, S)
-        return outputs, mask, self.encoder.bridge(state)
+        projected = self.attention.project(keys) if self.attention is not None else None
+        return Memory(keys, projected, mask), self.encoder.bridge(state)
 
-    def step(self, prev: Tensor, state, context: Tensor, keys: Tensor, mask: Tensor):
-        """One decoder step: prev (B,) -> logits (B, V), state, context (B, C), weights (B, S) or None."""
-        x = self.dropout(self.tgt_embed(prev))  # (B, E)
-        if self.attention is not None:
-            x = torch.cat([x, context], dim=-1)  # input feeding: the last context goes in too
-        output, state = self.decoder(x.unsqueeze(1), None, state)  # (B, 1, H)
-        output = output.squeeze(1)
+    def decode(self, prev: Tensor, state: State, memory: Memory) -> tuple[Tensor, State, Tensor | None]:
+        """prev (B, T) symbols (each step's input: the symbol before it) -> logits (B, T, V), the
+        state after the last step, attention weights (B, T, S) or None. T = 1 is one step."""
+        outputs, state = self.decoder(self.dropout(self.tgt_embed(prev)), None, state)  # (B, T, H)
         weights = None
         if self.attention is not None:
-            context, weights = self.attention(output, keys, mask)  # (B, C), (B, S)
-            output = torch.cat([output, context], dim=-1)
-        return self.out(self.dropout(output)), state, context, weights
-
-    def start_context(self, keys: Tensor) -> Tensor:
-        return keys.new_zeros(keys.shape[0], self.context_size)
+            context, weights = self.attention(outputs, memory.keys, memory.mask, memory.projected)  # (B, T, H)
+            outputs = torch.cat([outputs, context], dim=-1)
+        return self.out(self.dropout(torch.tanh(self.combine(outputs)))), state, weights

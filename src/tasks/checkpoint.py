@@ -40,5 +40,11 @@ def load_module(ckpt: dict) -> RecurrentTask:
     if not path.startswith("src.tasks."):
         raise UserError(f"checkpoint names module {path}, which is not one of this project's tasks")
     module = get_class(path)(**ckpt["hyper_parameters"])
-    module.load_state_dict(ckpt["state_dict"])
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise UserError(
+            f"the checkpoint's weights do not fit {path.rsplit('.', 1)[-1]} as this version builds it "
+            f"({str(err).splitlines()[0]}); retrain it with this version"
+        ) from err
     return module.eval()
