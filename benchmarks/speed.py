@@ -1,22 +1,33 @@
-"""Seconds per training epoch: Lightning vs a bare PyTorch loop vs the course (names, dinos).
+"""Seconds per training epoch, for every task and cell: the project's Lightning run against a bare
+PyTorch loop over the same batches, model and optimiser; throughput; peak memory; and, for names,
+the course's one-name-at-a-time loop.
 
-    python -m benchmarks.speed                       # the default names x gru config
-    python -m benchmarks.speed model=lstm threads=2  # any train override
+    python -m benchmarks.speed                                    # every task x cell (~6 min)
+    python -m benchmarks.speed tasks=names,dinos cells=gru        # a subset
+    python -m benchmarks.speed batches=100 rounds=3 threads=2     # longer timings, other threads
+    python -m benchmarks.speed model.hidden_size=128              # any train override, for every task
 
-(a) the project's Lightning run (logger, callbacks, progress bar, per-step logging, as `src.train`
-    runs it) against a bare PyTorch loop over the same batches, model and optimiser;
-(b) that epoch against the course's one-name-at-a-time loop (one-hot input, GRU hidden 128, Adam
-    1e-3, batch 1), timed on a sample of names and extrapolated to the training set; and, as the
-    like-for-like figure, the course's model size (one direction, hidden 128) run batched through
-    the same Lightning path (`*_same_model`): the default model does several times the course's
-    arithmetic per name, so only this ratio isolates what batching buys.
-(c) the dinos task's epoch, Lightning against the bare loop (`dinos_*`).
-Each is timed twice (dinos three times), alternating, the fastest kept. The last line is one JSON object.
+(a) Lightning vs bare. The Lightning run is `src.train`'s Trainer (logger, callbacks, progress
+    bar, per-step logging); the bare loop calls the same `training_step` with logging switched off,
+    then zero_grad / backward / clip / step / schedule. Each times the first `batches` batches of
+    an epoch (first batch fetched to last step done), twice per fit; validation runs between but
+    is not timed. The two alternate for `rounds` rounds and the fastest epoch of each is kept, since
+    the machine's load changes under us. s/epoch is that time scaled to the whole epoch.
+(b) Throughput: symbols of the timed batches (source and target positions, no padding:
+    characters, except translate's words and binary's bit pairs) per second of the Lightning run.
+(c) Peak resident memory of this process while the Lightning run of that task and cell ran
+    (sampled every 10 ms from /proc; the libraries alone hold most of it).
+(d) names only: the course's loop (one-hot input, GRU 128, Adam 1e-3, batch 1) timed on a sample
+    and extrapolated, against the default model and the course-sized model batched through Lightning.
+The last line is one JSON object.
 """
 
+import gc
 import json
+import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,9 +41,13 @@ from omegaconf import OmegaConf, open_dict
 from torch import nn
 
 from src import CONF_DIR
+from src.data.batching import IGNORE, PairBatch
 from src.errors import EXIT_USER_ERROR, UserError
 from src.train import build, build_trainer, check_choices
 
+TASKS, CELLS = ("names", "dinos", "pairs", "translate", "binary", "hello"), ("rnn", "lstm", "gru")
+OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": 50, "rounds": 2, "course": True}
+EPOCHS = 2  # timed epochs per fit; the faster is kept (the first pays for warm-up)
 PER_EXAMPLE_SAMPLE = 1500  # names timed in the course's loop
 # The course's network size on the project's batched path (batch 256: larger batches were no faster here).
 COURSE_SIZED = ["model.bidirectional=false", "model.num_layers=1", "model.hidden_size=128", "task.data.batch_size=256"]
@@ -49,11 +64,33 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-class TrainEpochClock(L.Callback):
-    """Times the training part of each epoch: first batch start to last batch end."""
+class PeakRSS:
+    """The largest resident set size of this process during a block, in MiB (None without /proc)."""
+
+    def __enter__(self):
+        self.peak_mb, self._stop = None, threading.Event()
+        if Path("/proc/self/statm").is_file():
+            self._page = os.sysconf("SC_PAGE_SIZE")
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def _watch(self):
+        peak = 0
+        while not self._stop.wait(0.01):
+            peak = max(peak, int(Path("/proc/self/statm").read_text().split()[1]) * self._page)
+            self.peak_mb = round(peak / 2**20, 1)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+
+
+class EpochClock(L.Callback):
+    """Times the training part of each epoch: epoch start (before the first batch is fetched) to
+    the end of the last batch."""
 
     def __init__(self):
-        self.epochs = []
+        self.epochs: list[tuple[float, float]] = []
 
     def on_train_epoch_start(self, trainer, module):
         self._clock = Clock().__enter__()
@@ -64,7 +101,7 @@ class TrainEpochClock(L.Callback):
             self.epochs.append((self._clock.wall, self._clock.cpu))
 
 
-def compose_names(overrides: list[str], run_dir: str):
+def compose_train(overrides: list[str], run_dir: str):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     with open_dict(cfg):
@@ -81,32 +118,85 @@ def setup_run(cfg):
     return dm, module
 
 
-def lightning_epoch(cfg) -> tuple[float, float]:
-    """One epoch of the project's own Lightning run (validation included but not timed)."""
+def symbols(batch) -> int:
+    """Real (unpadded) positions of a batch: source and target for pairs, the input otherwise."""
+    if isinstance(batch, PairBatch):
+        return int(batch.src_lengths.sum()) + int((batch.tgt_out != IGNORE).sum())
+    return int(batch.lengths.sum())
+
+
+def lightning_epochs(cfg) -> tuple[list[tuple[float, float]], float | None]:
+    """The timed epochs of the project's own Lightning run, and the peak memory during it."""
     dm, module = setup_run(cfg)
-    clock = TrainEpochClock()
+    clock = EpochClock()
     logger = TensorBoardLogger(cfg.paths.output_dir, name="", version="", default_hp_metric=False)
-    trainer = build_trainer(cfg, logger, extra_callbacks=[clock], max_epochs=1, enable_model_summary=False)
-    trainer.fit(module, datamodule=dm)
-    return clock.epochs[0]
+    trainer = build_trainer(cfg, logger, extra_callbacks=[clock], enable_model_summary=False)
+    with PeakRSS() as rss:
+        trainer.fit(module, datamodule=dm)
+    return clock.epochs, rss.peak_mb
 
 
-def bare_epoch(cfg) -> tuple[float, float]:
-    """The same batches through the same model, optimiser and schedule in a plain loop."""
+def bare_epochs(cfg, batches: int) -> tuple[list[tuple[float, float]], int]:
+    """The same batches through the same training_step (logging off), optimiser and schedule in a
+    plain loop; returns the timed epochs and the symbols in one epoch's timed batches."""
     dm, module = setup_run(cfg)
+    module.log = lambda *args, **kwargs: None  # Lightning's self.log is what this loop does without
     loader = dm.train_dataloader()
-    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.task.module.lr, weight_decay=cfg.task.module.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.task.module.lr, total_steps=len(loader))
+    steps = min(batches, len(loader))
+    optimizer, schedule = module.optimizer_and_schedule(EPOCHS * steps)
+    clip = cfg.trainer.get("gradient_clip_val")
     module.train()
-    with Clock() as clock:
-        for batch in loader:
-            loss, _ = module.shared_step(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(module.parameters(), cfg.trainer.gradient_clip_val)
-            optimizer.step()
-            schedule.step()
-    return clock.wall, clock.cpu
+    epochs, count = [], 0
+    for _ in range(EPOCHS):
+        count = 0
+        with Clock() as clock:
+            for i, batch in enumerate(loader):
+                loss = module.training_step(batch, i)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip:
+                    nn.utils.clip_grad_norm_(module.parameters(), clip)
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+                count += symbols(batch)
+                if i + 1 == steps:
+                    break
+        epochs.append((clock.wall, clock.cpu))
+    return epochs, count
+
+
+def bench_overrides(task: str, cell: str, batches: int) -> list[str]:
+    """The task's default config, timed on `batches` batches an epoch, validation cut short and
+    only at epoch ends (it is not timed), no early stop."""
+    return [
+        f"task={task}", f"model={cell}", "trainer.enable_progress_bar=true", f"trainer.max_epochs={EPOCHS}",
+        f"++trainer.limit_train_batches={batches}", "++trainer.limit_val_batches=2", "++trainer.num_sanity_val_steps=0",
+        "++trainer.val_check_interval=1.0", "++trainer.check_val_every_n_epoch=1", "callbacks.early_stopping=null",
+    ]  # fmt: skip
+
+
+def measure(task: str, cell: str, options: dict, overrides: list[str], tmp: str) -> dict:
+    cfg = compose_train([*bench_overrides(task, cell, options["batches"]), *overrides], f"{tmp}/{task}_{cell}")
+    full = len(setup_run(cfg)[0].train_dataloader())
+    timed = min(options["batches"], full)
+    bare, lightning, peak, count = [], [], None, 0
+    for _ in range(options["rounds"]):  # alternate: the machine's load changes under us
+        epochs, count = bare_epochs(cfg, timed)
+        bare += epochs
+        epochs, peak_round = lightning_epochs(cfg)
+        lightning += epochs
+        peak = max(peak or 0, peak_round or 0) or None
+        gc.collect()
+    (bare_wall, bare_cpu), (light_wall, light_cpu) = min(bare), min(lightning)
+    scale = full / timed
+    return {
+        "task": task, "model": cell, "batches_timed": timed, "batches_per_epoch": full,
+        "bare_epoch_wall_s": round(bare_wall * scale, 4), "bare_epoch_cpu_s": round(bare_cpu * scale, 4),
+        "lightning_epoch_wall_s": round(light_wall * scale, 4), "lightning_epoch_cpu_s": round(light_cpu * scale, 4),
+        "lightning_vs_bare": round(light_wall / bare_wall, 3), "symbols_per_s": round(count / light_wall),
+        "peak_rss_mb": peak,
+    }  # fmt: skip
 
 
 class CourseClassifier(nn.Module):
@@ -142,79 +232,97 @@ def per_example_epoch(cfg) -> tuple[float, float, int]:
     return clock.wall * scale, clock.cpu * scale, len(sample)
 
 
-def main(overrides: list[str]) -> dict:
+def course(names_row: dict, overrides: list[str], tmp: str) -> dict:
+    """names: the default model's epoch and the course-sized one's against the course's loop."""
+    base = bench_overrides("names", names_row["model"], 10**9)  # whole epochs
+    cfg = compose_train([*base, *overrides], f"{tmp}/course")
+    same = compose_train([*base, *overrides, *COURSE_SIZED], f"{tmp}/course_sized")
+    same_wall = min(lightning_epochs(same)[0])[0]
+    wall, cpu, sample = per_example_epoch(cfg)
+    return {
+        "model": names_row["model"],
+        "per_example_epoch_wall_s": round(wall, 4), "per_example_epoch_cpu_s": round(cpu, 4),
+        "per_example_sample": sample, "train_names": len(setup_run(cfg)[0].datasets["train"]),
+        "lightning_epoch_wall_s": names_row["lightning_epoch_wall_s"],
+        "speedup_vs_per_example": round(wall / names_row["lightning_epoch_wall_s"], 1),
+        "lightning_epoch_same_model_wall_s": round(same_wall, 4),
+        "speedup_vs_per_example_same_model": round(wall / same_wall, 1),
+    }  # fmt: skip
+
+
+def parse(argv: list[str]) -> tuple[dict, list[str]]:
+    """This benchmark's own options (tasks=, cells=, batches=, rounds=, course=) and train overrides."""
+    options, overrides = dict(OPTIONS), []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key not in OPTIONS:
+            overrides.append(arg)
+            continue
+        if key in ("tasks", "cells"):
+            allowed = TASKS if key == "tasks" else CELLS
+            bad = [v or "empty" for v in value.split(",") if v not in allowed]
+            if bad:
+                raise UserError(f"{key}={value}: {bad[0]} is not one of {', '.join(allowed)}")
+            options[key] = value
+        elif key == "course":
+            options[key] = value.lower() in ("true", "1", "yes")
+        else:
+            if not value.isdigit() or int(value) < 1:
+                raise UserError(f"{key}={value}; give a whole number of at least 1")
+            options[key] = int(value)
+    return options, overrides
+
+
+def main(argv: list[str]) -> dict:
+    options, overrides = parse(argv)
+    check_choices(overrides)  # model=foo: one line naming the choices
+    threads_cfg = compose_train(overrides, ".")
+    if threads_cfg.threads:
+        torch.set_num_threads(threads_cfg.threads)
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} thread(s), {options['batches']} batches an epoch timed, "
+          f"{options['rounds']} rounds; overrides: {overrides}")  # fmt: skip
+    rows, course_result = [], None
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_names(["trainer.enable_progress_bar=true", *overrides], str(Path(tmp) / "run"))
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        threads = torch.get_num_threads()
-        print(f"names x {cfg.model.cell}, torch {torch.__version__}, {threads} thread(s); overrides: {overrides}")
-        bare, lightning = [], []
-        for _ in range(2):  # alternate, keep the faster of each: the machine's load changes under us
-            bare.append(bare_epoch(cfg))
-            lightning.append(lightning_epoch(cfg))
-        same_cfg = compose_names(
-            ["trainer.enable_progress_bar=true", *overrides, *COURSE_SIZED], str(Path(tmp) / "same")
-        )
-        same_model = min(lightning_epoch(same_cfg) for _ in range(2))
-        per_example = per_example_epoch(cfg)
-        train_names = len(setup_run(cfg)[0].datasets["train"])
-        # dinos: the same Lightning-vs-bare comparison on the character language model
-        dinos_cfg = compose_names(["task=dinos", "trainer.enable_progress_bar=true", *overrides], str(Path(tmp) / "d"))
-        dinos_bare, dinos_lightning = [], []
-        for _ in range(3):  # short epochs: one more round
-            dinos_bare.append(bare_epoch(dinos_cfg))
-            dinos_lightning.append(lightning_epoch(dinos_cfg))
-    bare_wall, bare_cpu = min(bare)
-    light_wall, light_cpu = min(lightning)
+        for task in options["tasks"].split(","):
+            for cell in options["cells"].split(","):
+                rows.append(measure(task, cell, options, overrides, tmp))
+                print(f"  {task} x {cell}: {rows[-1]['lightning_vs_bare']:.3f}", flush=True)
+        names = [r for r in rows if r["task"] == "names"]
+        if options["course"] and names:
+            course_result = course(next((r for r in names if r["model"] == "gru"), names[0]), overrides, tmp)
+    worst = max(rows, key=lambda r: r["lightning_vs_bare"])
     result = {
-        "task": "names",
-        "model": cfg.model.cell,
-        "threads": threads,
-        "train_names": train_names,
-        "batch_size": cfg.task.data.batch_size,
-        "bare_epoch_wall_s": round(bare_wall, 4),
-        "bare_epoch_cpu_s": round(bare_cpu, 4),
-        "lightning_epoch_wall_s": round(light_wall, 4),
-        "lightning_epoch_cpu_s": round(light_cpu, 4),
-        "per_example_epoch_wall_s": round(per_example[0], 4),
-        "per_example_epoch_cpu_s": round(per_example[1], 4),
-        "per_example_sample": per_example[2],
-        "lightning_vs_bare": round(light_wall / bare_wall, 3),
-        "speedup_vs_per_example": round(per_example[0] / light_wall, 1),
-        "lightning_epoch_same_model_wall_s": round(same_model[0], 4),
-        "speedup_vs_per_example_same_model": round(per_example[0] / same_model[0], 1),
-        "dinos_model": dinos_cfg.model.cell,
-        "dinos_bare_epoch_wall_s": round(min(dinos_bare)[0], 4),
-        "dinos_lightning_epoch_wall_s": round(min(dinos_lightning)[0], 4),
-        "dinos_lightning_vs_bare": round(min(dinos_lightning)[0] / min(dinos_bare)[0], 3),
-    }
-    rows = [
-        ("bare PyTorch, batched", bare_wall, bare_cpu, f"runs: {[round(w, 2) for w, _ in bare]}"),
-        ("Lightning (src.train), batched", light_wall, light_cpu, f"runs: {[round(w, 2) for w, _ in lightning]}"),
-        ("Lightning, course-sized model", same_model[0], same_model[1], " ".join(COURSE_SIZED)),
-        ("course, one name a step", per_example[0], per_example[1], f"extrapolated from {per_example[2]} names"),
-    ]
-    rows += [
-        ("dinos: bare PyTorch", *min(dinos_bare), f"runs: {[round(w, 3) for w, _ in dinos_bare]}"),
-        ("dinos: Lightning (src.train)", *min(dinos_lightning), f"runs: {[round(w, 3) for w, _ in dinos_lightning]}"),
-    ]
-    print(f"\n{'loop':<34}{'wall s/epoch':>14}{'cpu s/epoch':>14}")
-    for name, wall, cpu, note in rows:
-        print(f"{name:<34}{wall:>14.2f}{cpu:>14.2f}   ({note})")
-    print(
-        f"lightning_vs_bare = {result['lightning_vs_bare']:.3f} (target <= 1.10); "
-        f"speedup_vs_per_example = {result['speedup_vs_per_example']:.1f}x (target >= 50x); "
-        f"same model size: {result['speedup_vs_per_example_same_model']:.1f}x; "
-        f"dinos lightning_vs_bare = {result['dinos_lightning_vs_bare']:.3f}"
-    )
+        "torch": torch.__version__, "threads": threads, "batches": options["batches"], "rounds": options["rounds"],
+        "overrides": overrides, "rows": rows,
+        "worst_lightning_vs_bare": {k: worst[k] for k in ("task", "model", "lightning_vs_bare")},
+        "course": course_result,
+    }  # fmt: skip
+    print_table(result)
     print(json.dumps(result))
     return result
 
 
+def print_table(result: dict) -> None:
+    head = ("task", "cell", "bare s/ep", "Lightning s/ep", "ratio", "Lightning cpu s", "symbols/s", "peak RSS MiB")
+    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for r in result["rows"]:
+        cells = (r["task"], r["model"], f"{r['bare_epoch_wall_s']:.3f}", f"{r['lightning_epoch_wall_s']:.3f}",
+                 f"{r['lightning_vs_bare']:.3f}", f"{r['lightning_epoch_cpu_s']:.3f}", f"{r['symbols_per_s']:,}",
+                 f"{r['peak_rss_mb']}")  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
+    w = result["worst_lightning_vs_bare"]
+    print(f"\nworst lightning_vs_bare = {w['lightning_vs_bare']:.3f} ({w['task']} x {w['model']}; target <= 1.10)")
+    c = result["course"]
+    if c:
+        print(f"names, course's one-name loop: {c['per_example_epoch_wall_s']:.2f} s/epoch (extrapolated from "
+              f"{c['per_example_sample']} names); speedup_vs_per_example = {c['speedup_vs_per_example']:.1f}x "
+              f"(target >= 50x); course-sized model batched: {c['lightning_epoch_same_model_wall_s']:.2f} s/epoch, "
+              f"{c['speedup_vs_per_example_same_model']:.1f}x")  # fmt: skip
+
+
 if __name__ == "__main__":
     try:
-        check_choices(sys.argv[1:])  # model=foo: one line naming the choices
         main(sys.argv[1:])
     except (UserError, ConfigCompositionException, InstantiationException) as err:
         print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)

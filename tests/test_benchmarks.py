@@ -1,16 +1,45 @@
-"""The speed benchmark runs end to end (on synthetic names) and ends with its JSON line."""
+"""The speed benchmark runs end to end on synthetic data and ends with its JSON line."""
 
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import speed
+from src.errors import UserError
 
 
 def test_speed_benchmark_prints_ratios_and_raw_timings(names_dir: Path, capsys):
-    result = speed.main([f"paths.data_dir={names_dir}", "model.hidden_size=8", "trainer.enable_progress_bar=false"])
-    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert last == result
-    ratios = ("lightning_vs_bare", "speedup_vs_per_example", "speedup_vs_per_example_same_model")
-    for key in (*ratios, "bare_epoch_wall_s", "lightning_epoch_wall_s", "threads"):
-        assert result[key] > 0, key
-    assert result["train_names"] > 0 and result["per_example_sample"] == result["train_names"]
+    argv = [f"paths.data_dir={names_dir}", "tasks=names,pairs,translate", "cells=gru", "batches=3", "rounds=1",
+            "model.hidden_size=8", "trainer.enable_progress_bar=false"]  # fmt: skip
+    result = speed.main(argv)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(out[-1]) == result
+    assert [(r["task"], r["model"]) for r in result["rows"]] == [
+        ("names", "gru"),
+        ("pairs", "gru"),
+        ("translate", "gru"),
+    ]
+    for row in result["rows"]:
+        for key in ("lightning_vs_bare", "bare_epoch_wall_s", "lightning_epoch_wall_s", "symbols_per_s", "peak_rss_mb"):
+            assert row[key] > 0, (row["task"], key)
+        assert row["batches_timed"] == min(3, row["batches_per_epoch"])
+    assert result["rows"][1]["batches_per_epoch"] == 1  # the six course pairs: one batch
+    assert result["worst_lightning_vs_bare"]["lightning_vs_bare"] == max(r["lightning_vs_bare"] for r in result["rows"])
+    course = result["course"]
+    assert course["speedup_vs_per_example"] > 0 and course["per_example_sample"] == course["train_names"]
+    assert any(line.startswith("| names | gru |") for line in out)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tasks=names,foo"], "tasks=names,foo: foo is not one of names, dinos"),
+        (["cells="], "cells=: empty is not one of rnn, lstm, gru"),
+        (["batches=0"], "batches=0; give a whole number of at least 1"),
+        (["rounds=x"], "rounds=x; give a whole number"),
+    ],
+)
+def test_bad_benchmark_options_are_clear(argv, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        speed.main(argv)

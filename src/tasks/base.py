@@ -20,6 +20,14 @@ class RecurrentTask(L.LightningModule):
         self.lr, self.weight_decay, self.lr_schedule = lr, weight_decay, lr_schedule
 
     def configure_optimizers(self):
+        optimizer, schedule = self.optimizer_and_schedule(self.trainer.estimated_stepping_batches)
+        if schedule is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def optimizer_and_schedule(self, total_steps: int):
+        """AdamW, and the one-cycle schedule (stepped per batch) or None; also used by the bare
+        PyTorch loop of the speed benchmark, so both loops optimise alike."""
         # Weight decay on matrices only: decaying biases, embeddings' padding row or norms buys nothing.
         decay = [p for n, p in self.named_parameters() if p.dim() >= 2]
         no_decay = [p for n, p in self.named_parameters() if p.dim() < 2]
@@ -28,15 +36,11 @@ class RecurrentTask(L.LightningModule):
             lr=self.lr,
         )
         if self.lr_schedule == "constant":
-            return optimizer
-        # One cycle: warm up for 10% of the steps, then anneal to ~0 by max_epochs.
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=self.lr,
-            total_steps=self.trainer.estimated_stepping_batches,
-            pct_start=0.1,
+            return optimizer, None
+        # One cycle: warm up for 10% of the steps, then anneal to ~0 by the last step.
+        return optimizer, torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=self.lr, total_steps=total_steps, pct_start=0.1
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         cls = type(self)
