@@ -1,8 +1,8 @@
 """Compare runs side by side: `python -m src.compare DIR` (a sweep folder, or outputs/).
 
 Prints a markdown table per task, one row per run (or per group of runs that differ only by
-`seed`, as mean +- std): task, model, overrides, parameters, epochs, seconds per epoch, best
-validation metric, test metrics. Saves it as DIR/compare.md, and DIR/compare.png with each run's
+`seed`, as mean +- std): task, model, overrides, parameters, epochs, seconds per epoch, training
+seconds in all, best validation metric, test metrics. Saves it as DIR/compare.md, and DIR/compare.png with each run's
 validation curve and its training time. A run folder without results.json (killed, failed, still
 running) is listed as incomplete, never dropped.
 """
@@ -75,10 +75,14 @@ def read_curve(run: Run, metric: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(metric)]
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], digits: int = 4) -> str:
+    """`m` for one value, `m ± sd` for more; a missing metric (NaN: e.g. no validation ran) is left out."""
+    values = [v for v in values if v == v]
+    if not values:
+        return "n/a"
     if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def table(task: str, runs: list[Run]) -> str:
@@ -86,7 +90,7 @@ def table(task: str, runs: list[Run]) -> str:
     done = [r for r in runs if r.results]
     monitor = done[0].results["monitor"] if done else "val metric"
     test_keys = sorted({k for r in done for k in r.results["test"]})
-    head = ["model", "runs", "overrides", "params", "epochs", "s/epoch", f"best {monitor}", *test_keys]
+    head = ["model", "runs", "overrides", "params", "epochs", "s/epoch", "train s", f"best {monitor}", *test_keys]
     lines = [f"### {task}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     groups = defaultdict(list)
     for run in done:
@@ -97,7 +101,8 @@ def table(task: str, runs: list[Run]) -> str:
         row = [
             model, str(len(group)), label, f"{res[0]['params']:,}",
             mean_std([float(r["epochs"]) for r in res]).replace(".0000", ""),
-            mean_std(per_epoch), mean_std([r["best_val"].get(monitor, float("nan")) for r in res]),
+            mean_std(per_epoch), mean_std([r["train_seconds"] for r in res], digits=1),
+            mean_std([r["best_val"].get(monitor, float("nan")) for r in res]),
             *[mean_std([r["test"][k] for r in res if k in r["test"]]) if any(k in r["test"] for r in res) else ""
               for k in test_keys],
         ]  # fmt: skip

@@ -43,3 +43,27 @@ def test_speed_benchmark_prints_ratios_and_raw_timings(names_dir: Path, capsys):
 def test_bad_benchmark_options_are_clear(argv, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
         speed.main(argv)
+
+
+def test_quality_table_runs_the_sweeps_and_aggregates_seeds(tmp_path: Path, capsys):
+    from benchmarks import quality
+
+    argv = ["tasks=hello", "cells=rnn,gru", "seeds=1,2", "jobs=2", f"out={tmp_path}", "trainer.max_epochs=2"]
+    out = quality.main(argv)
+    report = (out / "quality.md").read_text()
+    assert report.startswith("Measured ") and "cores" in report and "### hello" in report
+    rows = [line for line in report.splitlines() if line.startswith(("| rnn |", "| gru |"))]
+    assert len(rows) == 2 and all(line.split(" | ")[1] == "2" for line in rows)  # two seeds a row
+    assert all("±" in line for line in rows)
+    assert len(list(tmp_path.rglob("results.json"))) == 4
+
+
+def test_quality_bad_options_are_clear():
+    from benchmarks import quality
+
+    with pytest.raises(UserError, match="tasks=names,foo: foo is not one of"):
+        quality.main(["tasks=names,foo"])
+    with pytest.raises(UserError, match="jobs=0; give a whole number"):
+        quality.main(["jobs=0"])
+    with pytest.raises(UserError, match="seeds=a; give whole numbers"):
+        quality.main(["seeds=a"])

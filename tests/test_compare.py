@@ -86,3 +86,11 @@ def test_command_with_an_empty_path_does_not_compare_the_current_folder(tmp_path
     assert cli([""]) == 2
     assert capsys.readouterr().err.startswith("error: give a folder of runs")
     assert not (tmp_path / "compare.md").exists()
+
+
+def test_mean_std_leaves_out_missing_metrics():
+    from src.compare import mean_std
+
+    assert mean_std([float("nan"), float("nan")]) == "n/a"
+    assert mean_std([0.5, float("nan")]) == "0.5000"
+    assert mean_std([1.0, 3.0], digits=1) == "2.0 ± 1.4"
