@@ -125,9 +125,12 @@ def symbols(batch) -> int:
     return int(batch.lengths.sum())
 
 
-def lightning_epochs(cfg) -> tuple[list[tuple[float, float]], float | None]:
-    """The timed epochs of the project's own Lightning run, and the peak memory during it."""
+def lightning_epochs(cfg, reshape=None) -> tuple[list[tuple[float, float]], float | None]:
+    """The timed epochs of the project's own Lightning run, and the peak memory during it;
+    `reshape(dm)` may change the DataModule's training set first (the scaling benchmark)."""
     dm, module = setup_run(cfg)
+    if reshape is not None:
+        reshape(dm)
     clock = EpochClock()
     logger = TensorBoardLogger(cfg.paths.output_dir, name="", version="", default_hp_metric=False)
     trainer = build_trainer(cfg, logger, extra_callbacks=[clock], enable_model_summary=False)
@@ -270,6 +273,8 @@ def parse(argv: list[str]) -> tuple[dict, list[str]]:
             if not value.isdigit() or int(value) < 1:
                 raise UserError(f"{key}={value}; give a whole number of at least 1")
             options[key] = int(value)
+    if any(o.startswith(("task=", "model=")) for o in overrides):
+        raise UserError("this benchmark sets task= and model= itself; pick them with tasks=names,dinos cells=gru")
     return options, overrides
 
 

@@ -67,3 +67,41 @@ def test_quality_bad_options_are_clear():
         quality.main(["jobs=0"])
     with pytest.raises(UserError, match="seeds=a; give whole numbers"):
         quality.main(["seeds=a"])
+
+
+def test_scaling_times_data_sizes_and_widths_and_draws_them(names_dir: Path, tmp_path: Path, capsys):
+    from benchmarks import scaling
+
+    argv = [f"paths.data_dir={names_dir}", "tasks=dinos", f"out={tmp_path / 's.png'}", "task.data.batch_size=16"]
+    result = scaling.main(argv)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
+    dinos = result["tasks"]["dinos"]
+    sizes = [p["sequences"] for p in dinos["data"]]
+    assert sizes == [sizes[2] // 4, sizes[2] // 2, sizes[2], 4 * sizes[2]]  # 25%, 50%, 100%, 4x
+    assert [p["hidden_size"] for p in dinos["width"]] == [64, 128, 256, 512]
+    assert all(p["epoch_s"] > 0 for p in dinos["data"] + dinos["width"])
+    assert dinos["data"][3]["epoch_s"] > dinos["data"][0]["epoch_s"]  # 16x the data cannot be faster
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_scaling_fit_line_recovers_a_line():
+    from benchmarks.scaling import fit_line
+
+    a, b, r2 = fit_line([1, 2, 3, 4], [3, 5, 7, 9])
+    assert (round(a, 6), round(b, 6), round(r2, 6)) == (1.0, 2.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("entry", "argv", "message"),
+    [
+        ("scaling", ["tasks=pairs"], "tasks=pairs: pairs is not one of names, dinos"),
+        ("scaling", ["model.hidden_size=8"], "sets task= and model.hidden_size= itself"),
+        ("scaling", ["out=/no/such/dir/s.png"], "folder /no/such/dir does not exist"),
+        ("speed", ["model=lstm"], "sets task= and model= itself; pick them with tasks="),
+    ],
+)
+def test_scaling_and_speed_refuse_what_they_set_themselves(entry, argv, message):
+    import importlib
+
+    with pytest.raises(UserError, match=message):
+        importlib.import_module(f"benchmarks.{entry}").main(argv)
