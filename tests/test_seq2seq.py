@@ -103,3 +103,25 @@ def test_translate_bad_prefix_option(tmp_path, monkeypatch, capsys):
     argv = ["task=translate", "task.data.prefixes=latin", f"hydra.run.dir={tmp_path}"]
     code, _, err = run_main(src.train, argv, monkeypatch, capsys)
     assert_one_clear_line(code, err, "task.data.prefixes=latin; use null or tutorial")
+
+
+def test_without_teacher_forcing_each_step_is_fed_the_previous_guess():
+    from src.data.batching import PairBatch
+    from src.tasks.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    spec = {"src_symbols": list("_^$abcd"), "tgt_symbols": list("_^$abcd"), "joiner": ""}
+    core = {"cell": "gru", "hidden_size": 6, "num_layers": 1, "dropout": 0.0, "bidirectional": False}
+    module = Seq2Seq(spec, core, embedding_dim=5).eval()
+    src, tgt = torch.randint(3, 7, (2, 4)), torch.randint(3, 7, (2, 5))
+    tgt_in = torch.cat([torch.ones(2, 1, dtype=torch.long), tgt[:, :-1]], dim=1)
+    batch = PairBatch(src, torch.tensor([4, 3]), tgt_in, tgt, torch.arange(2))
+    own = module(batch, teacher_forcing=0.0)
+    memory, state = module.net.encode(batch.src, batch.src_lengths)
+    prev, expected = tgt_in[:, :1], []
+    for _ in range(5):
+        logits, state, _ = module.net.decode(prev, state, memory)
+        expected.append(logits)
+        prev = logits.argmax(-1)
+    assert torch.allclose(own, torch.cat(expected, dim=1), atol=1e-6)
+    assert not torch.allclose(own, module(batch, teacher_forcing=1.0), atol=1e-3)  # gold inputs differ

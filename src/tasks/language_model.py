@@ -54,7 +54,7 @@ class CharLanguageModel(RecurrentTask):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss, _ = self.shared_step(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch.lengths))
+        self.log_train_loss(loss, len(batch.lengths))
         return loss
 
     def on_train_start(self) -> None:

@@ -79,7 +79,7 @@ class Seq2Seq(RecurrentTask):
 
     def training_step(self, batch: PairBatch, batch_idx: int) -> torch.Tensor:
         loss = self.shared_step(batch, self.teacher_forcing)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch.src))
+        self.log_train_loss(loss, len(batch.src))
         return loss
 
     def search(self, src: torch.Tensor, src_lengths: torch.Tensor, beam_size: int = 1) -> list[Hypothesis]:
