@@ -2,17 +2,18 @@
 PyTorch loop over the same batches, model and optimiser; throughput; peak memory; and, for names,
 the course's one-name-at-a-time loop.
 
-    python -m benchmarks.speed                                    # every task x cell (~6 min)
+    python -m benchmarks.speed                                    # every task x cell (~8 min)
     python -m benchmarks.speed tasks=names,dinos cells=gru        # a subset
-    python -m benchmarks.speed batches=100 rounds=3 threads=2     # longer timings, other threads
+    python -m benchmarks.speed batches=100 rounds=3 threads=2     # 100 batches an epoch, 3 rounds, 2 threads
     python -m benchmarks.speed model.hidden_size=128              # any train override, for every task
 
 (a) Lightning vs bare. The Lightning run is `src.train`'s Trainer (logger, callbacks, progress
     bar, per-step logging); the bare loop calls the same `training_step` with logging switched off,
-    then zero_grad / backward / clip / step / schedule. Each times the first `batches` batches of
-    an epoch (first batch fetched to last step done), twice per fit; validation runs between but
-    is not timed. The two alternate for `rounds` rounds and the fastest epoch of each is kept, since
-    the machine's load changes under us. s/epoch is that time scaled to the whole epoch.
+    then zero_grad / backward / clip / step / schedule. Each times whole epochs (translate: the
+    first 50 batches; `batches=N` for any task), from the epoch's start to its last step, twice per
+    fit; validation runs between but is not timed. The two alternate for `rounds` rounds and the
+    fastest epoch of each is kept, since the machine's load changes under us. s/epoch is that time
+    scaled to the whole epoch.
 (b) Throughput: symbols of the timed batches (source and target positions, no padding:
     characters, except translate's words and binary's bit pairs) per second of the Lightning run.
 (c) Peak resident memory of this process while the Lightning run of that task and cell ran
@@ -46,7 +47,10 @@ from src.errors import EXIT_USER_ERROR, UserError
 from src.train import build, build_trainer, check_choices
 
 TASKS, CELLS = ("names", "dinos", "pairs", "translate", "binary", "hello"), ("rnn", "lstm", "gru")
-OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": 50, "rounds": 2, "course": True}
+OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 2, "course": True}
+# batches timed an epoch when batches= is not given: whole epochs (so the per-epoch cost counts
+# once per epoch, as in training), except translate's 40-second epochs
+DEFAULT_BATCHES = {"translate": 50}
 EPOCHS = 2  # timed epochs per fit; the faster is kept (the first pays for warm-up)
 PER_EXAMPLE_SAMPLE = 1500  # names timed in the course's loop
 # The course's network size on the project's batched path (batch 256: larger batches were no faster here).
@@ -180,9 +184,10 @@ def bench_overrides(task: str, cell: str, batches: int) -> list[str]:
 
 
 def measure(task: str, cell: str, options: dict, overrides: list[str], tmp: str) -> dict:
-    cfg = compose_train([*bench_overrides(task, cell, options["batches"]), *overrides], f"{tmp}/{task}_{cell}")
+    batches = options["batches"] or DEFAULT_BATCHES.get(task, 10**9)
+    cfg = compose_train([*bench_overrides(task, cell, batches), *overrides], f"{tmp}/{task}_{cell}")
     full = len(setup_run(cfg)[0].train_dataloader())
-    timed = min(options["batches"], full)
+    timed = min(batches, full)
     bare, lightning, peak, count = [], [], None, 0
     for _ in range(options["rounds"]):  # alternate: the machine's load changes under us
         epochs, count = bare_epochs(cfg, timed)
@@ -285,7 +290,8 @@ def main(argv: list[str]) -> dict:
     if threads_cfg.threads:
         torch.set_num_threads(threads_cfg.threads)
     threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {threads} thread(s), {options['batches']} batches an epoch timed, "
+    print(f"torch {torch.__version__}, {threads} thread(s), {options['batches'] or 'whole epochs'} timed "
+          f"({DEFAULT_BATCHES} by default), "
           f"{options['rounds']} rounds; overrides: {overrides}")  # fmt: skip
     rows, course_result = [], None
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,7 +24,7 @@ def test_speed_benchmark_prints_ratios_and_raw_timings(names_dir: Path, capsys):
         for key in ("lightning_vs_bare", "bare_epoch_wall_s", "lightning_epoch_wall_s", "symbols_per_s", "peak_rss_mb"):
             assert row[key] > 0, (row["task"], key)
         assert row["batches_timed"] == min(3, row["batches_per_epoch"])
-    assert result["rows"][1]["batches_per_epoch"] == 1  # the six course pairs: one batch
+    assert result["rows"][1]["batches_per_epoch"] == 25  # the six course pairs: one batch, 25 passes an epoch
     assert result["worst_lightning_vs_bare"]["lightning_vs_bare"] == max(r["lightning_vs_bare"] for r in result["rows"])
     course = result["course"]
     assert course["speedup_vs_per_example"] > 0 and course["per_example_sample"] == course["train_names"]

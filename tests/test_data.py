@@ -132,3 +132,18 @@ def test_download_extracts_checks_and_places_the_files(tmp_path: Path, monkeypat
 def test_unknown_split_is_a_clear_error(tmp_path: Path):
     with pytest.raises(UserError, match="task.data.split=random is unknown; use one of grouped, classic"):
         NamesDataModule(str(tmp_path), split="random")
+
+
+def test_passes_batch_sampler_covers_every_item_once_per_pass():
+    from src.data.batching import PassesBatchSampler
+
+    torch.manual_seed(0)
+    sampler = PassesBatchSampler(6, batch_size=4, passes=3)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 6  # 3 passes x (4 + 2)
+    passes = [sorted(batches[i] + batches[i + 1]) for i in range(0, 6, 2)]
+    assert passes == [list(range(6))] * 3
+    assert len({tuple(batches[i] + batches[i + 1]) for i in range(0, 6, 2)}) > 1  # each pass reshuffled
+    assert list(PassesBatchSampler(3, batch_size=8, passes=2, shuffle=False)) == [[0, 1, 2], [0, 1, 2]]
+    with pytest.raises(UserError, match="task.data.passes=0; use 1 or more"):
+        PassesBatchSampler(3, 8, passes=0)

@@ -4,15 +4,16 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from src.data.batching import PaddedSequences, batch_as_is
+from src.data.batching import PaddedSequences, PassesBatchSampler, batch_as_is
 from src.errors import UserError
 
 
 class HelloDataModule(L.LightningDataModule):
     """One pair of equal-length strings; every split is that pair (the lesson has nothing else)."""
 
-    def __init__(self, source: str = "hello", target: str = "ohlol"):
+    def __init__(self, source: str = "hello", target: str = "ohlol", passes: int = 1):
         super().__init__()
+        self.passes = passes
         if not source or len(source) != len(target):
             raise UserError(f"task.data.source={source!r} and target={target!r} must be non-empty and of equal length")
         self.source, self.target = source, target
@@ -30,7 +31,10 @@ class HelloDataModule(L.LightningDataModule):
         guess = "".join(self.symbols[i] for i in predicted[0, : int(lengths[0])].tolist())
         return [f"{self.source} -> {guess} (target {self.target})"]
 
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.dataset, batch_sampler=PassesBatchSampler(1, 1, self.passes), collate_fn=batch_as_is)
+
     def _loader(self) -> DataLoader:
         return DataLoader(self.dataset, batch_size=1, collate_fn=batch_as_is)
 
-    train_dataloader = val_dataloader = test_dataloader = _loader
+    val_dataloader = test_dataloader = _loader

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader
 
-from src.data.batching import PairedSequences, batch_as_is
+from src.data.batching import PairedSequences, PassesBatchSampler, batch_as_is
 from src.errors import UserError
 
 SYMBOLS = ["<pad>", "<s>", "</s>", *string.ascii_lowercase]
@@ -51,9 +51,9 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
 
 class PairsDataModule(L.LightningDataModule):
     def __init__(self, data_dir: str = "data", file: str | None = None, pairs: list | None = None,
-                 probes: list | None = None, batch_size: int = 32):  # fmt: skip
+                 probes: list | None = None, batch_size: int = 32, passes: int = 1):  # fmt: skip
         super().__init__()
-        self.data_dir, self.file, self.batch_size = Path(data_dir), file, batch_size
+        self.data_dir, self.file, self.batch_size, self.passes = Path(data_dir), file, batch_size, passes
         self.pairs = [tuple(p) for p in (pairs or COURSE_PAIRS)]
         self.probes = list(probes if probes is not None else COURSE_PROBES)
         for word in self.probes:
@@ -73,7 +73,8 @@ class PairsDataModule(L.LightningDataModule):
         return DataLoader(self.dataset, batch_size=self.batch_size, shuffle=shuffle, collate_fn=batch_as_is)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(shuffle=True)
+        sampler = PassesBatchSampler(len(self.dataset), self.batch_size, self.passes)
+        return DataLoader(self.dataset, batch_sampler=sampler, collate_fn=batch_as_is)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader()
