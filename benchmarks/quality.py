@@ -20,26 +20,19 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.cli import choices, run, split_args, whole_number
 from src.compare import compare
-from src.errors import EXIT_USER_ERROR, UserError
+from src.errors import UserError
 
 TASKS = ("names", "dinos", "pairs", "translate", "binary", "hello")
 OPTIONS = {"tasks": ",".join(TASKS), "cells": "rnn,lstm,gru", "seeds": "1,2,3", "jobs": "2", "out": None}
 
 
 def parse(argv: list[str]) -> tuple[dict, list[str]]:
-    options, overrides = dict(OPTIONS), []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key not in OPTIONS:
-            overrides.append(arg)
-            continue
-        options[key] = value
-    bad = [t for t in options["tasks"].split(",") if t not in TASKS]
-    if bad:
-        raise UserError(f"tasks={options['tasks']}: {bad[0] or 'empty'} is not one of {', '.join(TASKS)}")
-    if not options["jobs"].isdigit() or int(options["jobs"]) < 1:
-        raise UserError(f"jobs={options['jobs']}; give a whole number of at least 1")
+    options, overrides = split_args(argv, OPTIONS)
+    choices("tasks", options["tasks"], TASKS)
+    choices("cells", options["cells"], ("rnn", "lstm", "gru"))
+    whole_number("jobs", options["jobs"])
     if not all(s.strip().lstrip("-").isdigit() for s in options["seeds"].split(",")):
         raise UserError(f"seeds={options['seeds']}; give whole numbers separated by commas, e.g. seeds=1,2,3")
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
@@ -82,8 +75,4 @@ def main(argv: list[str]) -> Path:
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+    run(main)

@@ -11,15 +11,15 @@ saves the plot (default docs/scaling.png) and ends with one JSON object.
 """
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
+from benchmarks.cli import choices, run, split_args
 from benchmarks.speed import bench_overrides, compose_train, lightning_epochs
 from src.data.batching import PaddedSequences
-from src.errors import EXIT_USER_ERROR, UserError
+from src.errors import UserError
 from src.train import check_choices
 
 TASKS = ("names", "dinos")
@@ -88,16 +88,9 @@ def plot(result: dict, path: Path) -> None:
 
 
 def parse(argv: list[str]) -> tuple[dict, list[str]]:
-    options, overrides = dict(OPTIONS), []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key in OPTIONS:
-            options[key] = value
-        else:
-            overrides.append(arg)
-    bad = [t or "empty" for t in options["tasks"].split(",") if t not in TASKS]
-    if bad:
-        raise UserError(f"tasks={options['tasks']}: {bad[0]} is not one of {', '.join(TASKS)}")
+    options, overrides = split_args(argv, OPTIONS)
+    choices("tasks", options["tasks"], TASKS)
+    choices("model", options["model"], ("rnn", "lstm", "gru"))
     if any(o.startswith(("model.hidden_size=", "task=")) for o in overrides):
         raise UserError("this benchmark sets task= and model.hidden_size= itself; use tasks=names,dinos")
     out = Path(options["out"]).expanduser()
@@ -143,8 +136,4 @@ def main(argv: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+    run(main)

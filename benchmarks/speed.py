@@ -26,7 +26,6 @@ The last line is one JSON object.
 import gc
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -36,14 +35,14 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
-from hydra.errors import ConfigCompositionException, InstantiationException
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
+from benchmarks.cli import choices, run, split_args, whole_number
 from src import CONF_DIR
 from src.data.batching import IGNORE, PairBatch
-from src.errors import EXIT_USER_ERROR, UserError
+from src.errors import UserError
 from src.train import build, build_trainer, check_choices
 
 TASKS, CELLS = ("names", "dinos", "pairs", "translate", "binary", "hello"), ("rnn", "lstm", "gru")
@@ -260,24 +259,14 @@ def course(names_row: dict, overrides: list[str], tmp: str) -> dict:
 
 def parse(argv: list[str]) -> tuple[dict, list[str]]:
     """This benchmark's own options (tasks=, cells=, batches=, rounds=, course=) and train overrides."""
-    options, overrides = dict(OPTIONS), []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key not in OPTIONS:
-            overrides.append(arg)
-            continue
-        if key in ("tasks", "cells"):
-            allowed = TASKS if key == "tasks" else CELLS
-            bad = [v or "empty" for v in value.split(",") if v not in allowed]
-            if bad:
-                raise UserError(f"{key}={value}: {bad[0]} is not one of {', '.join(allowed)}")
-            options[key] = value
-        elif key == "course":
-            options[key] = value.lower() in ("true", "1", "yes")
-        else:
-            if not value.isdigit() or int(value) < 1:
-                raise UserError(f"{key}={value}; give a whole number of at least 1")
-            options[key] = int(value)
+    options, overrides = split_args(argv, OPTIONS)
+    options["tasks"], options["cells"] = (
+        choices("tasks", options["tasks"], TASKS),
+        choices("cells", options["cells"], CELLS),
+    )
+    options["batches"] = None if options["batches"] is None else whole_number("batches", options["batches"])
+    options["rounds"] = whole_number("rounds", options["rounds"])
+    options["course"] = str(options["course"]).lower() in ("true", "1", "yes")
     if any(o.startswith(("task=", "model=")) for o in overrides):
         raise UserError("this benchmark sets task= and model= itself; pick them with tasks=names,dinos cells=gru")
     return options, overrides
@@ -333,8 +322,4 @@ def print_table(result: dict) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except (UserError, ConfigCompositionException, InstantiationException) as err:
-        print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+    run(main)

@@ -115,8 +115,8 @@ def predict_seq2seq(module: Seq2Seq, inputs: list[tuple[str, str]], cfg: DictCon
         texts.append(text)
     hyps = module.translate(texts, beam_size)
     if plot is not None:
-        fig = attention_figure([(module.source_tokens(t), module.tokens(h.ids), h.weights)
-                                for t, h in zip(texts, hyps, strict=True)])  # fmt: skip
+        seen = lambda t: [w if w in module.src_ids else "<unk>" for w in module.source_tokens(t)]  # noqa: E731
+        fig = attention_figure([(seen(t), module.tokens(h.ids), h.weights) for t, h in zip(texts, hyps, strict=True)])
         try:
             fig.savefig(plot)
         except OSError as err:
