@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # missing files are downloaded.
 export RNNLAB_DATA_DIR ?= $(abspath $(or $(wildcard ../shared/data),data))
 
-.PHONY: install train test lint bench clean
+.PHONY: install train test lint bench quality scaling clean
 
 install: $(VENV)/.installed
 
@@ -28,8 +28,14 @@ lint: install
 	$(PY) -m ruff check src tests benchmarks docs
 	$(PY) -m ruff format --check src tests benchmarks docs
 
-bench: install
+bench: install  ## speed: Lightning vs a bare loop, every task x cell (~8 min)
 	$(PY) -m benchmarks.speed
+
+quality: install  ## every task x cell x 3 seeds, the README's quality table (~45 min on 2 cores)
+	$(PY) -m benchmarks.quality
+
+scaling: install  ## names and dinos epoch time against data size and width, docs/scaling.png (~4 min)
+	$(PY) -m benchmarks.scaling
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
