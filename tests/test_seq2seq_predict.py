@@ -100,3 +100,9 @@ def test_weights_of_another_shape_are_one_line(ckpts, tmp_path, monkeypatch, cap
     torch.save(ckpt, tmp_path / "old.ckpt")
     code, _, err = run_main(src.predict, [f"ckpt={tmp_path / 'old.ckpt'}", "input=hi"], monkeypatch, capsys)
     assert_one_clear_line(code, err, "weights do not fit Seq2Seq", "retrain it with this version")
+
+
+def test_a_names_checkpoint_given_to_translate_training_is_one_line(ckpts, tmp_path, monkeypatch, capsys):
+    argv = ["task=translate", f"ckpt_path={ckpts['names']}", f"hydra.run.dir={tmp_path / 'run'}"]
+    code, _, err = run_main(src.train, argv, monkeypatch, capsys)
+    assert_one_clear_line(code, err, "is a names checkpoint; resume it with task=names")
