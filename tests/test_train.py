@@ -80,6 +80,9 @@ def test_tensorboard_events_hold_scalars_confusion_matrix_and_hparams(trained: d
     }
     assert expected <= scalars, expected - scalars
     assert len(events.Scalars("val/acc")) == 3  # one a validation epoch
+    # log_every_n_steps=1: the step loss at every step, the epoch mean once an epoch
+    assert [e.step for e in events.Scalars("train/loss_step")] == list(range(trained["global_step"]))
+    assert len(events.Scalars("train/loss_epoch")) == 3
     assert len(events.Images("val/confusion_matrix")) == 3
     hparams = events.PluginTagToContent("hparams")
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(hparams)
