@@ -80,8 +80,10 @@ def plot(result: dict, path: Path) -> None:
         data_ax.legend(fontsize=8)
         widths, times = [p["hidden_size"] for p in r["width"]], [p["epoch_s"] for p in r["width"]]
         width_ax.plot(widths, times, "o-")
+        for w, t in zip(widths, times, strict=True):
+            width_ax.annotate(f"{t / times[0]:.1f}x", (w, t), textcoords="offset points", xytext=(-10, 6), fontsize=8)
         width_ax.set(title=f"{task}: epoch time against width (whole set)", xlabel="model.hidden_size",
-                     ylabel="s / epoch", xscale="log", yscale="log")  # fmt: skip
+                     ylabel="s / epoch", ylim=(0, max(times) * 1.15))  # fmt: skip
         width_ax.set_xticks(widths, [str(w) for w in widths])
     fig.tight_layout()
     fig.savefig(path, dpi=90)
