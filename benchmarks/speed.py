@@ -2,7 +2,7 @@
 PyTorch loop over the same batches, model and optimiser; throughput; peak memory; and, for names,
 the course's one-name-at-a-time loop.
 
-    python -m benchmarks.speed                                    # every task x cell (~8 min)
+    python -m benchmarks.speed                                    # every task x cell (~10 min)
     python -m benchmarks.speed tasks=names,dinos cells=gru        # a subset
     python -m benchmarks.speed batches=100 rounds=3 threads=2     # 100 batches an epoch, 3 rounds, 2 threads
     python -m benchmarks.speed model.hidden_size=128              # any train override, for every task
@@ -46,7 +46,7 @@ from src.errors import UserError
 from src.train import build, build_trainer, check_choices
 
 TASKS, CELLS = ("names", "dinos", "pairs", "translate", "binary", "hello"), ("rnn", "lstm", "gru")
-OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 2, "course": True}
+OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 3, "course": True}
 # batches timed an epoch when batches= is not given: whole epochs (so the per-epoch cost counts
 # once per epoch, as in training), except translate's 40-second epochs
 DEFAULT_BATCHES = {"translate": 50}
