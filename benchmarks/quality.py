@@ -8,7 +8,7 @@ For each task this runs `python -m src.train -m task=T model=rnn,lstm,gru seed=.
 OUT/T (with hydra/launcher=joblib and `jobs` runs at once when jobs > 1: each run uses one
 thread, so on a 2-core machine jobs=2 keeps both busy), then `src.compare` over OUT, and writes
 OUT/quality.md: the machine, then one table per task. Extra key=value arguments go to every run.
-About 45 minutes on 2 cores with jobs=2, most of it translate (9 runs of ~7.5 minutes).
+About 55 minutes on 2 cores with jobs=2, most of it translate (9 runs of 5-8 minutes).
 """
 
 import datetime
