@@ -3,8 +3,10 @@ each training run as an override, and bad input as one `error:` line with exit s
 
 import sys
 
-from hydra.errors import ConfigCompositionException, InstantiationException
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 
+from src import CONF_DIR
 from src.errors import EXIT_USER_ERROR, UserError
 
 
@@ -34,10 +36,21 @@ def whole_number(key: str, value) -> int:
     return int(value)
 
 
+def check_overrides(overrides: list[str], tasks: list[str]) -> None:
+    """Compose the train config with `overrides` for each task, so that a bad override fails here,
+    in one line, before any run starts (a sweep in a subprocess would fail later, at length)."""
+    for task in tasks:
+        try:
+            with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+                compose(config_name="train", overrides=[f"task={task}", *overrides])
+        except HydraException as err:
+            raise UserError(f"{str(err).strip().splitlines()[0]} (task={task}); train overrides are key=value") from err
+
+
 def run(main) -> None:
     """`main(sys.argv[1:])`, with what the user can fix printed as one line."""
     try:
         main(sys.argv[1:])
-    except (UserError, ConfigCompositionException, InstantiationException) as err:
+    except (UserError, HydraException) as err:  # Hydra: a bad override, a target that cannot be built
         print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)

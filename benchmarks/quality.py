@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cli import choices, run, split_args, whole_number
+from benchmarks.cli import check_overrides, choices, run, split_args, whole_number
 from src.compare import compare
 from src.errors import UserError
 
@@ -35,6 +35,7 @@ def parse(argv: list[str]) -> tuple[dict, list[str]]:
     whole_number("jobs", options["jobs"])
     if not all(s.strip().lstrip("-").isdigit() for s in options["seeds"].split(",")):
         raise UserError(f"seeds={options['seeds']}; give whole numbers separated by commas, e.g. seeds=1,2,3")
+    check_overrides(overrides, options["tasks"].split(","))
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     options["out"] = Path(options["out"] or f"outputs/quality/{stamp}")
     return options, overrides

@@ -95,6 +95,8 @@ def parse(argv: list[str]) -> tuple[dict, list[str]]:
     choices("model", options["model"], ("rnn", "lstm", "gru"))
     if any(o.startswith(("model.hidden_size=", "task=")) for o in overrides):
         raise UserError("this benchmark sets task= and model.hidden_size= itself; use tasks=names,dinos")
+    if not options["out"].strip():
+        raise UserError("out= is empty; give the plot's path, e.g. out=docs/scaling.png")
     out = Path(options["out"]).expanduser()
     if not out.parent.is_dir():
         raise UserError(f"out={options['out']}: folder {out.parent} does not exist; create it first")

@@ -105,3 +105,27 @@ def test_scaling_and_speed_refuse_what_they_set_themselves(entry, argv, message)
 
     with pytest.raises(UserError, match=message):
         importlib.import_module(f"benchmarks.{entry}").main(argv)
+
+
+@pytest.mark.parametrize(
+    ("entry", "argv", "message"),
+    [
+        ("quality", ["tasks=hello", "foo"], "Error parsing override 'foo' (task=hello); train overrides are key=value"),
+        ("quality", ["tasks=hello", "trainer=nope"], "Could not find 'trainer/nope'"),
+        ("speed", ["tasks=hello", "foo"], "Error parsing override 'foo'"),
+        ("scaling", ["out="], "out= is empty; give the plot's path"),
+    ],
+)
+def test_bad_overrides_and_empty_paths_are_one_line_before_any_run(entry, argv, message, monkeypatch, capsys, tmp_path):
+    import importlib
+    import sys
+
+    from benchmarks.cli import run
+    from tests.test_cli import assert_one_clear_line
+
+    monkeypatch.chdir(tmp_path)  # quality would write its default outputs/quality/... here
+    monkeypatch.setattr(sys, "argv", [entry, *argv])
+    with pytest.raises(SystemExit) as exit_:
+        run(importlib.import_module(f"benchmarks.{entry}").main)
+    assert_one_clear_line(exit_.value.code, capsys.readouterr().err, message)
+    assert not (tmp_path / "outputs").exists()  # nothing started, nothing written
