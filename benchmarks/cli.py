@@ -8,6 +8,11 @@ from hydra.errors import HydraException
 
 from src import CONF_DIR
 from src.errors import EXIT_USER_ERROR, UserError
+from src.nn.recurrent import CELLS as CELL_CLASSES
+
+# every task, in the order the benchmarks print them (a test checks it against conf/task/), and every cell
+TASKS = ("names", "dinos", "pairs", "translate", "binary", "hello")
+CELLS = tuple(CELL_CLASSES)
 
 
 def split_args(argv: list[str], defaults: dict) -> tuple[dict, list[str]]:

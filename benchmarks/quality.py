@@ -20,18 +20,17 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cli import check_overrides, choices, run, split_args, whole_number
+from benchmarks.cli import CELLS, TASKS, check_overrides, choices, run, split_args, whole_number
 from src.compare import compare
 from src.errors import UserError
 
-TASKS = ("names", "dinos", "pairs", "translate", "binary", "hello")
-OPTIONS = {"tasks": ",".join(TASKS), "cells": "rnn,lstm,gru", "seeds": "1,2,3", "jobs": "2", "out": None}
+OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "seeds": "1,2,3", "jobs": "2", "out": None}
 
 
 def parse(argv: list[str]) -> tuple[dict, list[str]]:
     options, overrides = split_args(argv, OPTIONS)
     choices("tasks", options["tasks"], TASKS)
-    choices("cells", options["cells"], ("rnn", "lstm", "gru"))
+    choices("cells", options["cells"], CELLS)
     whole_number("jobs", options["jobs"])
     if not all(s.strip().lstrip("-").isdigit() for s in options["seeds"].split(",")):
         raise UserError(f"seeds={options['seeds']}; give whole numbers separated by commas, e.g. seeds=1,2,3")

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cli import choices, run, split_args
+from benchmarks.cli import CELLS, choices, run, split_args
 from benchmarks.speed import bench_overrides, compose_train, lightning_epochs
 from src.data.batching import PaddedSequences
 from src.errors import UserError
 from src.train import check_choices
 
-TASKS = ("names", "dinos")
+SCALED = ("names", "dinos")  # the tasks with data enough to scale
 FRACTIONS = (0.25, 0.5, 1.0, 4.0)
 WIDTHS = (64, 128, 256, 512)
 OPTIONS = {"tasks": "names,dinos", "model": "gru", "out": "docs/scaling.png"}
@@ -91,8 +91,8 @@ def plot(result: dict, path: Path) -> None:
 
 def parse(argv: list[str]) -> tuple[dict, list[str]]:
     options, overrides = split_args(argv, OPTIONS)
-    choices("tasks", options["tasks"], TASKS)
-    choices("model", options["model"], ("rnn", "lstm", "gru"))
+    choices("tasks", options["tasks"], SCALED)
+    choices("model", options["model"], CELLS)
     if any(o.startswith(("model.hidden_size=", "task=")) for o in overrides):
         raise UserError("this benchmark sets task= and model.hidden_size= itself; use tasks=names,dinos")
     if not options["out"].strip():

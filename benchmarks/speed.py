@@ -39,13 +39,12 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
-from benchmarks.cli import choices, run, split_args, whole_number
+from benchmarks.cli import CELLS, TASKS, choices, run, split_args, whole_number
 from src import CONF_DIR
 from src.data.batching import IGNORE, PairBatch
 from src.errors import UserError
 from src.train import build, build_trainer, check_choices
 
-TASKS, CELLS = ("names", "dinos", "pairs", "translate", "binary", "hello"), ("rnn", "lstm", "gru")
 OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 3, "course": True}
 # batches timed an epoch when batches= is not given: whole epochs (so the per-epoch cost counts
 # once per epoch, as in training), except translate's 40-second epochs

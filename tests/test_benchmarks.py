@@ -129,3 +129,11 @@ def test_bad_overrides_and_empty_paths_are_one_line_before_any_run(entry, argv, 
         run(importlib.import_module(f"benchmarks.{entry}").main)
     assert_one_clear_line(exit_.value.code, capsys.readouterr().err, message)
     assert not (tmp_path / "outputs").exists()  # nothing started, nothing written
+
+
+def test_the_benchmarks_cover_every_task_config_and_cell():
+    from benchmarks.cli import CELLS, TASKS
+    from src import CONF_DIR
+
+    assert sorted(TASKS) == sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
+    assert sorted(CELLS) == sorted(p.stem for p in (Path(CONF_DIR) / "model").glob("*.yaml"))
