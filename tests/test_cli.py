@@ -151,3 +151,35 @@ def test_checkpoint_of_another_task(tmp_path, names_ckpt, run_dir, monkeypatch, 
     assert_one_clear_line(code, err, "is a dinos checkpoint; resume it with task=dinos")
     code, _, err = run_main(src.predict, [f"ckpt={names_ckpt}", "expect_task=dinos", "input=x"], monkeypatch, capsys)
     assert_one_clear_line(code, err, "is a names checkpoint, not dinos")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "src.tasks.base.torch._dynamo.convert_frame.subprocess.Popen",  # reachable by attribute from src.tasks.
+        "subprocess.Popen",
+        "src.tasks.classification.SequenceClassifier.__init__",
+        ["Popen"],
+    ],
+)
+def test_a_crafted_checkpoint_runs_no_code(module, tmp_path, monkeypatch, capsys):
+    """A plain-data checkpoint (it loads with weights_only=True) whose class name points at any
+    callable: predict refuses it in one line, and the command in its hyper-parameters never runs."""
+    planted = tmp_path / "planted"
+    crafted = {
+        "rnnlab": {"task": "names", "module": module},
+        "hyper_parameters": {"args": ["touch", str(planted)]},  # what Popen(**hyper_parameters) would run
+        "state_dict": {},
+    }
+    torch.save(crafted, tmp_path / "crafted.ckpt")
+    assert torch.load(tmp_path / "crafted.ckpt", weights_only=True)["rnnlab"]["module"] == module
+    code, _, err = run_main(src.predict, [f"ckpt={tmp_path / 'crafted.ckpt'}", "input=x"], monkeypatch, capsys)
+    assert_one_clear_line(code, err, "not one of this project's")
+    assert not planted.exists()
+
+
+def test_checkpoints_name_their_class_through_the_registry(names_ckpt):
+    from src.tasks.registry import TASK_CLASSES
+
+    saved = torch.load(names_ckpt, weights_only=True)["rnnlab"]["module"]
+    assert saved == "SequenceClassifier" and saved in TASK_CLASSES

@@ -66,5 +66,5 @@ class RecurrentTask(L.LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        cls = type(self)
-        checkpoint[CHECKPOINT_KEY] = {"task": self.hparams.task, "module": f"{cls.__module__}.{cls.__qualname__}"}
+        # the class by its registry name (src/tasks/registry.py), never a dotted path to import
+        checkpoint[CHECKPOINT_KEY] = {"task": self.hparams.task, "module": type(self).__name__}

@@ -5,10 +5,10 @@ import zipfile
 from pathlib import Path
 
 import torch
-from hydra.utils import get_class
 
 from src.errors import UserError
 from src.tasks.base import CHECKPOINT_KEY, RecurrentTask
+from src.tasks.registry import TASK_CLASSES, task_class
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -23,9 +23,15 @@ def read_checkpoint(path: str | Path) -> dict:
         raise UserError(
             f"checkpoint {path} cannot be read ({first_line}); it is corrupt or truncated, pick another"
         ) from err
-    if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt or "hyper_parameters" not in ckpt:
+    if (
+        not isinstance(ckpt, dict)
+        or not isinstance(ckpt.get(CHECKPOINT_KEY), dict)
+        or not isinstance(ckpt.get("hyper_parameters"), dict)
+        or not isinstance(ckpt.get("state_dict"), dict)
+    ):
         raise UserError(
-            f"{path} is not a checkpoint of this project (no '{CHECKPOINT_KEY}' entry); train one with src.train"
+            f"{path} is not a checkpoint of this project (no '{CHECKPOINT_KEY}' entry, hyper-parameters "
+            "and weights); train one with src.train"
         )
     return ckpt
 
@@ -36,15 +42,25 @@ def checkpoint_task(ckpt: dict) -> str:
 
 def load_module(ckpt: dict) -> RecurrentTask:
     """The LightningModule saved in `ckpt`, weights loaded, in eval mode, on the CPU."""
-    path = ckpt[CHECKPOINT_KEY]["module"]
-    if not path.startswith("src.tasks."):
-        raise UserError(f"checkpoint names module {path}, which is not one of this project's tasks")
-    module = get_class(path)(**ckpt["hyper_parameters"])
+    saved = ckpt[CHECKPOINT_KEY].get("module")
+    cls = task_class(saved)
+    if cls is None:  # never resolved as a path: a crafted name must not reach any callable
+        raise UserError(
+            f"the checkpoint names task class {str(saved)[:80]!r}, which is not one of this project's "
+            f"({', '.join(TASK_CLASSES)}); use a checkpoint written by src.train"
+        )
+    try:
+        module = cls(**ckpt["hyper_parameters"])
+    except (TypeError, KeyError) as err:
+        raise UserError(
+            f"the checkpoint's hyper-parameters do not fit {cls.__name__} as this version builds it ({err}); "
+            "retrain it with this version"
+        ) from err
     try:
         module.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:
         raise UserError(
-            f"the checkpoint's weights do not fit {path.rsplit('.', 1)[-1]} as this version builds it "
+            f"the checkpoint's weights do not fit {cls.__name__} as this version builds it "
             f"({str(err).splitlines()[0]}); retrain it with this version"
         ) from err
     return module.eval()
