@@ -8,8 +8,8 @@ the course's one-name-at-a-time loop.
     python -m benchmarks.speed model.hidden_size=128              # any train override, for every task
 
 (a) Lightning vs bare. The Lightning run is `src.train`'s Trainer (logger, callbacks, progress
-    bar, per-step logging); the bare loop calls the same `training_step` with logging switched off,
-    then zero_grad / backward / clip / step / schedule. Each times whole epochs (translate: the
+    bar, per-step logging); the bare loop calls the task's own `step` (what `training_step` calls
+    before it logs), then zero_grad / backward / clip / step / schedule. Each times whole epochs (translate: the
     first 50 batches; `batches=N` for any task), from the epoch's start to its last step, twice per
     fit; validation runs between but is not timed. The two alternate for `rounds` rounds and the
     fastest epoch of each is kept, since the machine's load changes under us. s/epoch is that time
@@ -36,14 +36,14 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 from torch import nn
 
 from benchmarks.cli import CELLS, TASKS, choices, run, split_args, whole_number
 from src import CONF_DIR
 from src.data.batching import IGNORE, PairBatch
 from src.errors import UserError
-from src.train import build, build_trainer, check_choices
+from src.train import build_run, build_trainer, check_choices
 
 OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 3, "course": True}
 # batches timed an epoch when batches= is not given: whole epochs (so the per-epoch cost counts
@@ -112,12 +112,8 @@ def compose_train(overrides: list[str], run_dir: str):
 
 
 def setup_run(cfg):
-    L.seed_everything(cfg.seed, workers=True)
-    dm = build(cfg.task.data)
-    dm.prepare_data()
-    dm.setup("fit")
-    module = build(cfg.task.module, spec=dm.spec, model=OmegaConf.to_container(cfg.model), _convert_="all")
-    return dm, module
+    """The DataModule and task module exactly as src.train builds them."""
+    return build_run(cfg)
 
 
 def symbols(batch) -> int:
@@ -142,10 +138,9 @@ def lightning_epochs(cfg, reshape=None) -> tuple[list[tuple[float, float]], floa
 
 
 def bare_epochs(cfg, batches: int) -> tuple[list[tuple[float, float]], int]:
-    """The same batches through the same training_step (logging off), optimiser and schedule in a
-    plain loop; returns the timed epochs and the symbols in one epoch's timed batches."""
+    """The same batches through the task's own step (training_step minus logging), optimiser and
+    schedule in a plain loop; returns the timed epochs and the symbols in one epoch's timed batches."""
     dm, module = setup_run(cfg)
-    module.log = lambda *args, **kwargs: None  # Lightning's self.log is what this loop does without
     loader = dm.train_dataloader()
     steps = min(batches, len(loader))
     optimizer, schedule = module.optimizer_and_schedule(EPOCHS * steps)
@@ -156,7 +151,7 @@ def bare_epochs(cfg, batches: int) -> tuple[list[tuple[float, float]], int]:
         count = 0
         with Clock() as clock:
             for i, batch in enumerate(loader):
-                loss = module.training_step(batch, i)
+                loss = module.step(batch, "train").loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if clip:
@@ -222,8 +217,8 @@ def per_example_epoch(cfg) -> tuple[float, float, int]:
     """The course's loop, one name a step, timed on a sample; returns the extrapolated epoch."""
     dm, _ = setup_run(cfg)
     data = dm.datasets["train"]
-    letters = len(dm.spec["alphabet"]) + 1
-    model = CourseClassifier(letters, len(dm.spec["labels"]))
+    letters = len(dm.spec.vocab)  # one-hot over every id, padding included (never used: no padding here)
+    model = CourseClassifier(letters, len(dm.spec.labels))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     sample = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:PER_EXAMPLE_SAMPLE]
     with Clock() as clock:

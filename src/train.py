@@ -49,25 +49,12 @@ OmegaConf.register_new_resolver("fit_name", fit_name, replace=True)
 def train(cfg: DictConfig) -> dict:
     """Fit, test the best checkpoint, write results.json in the run folder and return it."""
     run_dir = Path(cfg.paths.output_dir)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    L.seed_everything(cfg.seed, workers=True)
     if cfg.ckpt_path:
         check_resumable(cfg)
-
-    datamodule = build(cfg.task.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    module = build(cfg.task.module, spec=datamodule.spec, model=model_cfg, _convert_="all")
+    datamodule, module = build_run(cfg)
     params = sum(p.numel() for p in module.parameters())
-    log.info(
-        "task %s, model %s: %d parameters; spec from the data: %s",
-        cfg.task.name,
-        cfg.model.cell,
-        params,
-        summarize_spec(datamodule.spec),
-    )
+    log.info("task %s, model %s: %d parameters; spec from the data: %s", cfg.task.name, cfg.model.cell, params,
+             datamodule.spec.summary())  # fmt: skip
 
     logger = TensorBoardLogger(save_dir=run_dir, name="", version="", default_hp_metric=False)
     trainer = build_trainer(cfg, logger)
@@ -109,21 +96,42 @@ def train(cfg: DictConfig) -> dict:
     return results
 
 
-def build(node: DictConfig, **kwargs):
-    """hydra.utils.instantiate, with a UserError raised inside the target (a bad option value)
-    surfacing as itself rather than wrapped in Hydra's InstantiationException."""
+def build_run(cfg: DictConfig):
+    """The run's DataModule (set up) and task module, as train() and the benchmarks build them:
+    threads and seed set, data found or downloaded, the spec handed to the task as plain data."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = build(cfg.task.data, "task.data")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    module = build(cfg.task.module, "task.module", spec=datamodule.spec.to_dict(), model=model, _convert_="all")
+    return datamodule, module
+
+
+def build(node: DictConfig, where: str, **kwargs):
+    """hydra.utils.instantiate, with what a user can fix as one UserError: a UserError raised inside
+    the target as itself, and a ValueError about an argument (nn/ and the tasks check theirs, as
+    "name=value ...") with the option's full name: `where.name` (e.g. task.module.attention), or
+    `model.name` for the recurrent core's arguments."""
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as err:
-        if isinstance(err.__cause__, UserError):
-            raise err.__cause__ from None
+        cause = err.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        if isinstance(cause, ValueError):
+            name = str(cause).split("=", 1)[0]
+            owner = where if name in node else "model" if name in kwargs.get("model", {}) else where
+            raise UserError(f"{owner}.{cause}" if name.isidentifier() else f"{where}: {cause}") from None
         raise
 
 
 def build_trainer(cfg: DictConfig, logger: TensorBoardLogger, extra_callbacks=(), **overrides) -> L.Trainer:
     """The Trainer of cfg.trainer with the callbacks of cfg.callbacks (the benchmark builds its own the same way)."""
     # a callback set to null on the command line (callbacks.early_stopping=null) is left out
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    callbacks = [build(c, "callbacks") for c in cfg.callbacks.values() if c is not None]
     if not overrides.get("enable_progress_bar", cfg.trainer.get("enable_progress_bar", True)):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return instantiate(cfg.trainer, logger=logger, callbacks=[*callbacks, *extra_callbacks], **overrides)
@@ -143,10 +151,6 @@ def check_resumable(cfg: DictConfig) -> None:
             f"model.{k}={saved.get(k)}" for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)
         )
         raise UserError(f"{cfg.ckpt_path} was trained with {diff}; resume with those settings")
-
-
-def summarize_spec(spec: dict) -> str:
-    return ", ".join(f"{k}={len(v)} {list(v)[:5]}..." if len(v) > 5 else f"{k}={list(v)}" for k, v in spec.items())
 
 
 def log_hparams(logger: TensorBoardLogger, cfg: DictConfig, metrics: dict) -> None:

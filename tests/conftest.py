@@ -1,11 +1,24 @@
-"""Shared fixtures: compose the real Hydra config in-process and run it on tiny synthetic data."""
+"""Shared fixtures: compose the real Hydra config in-process, run it on tiny synthetic data, run the
+entry points in-process, read TensorBoard back. Tests use these fixtures and import no test module.
+
+    data_dir     a data folder with synthetic names/, dinos.txt and eng-fra.txt (function scope)
+    make_data    root -> that folder under root (session scope, for module-scoped runs)
+    compose      (overrides, run_dir) -> the config a command line would give (session scope)
+    tiny         overrides for a seconds-long names run on data_dir
+    shared_data  the real data sets (../shared/data or RNNLAB_DATA_DIR)
+    run_cli      (entry module, argv) -> CliResult(code, out, err), the real main in-process
+    tb_text      (run_dir, tag) -> the last text TensorBoard holds under tag
+"""
 
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
@@ -104,21 +117,41 @@ def write_sentence_pairs(root: Path, count: int = 2197) -> Path:
     return root / "eng-fra.txt"
 
 
-@pytest.fixture
-def names_dir(tmp_path: Path) -> Path:
-    """A data folder holding a synthetic names/ set, dinos.txt and eng-fra.txt."""
-    data = tmp_path / "data"
+def write_data_folder(root: Path) -> Path:
+    """A data folder under root holding a synthetic names/ set, dinos.txt and eng-fra.txt."""
+    data = root / "data"
     write_names_folder(data)
     write_words_file(data)
     write_sentence_pairs(data)
     return data
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return write_data_folder(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def make_data():
+    return write_data_folder
+
+
+@pytest.fixture(scope="session")
+def compose():
+    return compose_cfg
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert (SHARED_DATA / "names").is_dir(), f"the real data sets are not in {SHARED_DATA}; set RNNLAB_DATA_DIR"
+    return SHARED_DATA
+
+
 def compose_cfg(overrides: list[str], run_dir: Path, config_name: str = "train"):
     """The config a user's command line would give, with the run folder at `run_dir`."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+        cfg = hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         if "paths" in cfg:
@@ -128,10 +161,10 @@ def compose_cfg(overrides: list[str], run_dir: Path, config_name: str = "train")
 
 
 @pytest.fixture
-def tiny(names_dir: Path) -> list[str]:
+def tiny(data_dir: Path) -> list[str]:
     """Overrides for a seconds-long run on the synthetic names."""
     return [
-        f"paths.data_dir={names_dir}",
+        f"paths.data_dir={data_dir}",
         "model.hidden_size=8",
         "model.num_layers=1",
         "task.module.embedding_dim=4",
@@ -153,3 +186,84 @@ class InterruptAfterEpoch(L.Callback):
     def on_train_epoch_start(self, trainer, module):
         if trainer.current_epoch == self.epoch:
             raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="session")
+def interrupt_after_epoch():
+    return InterruptAfterEpoch
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def __iter__(self):  # code, out, err = run_cli(...)
+        return iter((self.code, self.out, self.err))
+
+    def assert_one_clear_line(self, *needles: str) -> None:
+        """Exit status 2, one `error: ...` line on stderr (log lines in [..] aside), no traceback."""
+        from src.errors import EXIT_USER_ERROR
+
+        lines = [line for line in self.err.splitlines() if line.strip() and not line.startswith("[")]
+        assert self.code == EXIT_USER_ERROR, self.err
+        assert len(lines) == 1 and lines[0].startswith("error: "), self.err
+        assert "Traceback" not in self.err
+        for needle in needles:
+            assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """Run `python -m <entry> argv...` in-process (the module's `cli` or `main`)."""
+
+    def run(entry, argv: list[str]) -> CliResult:
+        GlobalHydra.instance().clear()
+        capsys.readouterr()  # drop what earlier steps of the test printed
+        monkeypatch.setattr(sys, "argv", [entry.__name__, *argv])
+        code = 0
+        try:
+            getattr(entry, "cli", entry.main)()
+        except SystemExit as exit_:
+            code = exit_.code or 0
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tb_text():
+    """(run folder, tag) -> the last text logged under tag."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def read(run_dir, tag: str) -> str:
+        events = EventAccumulator(str(run_dir)).Reload()
+        return events.Tensors(f"{tag}/text_summary")[-1].tensor_proto.string_val[0].decode()
+
+    return read
+
+
+def _assert_one_clear_line(code: int, err: str, *needles: str) -> None:
+    CliResult(code, "", err).assert_one_clear_line(*needles)
+
+
+@pytest.fixture(scope="session")
+def one_clear_line():
+    """(exit status, stderr, *needles): the one-line error check of CliResult, for code, out, err unpacked."""
+    return _assert_one_clear_line
+
+
+@pytest.fixture(scope="session")
+def datamodule(tmp_path_factory):
+    """(task, data_dir, key=value, ...) -> that task's DataModule as its config builds it, with
+    task.data.<key> set to each value (not yet set up)."""
+    from src.train import build as build_node
+
+    def build(task: str, data_dir, **data):
+        overrides = [f"task={task}", f"paths.data_dir={data_dir}"]
+        overrides += [f"task.data.{k}={v}" for k, v in data.items()]
+        return build_node(compose_cfg(overrides, tmp_path_factory.mktemp("unused")).task.data, "task.data")
+
+    return build

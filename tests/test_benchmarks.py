@@ -9,8 +9,8 @@ from benchmarks import speed
 from src.errors import UserError
 
 
-def test_speed_benchmark_prints_ratios_and_raw_timings(names_dir: Path, capsys):
-    argv = [f"paths.data_dir={names_dir}", "tasks=names,pairs,translate", "cells=gru", "batches=3", "rounds=1",
+def test_speed_benchmark_prints_ratios_and_raw_timings(data_dir: Path, capsys):
+    argv = [f"paths.data_dir={data_dir}", "tasks=names,pairs,translate", "cells=gru", "batches=3", "rounds=1",
             "model.hidden_size=8", "trainer.enable_progress_bar=false"]  # fmt: skip
     result = speed.main(argv)
     out = capsys.readouterr().out.strip().splitlines()
@@ -69,10 +69,10 @@ def test_quality_bad_options_are_clear():
         quality.main(["seeds=a"])
 
 
-def test_scaling_times_data_sizes_and_widths_and_draws_them(names_dir: Path, tmp_path: Path, capsys):
+def test_scaling_times_data_sizes_and_widths_and_draws_them(data_dir: Path, tmp_path: Path, capsys):
     from benchmarks import scaling
 
-    argv = [f"paths.data_dir={names_dir}", "tasks=dinos", f"out={tmp_path / 's.png'}", "task.data.batch_size=16"]
+    argv = [f"paths.data_dir={data_dir}", "tasks=dinos", f"out={tmp_path / 's.png'}", "task.data.batch_size=16"]
     result = scaling.main(argv)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
     dinos = result["tasks"]["dinos"]
@@ -116,18 +116,19 @@ def test_scaling_and_speed_refuse_what_they_set_themselves(entry, argv, message)
         ("scaling", ["out="], "out= is empty; give the plot's path"),
     ],
 )
-def test_bad_overrides_and_empty_paths_are_one_line_before_any_run(entry, argv, message, monkeypatch, capsys, tmp_path):
+def test_bad_overrides_and_empty_paths_are_one_line_before_any_run(
+    entry, argv, message, monkeypatch, capsys, tmp_path, one_clear_line
+):
     import importlib
     import sys
 
     from benchmarks.cli import run
-    from tests.test_cli import assert_one_clear_line
 
     monkeypatch.chdir(tmp_path)  # quality would write its default outputs/quality/... here
     monkeypatch.setattr(sys, "argv", [entry, *argv])
     with pytest.raises(SystemExit) as exit_:
         run(importlib.import_module(f"benchmarks.{entry}").main)
-    assert_one_clear_line(exit_.value.code, capsys.readouterr().err, message)
+    one_clear_line(exit_.value.code, capsys.readouterr().err, message)
     assert not (tmp_path / "outputs").exists()  # nothing started, nothing written
 
 
@@ -136,4 +137,5 @@ def test_the_benchmarks_cover_every_task_config_and_cell():
     from src import CONF_DIR
 
     assert sorted(TASKS) == sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
+    assert TASKS[:6] == ("names", "dinos", "pairs", "translate", "binary", "hello")  # the course's order first
     assert sorted(CELLS) == sorted(p.stem for p in (Path(CONF_DIR) / "model").glob("*.yaml"))

@@ -4,7 +4,6 @@ The entry points run in-process (their real Hydra main with a patched argv), so 
 milliseconds rather than a new Python process.
 """
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,32 +11,6 @@ import torch
 
 import src.predict
 import src.train
-from src.errors import EXIT_USER_ERROR
-
-
-def run_main(entry, argv: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """Run `python -m <entry> argv...` in-process; returns (exit status, stdout, stderr)."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    capsys.readouterr()  # drop what earlier steps of the test printed
-    monkeypatch.setattr(sys, "argv", [entry.__name__, *argv])
-    code = 0
-    try:
-        getattr(entry, "cli", entry.main)()
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_clear_line(code: int, err: str, *needles: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("[")]  # [..] are log lines
-    assert code == EXIT_USER_ERROR, err
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -45,7 +18,7 @@ def run_dir(tmp_path: Path) -> str:
     return f"hydra.run.dir={tmp_path / 'run'}"
 
 
-def test_missing_data_folder_offline(tmp_path, run_dir, monkeypatch, capsys):
+def test_missing_data_folder_offline(tmp_path, run_dir, run_cli, one_clear_line, monkeypatch):
     import urllib.error
 
     from src.data import download
@@ -54,23 +27,23 @@ def test_missing_data_folder_offline(tmp_path, run_dir, monkeypatch, capsys):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(download.urllib.request, "urlopen", offline)
-    code, _, err = run_main(src.train, [f"paths.data_dir={tmp_path / 'nowhere'}", run_dir], monkeypatch, capsys)
-    assert_one_clear_line(code, err, download.PYTORCH_TUTORIAL_DATA, "paths.data_dir=DIR")
+    code, _, err = run_cli(src.train, [f"paths.data_dir={tmp_path / 'nowhere'}", run_dir])
+    one_clear_line(code, err, download.PYTORCH_TUTORIAL_DATA, "paths.data_dir=DIR")
     assert not (tmp_path / "run" / "results.json").exists()
 
 
-def test_malformed_data_file_names_file_and_line(tmp_path, run_dir, monkeypatch, capsys):
+def test_malformed_data_file_names_file_and_line(tmp_path, run_dir, run_cli, one_clear_line):
     (tmp_path / "bad.tsv").write_text("Rossi\tItalian\nno tab here\n", encoding="utf-8")
     argv = [f"paths.data_dir={tmp_path}", "task.data.path=bad.tsv", run_dir]
-    code, _, err = run_main(src.train, argv, monkeypatch, capsys)
-    assert_one_clear_line(code, err, "bad.tsv:2: malformed line")
+    code, _, err = run_cli(src.train, argv)
+    one_clear_line(code, err, "bad.tsv:2: malformed line")
 
 
-def test_unreadable_data_file(tmp_path, run_dir, monkeypatch, capsys):
+def test_unreadable_data_file(tmp_path, run_dir, run_cli, one_clear_line):
     (tmp_path / "names").mkdir()
     (tmp_path / "names" / "Greek.txt").write_bytes(b"\xff\xfe\x00junk")
-    code, _, err = run_main(src.train, [f"paths.data_dir={tmp_path}", run_dir], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "Greek.txt:1: not UTF-8")
+    code, _, err = run_cli(src.train, [f"paths.data_dir={tmp_path}", run_dir])
+    one_clear_line(code, err, "Greek.txt:1: not UTF-8")
 
 
 @pytest.mark.parametrize(
@@ -81,76 +54,73 @@ def test_unreadable_data_file(tmp_path, run_dir, monkeypatch, capsys):
         (["-m", "model=rnn,transformer"], "model=transformer is not a choice"),
     ],
 )
-def test_unknown_group_value_lists_the_choices(argv, message, run_dir, monkeypatch, capsys):
-    code, _, err = run_main(src.train, [*argv, run_dir], monkeypatch, capsys)
-    assert_one_clear_line(code, err, message)
+def test_unknown_group_value_lists_the_choices(argv, message, run_dir, run_cli, one_clear_line):
+    code, _, err = run_cli(src.train, [*argv, run_dir])
+    one_clear_line(code, err, message)
 
 
-def test_predict_without_a_checkpoint(monkeypatch, capsys):
-    code, _, err = run_main(src.predict, ["input=Dostoevsky"], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "ckpt=")
+def test_predict_without_a_checkpoint(monkeypatch, capsys, run_cli, one_clear_line):
+    code, _, err = run_cli(src.predict, ["input=Dostoevsky"])
+    one_clear_line(code, err, "ckpt=")
 
 
-def test_predict_with_a_missing_checkpoint(tmp_path, monkeypatch, capsys):
+def test_predict_with_a_missing_checkpoint(tmp_path, run_cli, one_clear_line):
     argv = [f"ckpt={tmp_path / 'nope.ckpt'}", "input=Dostoevsky"]
-    code, _, err = run_main(src.predict, argv, monkeypatch, capsys)
-    assert_one_clear_line(code, err, "nope.ckpt does not exist")
+    code, _, err = run_cli(src.predict, argv)
+    one_clear_line(code, err, "nope.ckpt does not exist")
 
 
-def test_predict_with_a_corrupt_checkpoint(tmp_path, monkeypatch, capsys):
+def test_predict_with_a_corrupt_checkpoint(tmp_path, run_cli, one_clear_line):
     (tmp_path / "bad.ckpt").write_bytes(b"PK\x03\x04 this is not a checkpoint")
-    code, _, err = run_main(src.predict, [f"ckpt={tmp_path / 'bad.ckpt'}", "input=Dostoevsky"], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "bad.ckpt cannot be read", "corrupt")
+    code, _, err = run_cli(src.predict, [f"ckpt={tmp_path / 'bad.ckpt'}", "input=Dostoevsky"])
+    one_clear_line(code, err, "bad.ckpt cannot be read", "corrupt")
 
 
-def test_predict_with_a_foreign_checkpoint(tmp_path, monkeypatch, capsys):
+def test_predict_with_a_foreign_checkpoint(tmp_path, run_cli, one_clear_line):
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
-    code, _, err = run_main(src.predict, [f"ckpt={tmp_path / 'other.ckpt'}", "input=x"], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "not a checkpoint of this project")
+    code, _, err = run_cli(src.predict, [f"ckpt={tmp_path / 'other.ckpt'}", "input=x"])
+    one_clear_line(code, err, "not a checkpoint of this project")
 
 
 @pytest.fixture(scope="module")
-def names_ckpt(tmp_path_factory) -> Path:
+def names_ckpt(tmp_path_factory, compose, make_data) -> Path:
     """A real names checkpoint from a one-batch run."""
-    from tests.conftest import compose_cfg, write_names_folder
 
     root = tmp_path_factory.mktemp("ckpt")
-    write_names_folder(root / "data")
+    make_data(root)
     overrides = [f"paths.data_dir={root / 'data'}", "model.hidden_size=4", "model.num_layers=1", "trainer=debug"]
-    src.train.train(compose_cfg(overrides, root / "run"))
+    src.train.train(compose(overrides, root / "run"))
     return root / "run" / "checkpoints" / "last.ckpt"
 
 
 @pytest.mark.parametrize("text", ["", "   ", "123-456", "日本"])
-def test_predict_an_empty_or_alphabet_less_name(text, names_ckpt, monkeypatch, capsys):
-    code, _, err = run_main(src.predict, [f"ckpt={names_ckpt}", f"input='{text}'"], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "has no letters of the alphabet")
+def test_predict_an_empty_or_alphabet_less_name(text, names_ckpt, run_cli, one_clear_line):
+    code, _, err = run_cli(src.predict, [f"ckpt={names_ckpt}", f"input='{text}'"])
+    one_clear_line(code, err, "has no letters of the alphabet")
 
 
-def test_predict_bad_line_in_input_file_names_the_line(tmp_path, names_ckpt, monkeypatch, capsys):
+def test_predict_bad_line_in_input_file_names_the_line(tmp_path, names_ckpt, run_cli, one_clear_line):
     (tmp_path / "in.txt").write_text("Rossi\n42\n", encoding="utf-8")
-    code, out, err = run_main(
-        src.predict, [f"ckpt={names_ckpt}", f"input_file={tmp_path / 'in.txt'}"], monkeypatch, capsys
-    )
-    assert_one_clear_line(code, err, "in.txt:2: '42'")
+    code, out, err = run_cli(src.predict, [f"ckpt={names_ckpt}", f"input_file={tmp_path / 'in.txt'}"])
+    one_clear_line(code, err, "in.txt:2: '42'")
     assert out == ""
 
 
-def test_predict_prints_one_line_per_name(names_ckpt, monkeypatch, capsys):
-    code, out, err = run_main(src.predict, [f"ckpt={names_ckpt}", "input=Dostoevsky", "top_k=2"], monkeypatch, capsys)
+def test_predict_prints_one_line_per_name(names_ckpt, run_cli):
+    code, out, err = run_cli(src.predict, [f"ckpt={names_ckpt}", "input=Dostoevsky", "top_k=2"])
     assert code == 0, err
     [line] = out.splitlines()
     assert line.startswith("Dostoevsky\t") and line.count("\t") == 2
 
 
-def test_checkpoint_of_another_task(tmp_path, names_ckpt, run_dir, monkeypatch, capsys):
+def test_checkpoint_of_another_task(tmp_path, names_ckpt, run_dir, run_cli, one_clear_line):
     ckpt = torch.load(names_ckpt, weights_only=True)
     ckpt["rnnlab"]["task"] = "dinos"
     torch.save(ckpt, tmp_path / "dinos.ckpt")
-    code, _, err = run_main(src.train, [f"ckpt_path={tmp_path / 'dinos.ckpt'}", run_dir], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "is a dinos checkpoint; resume it with task=dinos")
-    code, _, err = run_main(src.predict, [f"ckpt={names_ckpt}", "expect_task=dinos", "input=x"], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "is a names checkpoint, not dinos")
+    code, _, err = run_cli(src.train, [f"ckpt_path={tmp_path / 'dinos.ckpt'}", run_dir])
+    one_clear_line(code, err, "is a dinos checkpoint; resume it with task=dinos")
+    code, _, err = run_cli(src.predict, [f"ckpt={names_ckpt}", "expect_task=dinos", "input=x"])
+    one_clear_line(code, err, "is a names checkpoint, not dinos")
 
 
 @pytest.mark.parametrize(
@@ -162,7 +132,7 @@ def test_checkpoint_of_another_task(tmp_path, names_ckpt, run_dir, monkeypatch, 
         ["Popen"],
     ],
 )
-def test_a_crafted_checkpoint_runs_no_code(module, tmp_path, monkeypatch, capsys):
+def test_a_crafted_checkpoint_runs_no_code(module, tmp_path, run_cli, one_clear_line):
     """A plain-data checkpoint (it loads with weights_only=True) whose class name points at any
     callable: predict refuses it in one line, and the command in its hyper-parameters never runs."""
     planted = tmp_path / "planted"
@@ -173,8 +143,8 @@ def test_a_crafted_checkpoint_runs_no_code(module, tmp_path, monkeypatch, capsys
     }
     torch.save(crafted, tmp_path / "crafted.ckpt")
     assert torch.load(tmp_path / "crafted.ckpt", weights_only=True)["rnnlab"]["module"] == module
-    code, _, err = run_main(src.predict, [f"ckpt={tmp_path / 'crafted.ckpt'}", "input=x"], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "not one of this project's")
+    code, _, err = run_cli(src.predict, [f"ckpt={tmp_path / 'crafted.ckpt'}", "input=x"])
+    one_clear_line(code, err, "not one of this project's")
     assert not planted.exists()
 
 

@@ -7,23 +7,21 @@ import pytest
 from src.compare import cli, compare, main
 from src.errors import UserError
 from src.train import train
-from tests.conftest import compose_cfg
 
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory) -> Path:
+def runs_dir(tmp_path_factory, compose, make_data) -> Path:
     """rnn and gru, two seeds each, one hello run, and one run that never finished."""
-    from tests.conftest import write_names_folder
 
     root = tmp_path_factory.mktemp("compare")
-    write_names_folder(root / "data")
+    make_data(root)
     base = [f"paths.data_dir={root / 'data'}", "model.hidden_size=8", "trainer.max_epochs=2",
             "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]  # fmt: skip
     for cell in ("rnn", "gru"):
         for seed in (1, 2):
             overrides = [*base, f"model={cell}", f"seed={seed}"]
-            train(compose_cfg(overrides, root / "runs" / f"{cell}_{seed}"))
-    train(compose_cfg(["task=hello", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"], root / "runs" / "h"))
+            train(compose(overrides, root / "runs" / f"{cell}_{seed}"))
+    train(compose(["task=hello", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"], root / "runs" / "h"))
     killed = root / "runs" / "killed" / ".hydra"
     killed.mkdir(parents=True)
     (killed / "config.yaml").write_text("task:\n  name: names\nmodel:\n  cell: lstm\n")
@@ -69,14 +67,14 @@ def test_command_on_an_empty_folder_is_one_line_and_status_2(tmp_path: Path, cap
     assert err.startswith("error: no runs under") and "\n" not in err
 
 
-def test_compare_covers_every_task_config(names_dir: Path, tmp_path: Path):
+def test_compare_covers_every_task_config(data_dir: Path, tmp_path: Path, compose):
     """As tasks are added (conf/task/*.yaml), compare keeps reading their runs."""
     from src import CONF_DIR
 
     tasks = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
     for task in tasks:
-        overrides = [f"task={task}", "trainer=debug", f"paths.data_dir={names_dir}", "model.hidden_size=8"]
-        train(compose_cfg(overrides, tmp_path / "runs" / task))
+        overrides = [f"task={task}", "trainer=debug", f"paths.data_dir={data_dir}", "model.hidden_size=8"]
+        train(compose(overrides, tmp_path / "runs" / task))
     report = compare(tmp_path / "runs")
     assert [line[4:] for line in report.splitlines() if line.startswith("### ")] == tasks
 

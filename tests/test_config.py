@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from src import CONF_DIR
-from tests.conftest import compose_cfg
+from src.data.specs import ClassificationSpec
+from src.data.vocab import PAD, Vocab
 
 GROUPS = {
     group: sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")) for group in ("task", "model", "trainer")
@@ -22,8 +23,8 @@ def test_groups_hold_what_the_readme_promises():
 
 
 @pytest.mark.parametrize("trainer", GROUPS["trainer"])
-def test_every_trainer_composes(trainer: str, tmp_path: Path):
-    cfg = compose_cfg([f"trainer={trainer}"], tmp_path)
+def test_every_trainer_composes(trainer: str, tmp_path: Path, compose):
+    cfg = compose([f"trainer={trainer}"], tmp_path)
     assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
     expected = {"gpu": ("accelerator", "gpu"), "ddp": ("strategy", "ddp"), "cpu": ("accelerator", "cpu")}
     if trainer in expected:
@@ -33,14 +34,14 @@ def test_every_trainer_composes(trainer: str, tmp_path: Path):
 
 @pytest.mark.parametrize("task", GROUPS["task"])
 @pytest.mark.parametrize("model", GROUPS["model"])
-def test_every_task_and_model_compose_with_a_monitor(task: str, model: str, tmp_path: Path):
-    cfg = compose_cfg([f"task={task}", f"model={model}"], tmp_path)
+def test_every_task_and_model_compose_with_a_monitor(task: str, model: str, tmp_path: Path, compose):
+    cfg = compose([f"task={task}", f"model={model}"], tmp_path)
     assert cfg.model.cell == model and cfg.task.name == task
     assert cfg.task.monitor.startswith("val/") and cfg.task.monitor_mode in ("min", "max")
     assert cfg.callbacks.checkpoint.monitor == cfg.task.monitor  # one source for the monitored metric
 
 
-def test_command_line_overrides_reach_the_module(tmp_path: Path):
+def test_command_line_overrides_reach_the_module(tmp_path: Path, compose):
     overrides = [
         "model=lstm",
         "model.hidden_size=16",
@@ -52,8 +53,8 @@ def test_command_line_overrides_reach_the_module(tmp_path: Path):
         "task.data.batch_size=5",
         "seed=3",
     ]
-    cfg = compose_cfg(overrides, tmp_path)
-    spec = {"alphabet": "abc", "labels": ["x", "y"]}
+    cfg = compose(overrides, tmp_path)
+    spec = ClassificationSpec(vocab=Vocab("abc", specials=[PAD]), labels=["x", "y"]).to_dict()
     module = instantiate(cfg.task.module, spec=spec, model=OmegaConf.to_container(cfg.model), _convert_="all")
     rnn = module.net.core.rnn
     assert isinstance(rnn, nn.LSTM) and rnn.hidden_size == 16 and rnn.num_layers == 3 and rnn.dropout == 0.1

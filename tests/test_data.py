@@ -8,8 +8,8 @@ import torch
 
 from src.data import download
 from src.data.batching import PaddedSequences, pad
-from src.data.names import NamesDataModule, read_labelled_names, split_rows
-from src.data.vocab import NAMES_ALPHABET, CharVocab, fold_to_ascii
+from src.data.names import read_labelled_names, split_rows
+from src.data.vocab import NAMES_ALPHABET, PAD, Vocab, fold_to_ascii
 from src.errors import UserError
 
 
@@ -18,17 +18,18 @@ def test_alphabet_is_the_courses_57_symbols():
 
 
 def test_vocab_round_trip_and_folding():
-    vocab = CharVocab(NAMES_ALPHABET)
+    vocab = Vocab(NAMES_ALPHABET, specials=[PAD])
     assert fold_to_ascii("Bélanger Émile Ślusarski") == "Belanger Emile Slusarski"
     kept, dropped = vocab.clean("Zoë-Smith2")
     assert (kept, dropped) == ("ZoeSmith", "-2")
     ids = vocab.encode(kept)
-    assert 0 not in ids and len(vocab) == 58
-    assert vocab.decode(ids + [0, 0]) == kept
+    assert vocab.id(PAD) == 0 and 0 not in ids and len(vocab) == 58
+    assert "".join(vocab.decode(ids + [0, 0])) == kept
+    assert Vocab.from_dict(vocab.to_dict()) == vocab
 
 
 def test_padded_batches_are_trimmed_to_their_longest_member():
-    tokens, lengths = pad([[1, 2, 3, 4, 5], [6], [7, 8]])
+    tokens, lengths = pad([[1, 2, 3, 4, 5], [6], [7, 8]], 0)
     assert tokens.shape == (3, 5) and lengths.tolist() == [5, 1, 2]
     data = PaddedSequences(tokens, lengths, torch.tensor([0, 1, 2]))
     batch = data.__getitems__([1, 2])
@@ -36,22 +37,21 @@ def test_padded_batches_are_trimmed_to_their_longest_member():
     assert batch.lengths.tolist() == [1, 2] and batch.targets.tolist() == [1, 2]
 
 
-def test_both_layouts_read_the_same_rows(names_dir: Path, tmp_path: Path):
-    rows = read_labelled_names(names_dir / "names")
+def test_both_layouts_read_the_same_rows(data_dir: Path, tmp_path: Path):
+    rows = read_labelled_names(data_dir / "names")
     tsv = tmp_path / "names.tsv"
     tsv.write_text("".join(f"{name}\t{language}\n" for name, language in rows), encoding="utf-8")
     assert read_labelled_names(tsv) == rows
 
 
-def test_junk_lines_accents_and_blank_lines_are_handled(names_dir: Path):
-    dm = NamesDataModule(str(names_dir))
+def test_junk_lines_accents_and_blank_lines_are_handled(data_dir: Path, datamodule):
+    dm = datamodule("names", data_dir)
     dm.setup()
     everything = set()
-    vocab = CharVocab(dm.spec["alphabet"])
     for ds in dm.datasets.values():
-        everything |= {vocab.decode(row.tolist()) for row in ds.tokens}
+        everything |= {"".join(dm.spec.vocab.decode(row.tolist())) for row in ds.tokens}
     assert "To The First Page" not in everything and "Belanger" in everything
-    assert dm.spec["labels"] == ["Italian", "Japanese", "Russian"]
+    assert dm.spec.labels == ["Italian", "Japanese", "Russian"]
 
 
 def test_grouped_split_keeps_each_name_in_one_split():
@@ -91,12 +91,12 @@ def test_non_utf8_file_names_its_line(tmp_path: Path):
         read_labelled_names(folder)
 
 
-def test_missing_data_offline_says_which_url_failed_and_what_to_do(tmp_path: Path, monkeypatch):
+def test_missing_data_offline_says_which_url_failed_and_what_to_do(tmp_path: Path, monkeypatch, datamodule):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("Temporary failure in name resolution")
 
     monkeypatch.setattr(download.urllib.request, "urlopen", offline)
-    dm = NamesDataModule(str(tmp_path / "empty"))
+    dm = datamodule("names", tmp_path / "empty")
     with pytest.raises(UserError) as err:
         dm.prepare_data()
     message = str(err.value)
@@ -129,9 +129,9 @@ def test_download_extracts_checks_and_places_the_files(tmp_path: Path, monkeypat
     assert not (tmp_path / "names" / "Korean.txt").exists()
 
 
-def test_unknown_split_is_a_clear_error(tmp_path: Path):
+def test_unknown_split_is_a_clear_error(tmp_path: Path, datamodule):
     with pytest.raises(UserError, match="task.data.split=random is unknown; use one of grouped, classic"):
-        NamesDataModule(str(tmp_path), split="random")
+        datamodule("names", tmp_path, split="random")
 
 
 def test_passes_batch_sampler_covers_every_item_once_per_pass():
@@ -145,5 +145,5 @@ def test_passes_batch_sampler_covers_every_item_once_per_pass():
     assert passes == [list(range(6))] * 3
     assert len({tuple(batches[i] + batches[i + 1]) for i in range(0, 6, 2)}) > 1  # each pass reshuffled
     assert list(PassesBatchSampler(3, batch_size=8, passes=2, shuffle=False)) == [[0, 1, 2], [0, 1, 2]]
-    with pytest.raises(UserError, match="task.data.passes=0; use 1 or more"):
+    with pytest.raises(ValueError, match="passes=0; use 1 or more"):
         PassesBatchSampler(3, 8, passes=0)

@@ -9,43 +9,42 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import src.predict
 import src.train
-from src.data.dinos import SYMBOLS, WordsDataModule, encode
-from src.errors import UserError
+from src.data.dinos import VOCAB
+from src.data.vocab import END
 from src.nn.language_model import CharLanguageModelNet
 from src.train import train
-from tests.conftest import compose_cfg
-from tests.test_cli import assert_one_clear_line, run_main
 
 
-def test_words_become_boundary_framed_sequences(names_dir: Path):
-    assert encode("abc") == ([0, 1, 2, 3], [1, 2, 3, 0])
-    dm = WordsDataModule(str(names_dir))
+def test_words_become_boundary_framed_sequences(data_dir: Path, datamodule):
+    dm = datamodule("dinos", data_dir)
     dm.setup()
     assert [len(dm.words[s]) for s in ("val", "test")] == [154, 154]
-    assert "tyrannosaurus" in sum(dm.words.values(), []) and "rex" in sum(
-        dm.words.values(), []
-    )  # lowercased, digit gone
-    assert dm.spec["symbols"] == SYMBOLS and dm.spec["train_words"] == sorted(dm.words["train"])
+    every = sum(dm.words.values(), [])
+    assert "tyrannosaurus" in every and "rex" in every  # lowercased, digit gone
+    assert dm.spec.vocab == VOCAB and VOCAB.id(END) == 0 and dm.spec.train_words == sorted(dm.words["train"])
+    word = dm.words["train"][0]
+    data = dm.datasets["train"]
+    n = int(data.lengths[0])
+    ids = VOCAB.encode(word)
+    assert data.tokens[0, :n].tolist() == [0, *ids] and data.targets[0, :n].tolist() == [*ids, 0]  # END frames it
 
 
 def test_a_language_model_must_read_left_to_right():
     core = {"cell": "gru", "hidden_size": 4, "num_layers": 1, "dropout": 0.0, "bidirectional": True}
-    with pytest.raises(UserError, match="model.bidirectional=false"):
+    with pytest.raises(ValueError, match="bidirectional=True: a language model reads left to right"):
         CharLanguageModelNet(27, 8, 0.0, core)
 
 
 @pytest.fixture(scope="module")
-def dinos_run(tmp_path_factory) -> dict:
-    from tests.conftest import write_words_file
+def dinos_run(tmp_path_factory, compose, make_data) -> dict:
 
     root = tmp_path_factory.mktemp("dinos")
-    (root / "data").mkdir()
-    write_words_file(root / "data")
+    make_data(root)
     overrides = [
         "task=dinos", f"paths.data_dir={root / 'data'}", "model.hidden_size=16", "trainer.max_epochs=20",
         "task.module.lr=2e-2", "trainer.enable_progress_bar=false", "task.module.novelty_samples=20",
     ]  # fmt: skip
-    return train(compose_cfg(overrides, root / "run"))
+    return train(compose(overrides, root / "run"))
 
 
 def test_dinos_run_reports_nats_bits_and_perplexity(dinos_run: dict):
@@ -64,7 +63,7 @@ def test_dinos_logs_samples_marked_new_or_seen(dinos_run: dict):
     assert len(lines) == 12 and all(line.endswith(("(new)", "(seen)")) for line in lines)
 
 
-def test_sampling_is_seeded_and_honours_prefix_temperature_and_length(dinos_run: dict, monkeypatch, capsys):
+def test_sampling_is_seeded_and_honours_prefix_temperature_and_length(dinos_run: dict, run_cli):
     from src.tasks.checkpoint import load_module, read_checkpoint
 
     module = load_module(read_checkpoint(dinos_run["best_ckpt"]))
@@ -73,10 +72,10 @@ def test_sampling_is_seeded_and_honours_prefix_temperature_and_length(dinos_run:
     assert all(name.startswith("tyr") for name in draw(2, prefix="tyr"))
     assert all(len(name) <= 5 for name in draw(3, max_length=5))
     assert len(set(draw(4, temperature=0.0))) == 1 and draw(5, top_k=1) == draw(6, temperature=0.0)
-    assert all(set(name) <= set(SYMBOLS[1:]) and name for name in draw(7))  # letters only, never empty
+    assert all(set(name) <= set(VOCAB.tokens) and name for name in draw(7))  # letters only, never empty
 
     argv = [f"ckpt={dinos_run['best_ckpt']}", "num_samples=4", "seed=3", "prefix=Tyr"]
-    code, out, err = run_main(src.predict, argv, monkeypatch, capsys)
+    code, out, err = run_cli(src.predict, argv)
     assert code == 0, err
     assert len(out.splitlines()) == 4 and all(line.startswith("tyr") for line in out.splitlines())
 
@@ -84,31 +83,35 @@ def test_sampling_is_seeded_and_honours_prefix_temperature_and_length(dinos_run:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["temperature=-0.5"], "temperature=-0.5; use 0 (greedy) or a positive number"),
-        (["prefix=t-rex"], "outside the model's letters a-z"),
-        (["num_samples=0"], "num_samples=0; ask for at least 1 name"),
-        (["input=Rossi"], "is a dinos checkpoint: input= does not apply"),
+        (["temperature=-0.5"], "temperature=-0.5: not 0 or a positive number; use 0 (greedy) or a positive number"),
+        (["temperature=nan"], "temperature=nan: not 0 or a positive number"),
+        (["temperature=abc"], "temperature=abc"),
+        (["prefix=t-rex"], "outside the model's letters abcdefghijklmnopqrstuvwxyz"),
+        (["num_samples=0"], "num_samples=0: not a whole number of at least 1; give how many words"),
+        (["top_k=2.5"], "top_k=2.5: not a whole number of at least 1"),
+        (["input=Rossi"], "a language model generates: give num_samples="),
+        (["beam_size=2"], "beam_size= does not apply to a dinos checkpoint (its options: num_samples="),
     ],
 )
-def test_sampler_bad_input(options, message, dinos_run: dict, monkeypatch, capsys):
-    code, _, err = run_main(src.predict, [f"ckpt={dinos_run['best_ckpt']}", *options], monkeypatch, capsys)
-    assert_one_clear_line(code, err, message)
+def test_sampler_bad_input(options, message, dinos_run: dict, run_cli, one_clear_line):
+    code, _, err = run_cli(src.predict, [f"ckpt={dinos_run['best_ckpt']}", *options])
+    one_clear_line(code, err, message)
 
 
-def test_names_checkpoint_given_to_the_sampler(tmp_path, names_dir: Path, monkeypatch, capsys):
-    overrides = [f"paths.data_dir={names_dir}", "model.hidden_size=4", "trainer=debug"]
-    train(compose_cfg(overrides, tmp_path / "run"))
+def test_names_checkpoint_given_to_the_sampler(tmp_path, data_dir: Path, compose, run_cli, one_clear_line):
+    overrides = [f"paths.data_dir={data_dir}", "model.hidden_size=4", "trainer=debug"]
+    train(compose(overrides, tmp_path / "run"))
     argv = [f"ckpt={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "num_samples=5"]
-    code, _, err = run_main(src.predict, argv, monkeypatch, capsys)
-    assert_one_clear_line(code, err, "is a names checkpoint: num_samples= does not apply")
+    code, _, err = run_cli(src.predict, argv)
+    one_clear_line(code, err, "num_samples= does not apply to a names checkpoint (its options: top_k=)")
 
 
 @pytest.mark.parametrize(("content", "message"), [("", "has no words"), ("\n \n\n", "has no words")])
-def test_empty_or_blank_words_file_is_one_clear_line(content, message, tmp_path, monkeypatch, capsys):
+def test_empty_or_blank_words_file_is_one_clear_line(content, message, tmp_path, run_cli, one_clear_line):
     (tmp_path / "words.txt").write_text(content, encoding="utf-8")
     argv = ["task=dinos", f"paths.data_dir={tmp_path}", "task.data.file=words.txt", f"hydra.run.dir={tmp_path / 'run'}"]
-    code, _, err = run_main(src.train, argv, monkeypatch, capsys)
-    assert_one_clear_line(code, err, "words.txt", message)
+    code, _, err = run_cli(src.train, argv)
+    one_clear_line(code, err, "words.txt", message)
 
 
 def test_symbols_outside_a_z_are_folded_or_dropped_and_counted(tmp_path):

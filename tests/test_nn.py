@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from src.errors import UserError
 from src.nn.classifier import SequenceClassifierNet
 from src.nn.recurrent import RecurrentCore
 
@@ -13,7 +12,7 @@ from src.nn.recurrent import RecurrentCore
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_core_shapes_and_padding(cell: str, bidirectional: bool):
     torch.manual_seed(0)
-    core = RecurrentCore(cell, input_size=3, hidden_size=5, num_layers=2, bidirectional=bidirectional)
+    core = RecurrentCore(cell, input_size=3, hidden_size=5, num_layers=2, dropout=0.0, bidirectional=bidirectional)
     x, lengths = torch.randn(4, 6, 3), torch.tensor([6, 2, 4, 1])
     outputs, state = core(x, lengths)
     d = 2 if bidirectional else 1
@@ -29,7 +28,7 @@ def test_core_shapes_and_padding(cell: str, bidirectional: bool):
 
 def test_padding_does_not_change_a_sequences_result():
     torch.manual_seed(0)
-    core = RecurrentCore("lstm", 3, 4, bidirectional=True)
+    core = RecurrentCore("lstm", 3, 4, 1, 0.0, bidirectional=True)
     x = torch.randn(1, 3, 3)
     alone = core.last_layer_state(core(x, torch.tensor([3]))[1])
     padded = torch.cat([x, torch.randn(1, 5, 3)], dim=1)  # garbage after the end
@@ -37,17 +36,21 @@ def test_padding_does_not_change_a_sequences_result():
 
 
 def test_cells_map_to_torch_modules_and_unknown_is_a_clear_error():
-    assert isinstance(RecurrentCore("gru", 2, 2).rnn, nn.GRU)
-    assert isinstance(RecurrentCore("lstm", 2, 2).rnn, nn.LSTM)
-    with pytest.raises(UserError, match="model.cell=transformer is unknown; use one of rnn, lstm, gru"):
-        RecurrentCore("transformer", 2, 2)
+    assert isinstance(RecurrentCore("gru", 2, 2, 1, 0.0, False).rnn, nn.GRU)
+    assert isinstance(RecurrentCore("lstm", 2, 2, 1, 0.0, False).rnn, nn.LSTM)
+    with pytest.raises(ValueError, match="cell=transformer is unknown; use one of rnn, lstm, gru"):
+        RecurrentCore("transformer", 2, 2, 1, 0.0, False)
+    for bad in ({"hidden_size": 0}, {"num_layers": 0}, {"dropout": 2.0}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))}="):
+            RecurrentCore(**{"cell": "gru", "input_size": 2, "hidden_size": 2, "num_layers": 1, "dropout": 0.0,
+                             "bidirectional": False, **bad})  # fmt: skip
 
 
 @pytest.mark.parametrize("pooling", ["last", "last_max"])
 def test_classifier_logits_ignore_padding(pooling: str):
     torch.manual_seed(0)
     core = {"cell": "gru", "hidden_size": 6, "num_layers": 1, "dropout": 0.0, "bidirectional": True}
-    net = SequenceClassifierNet(vocab_size=10, num_classes=3, embedding_dim=4, dropout=0.0, core=core, pooling=pooling)
+    net = SequenceClassifierNet(10, 3, 4, 0.0, core=core, pooling=pooling, symbol_dropout=0.0, pad_id=0)
     tokens = torch.tensor([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8]])
     logits = net(tokens, torch.tensor([3, 5]))
     assert logits.shape == (2, 3)

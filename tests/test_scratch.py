@@ -139,7 +139,7 @@ def test_dinos_words_file_without_words_is_a_clear_error(tmp_path, content):
         read_words(tmp_path / "empty.txt")
 
 
-def test_dinos_lesson_learns_and_samples_from_the_alphabet(tmp_path, capsys):
+def test_dinos_lesson_learns_and_samples_from_the_alphabet(tmp_path, capsys, make_data):
     from src.scratch import dinos
 
     words = ["tyrannosaurus", "stegosaurus", "triceratops", "velociraptor", "brachiosaurus"] * 20
@@ -151,8 +151,5 @@ def test_dinos_lesson_learns_and_samples_from_the_alphabet(tmp_path, capsys):
     xs, targets = dinos.encode("abc")
     assert xs.shape == (4, 27) and xs[0].sum() == 0 and targets.tolist() == [1, 2, 3, 0]
 
-    from tests.conftest import write_words_file
-
-    write_words_file(tmp_path)
-    main(["dinos", "steps=200", "hidden=8", f"data_dir={tmp_path}"])
+    main(["dinos", "steps=200", "hidden=8", f"data_dir={make_data(tmp_path)}"])
     assert "test NLL" in capsys.readouterr().out

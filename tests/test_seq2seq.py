@@ -7,20 +7,18 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import src.train
-from src.data.pairs import PairsDataModule, read_pairs
+from src.data.pairs import read_pairs
 from src.errors import UserError
 from src.nn.recurrent import RecurrentCore
 from src.nn.seq2seq import Seq2SeqNet
 from src.train import train
-from tests.conftest import compose_cfg
-from tests.test_cli import assert_one_clear_line, run_main
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_bridge_joins_directions_per_layer(cell: str):
-    core = RecurrentCore(cell, input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    core = RecurrentCore(cell, input_size=3, hidden_size=4, num_layers=2, dropout=0.0, bidirectional=True)
     outputs, state = core(torch.randn(5, 6, 3), torch.tensor([6, 5, 4, 3, 2]))
     bridged = core.bridge(state)
     h = bridged[0] if cell == "lstm" else bridged
@@ -33,7 +31,7 @@ def test_bridge_joins_directions_per_layer(cell: str):
 def test_teacher_forced_decoding_in_one_call_equals_step_by_step(cell: str, attention: str):
     torch.manual_seed(0)
     core = {"cell": cell, "hidden_size": 5, "num_layers": 2, "dropout": 0.0, "bidirectional": True}
-    net = Seq2SeqNet(10, 12, 6, 0.0, core, attention).eval()
+    net = Seq2SeqNet(10, 12, 6, 0.0, core, attention, pad_id=0).eval()
     memory, state = net.encode(torch.randint(1, 10, (3, 7)), torch.tensor([7, 4, 2]))
     assert memory.keys.shape == (3, 7, 10) and memory.mask.shape == (3, 7)
     target = torch.randint(1, 12, (3, 5))
@@ -52,8 +50,8 @@ def test_teacher_forced_decoding_in_one_call_equals_step_by_step(cell: str, atte
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
-def test_pairs_are_reproduced_and_unseen_words_logged(cell: str, tmp_path: Path):
-    results = train(compose_cfg(["task=pairs", f"model={cell}", *QUIET], tmp_path))
+def test_pairs_are_reproduced_and_unseen_words_logged(cell: str, tmp_path: Path, compose):
+    results = train(compose(["task=pairs", f"model={cell}", *QUIET], tmp_path))
     assert results["test"]["test/exact"] == 1.0 and results["test"]["test/bleu"] == 1.0
     events = EventAccumulator(str(tmp_path)).Reload()
     lines = events.Tensors("val/probes/text_summary")[-1].tensor_proto.string_val[0].decode().split("\n")
@@ -62,36 +60,36 @@ def test_pairs_are_reproduced_and_unseen_words_logged(cell: str, tmp_path: Path)
     assert "val/attention" in events.Tags()["images"]
 
 
-def test_pairs_file_skips_bad_lines_and_refuses_an_empty_one(tmp_path: Path):
+def test_pairs_file_skips_bad_lines_and_refuses_an_empty_one(tmp_path: Path, datamodule):
     (tmp_path / "p.tsv").write_text("cat\tdog\nno tab\n\tempty\nSun\tMoon\n", encoding="utf-8")
     assert read_pairs(tmp_path / "p.tsv") == [("cat", "dog"), ("sun", "moon")]
     (tmp_path / "empty.tsv").write_text("no tabs here\n", encoding="utf-8")
     with pytest.raises(UserError, match="has no word<TAB>word lines"):
         read_pairs(tmp_path / "empty.tsv")
-    dm = PairsDataModule(str(tmp_path), file="p.tsv")
+    dm = datamodule("pairs", tmp_path, file="p.tsv")
     dm.setup()
-    assert len(dm.dataset) == 2
+    assert len(dm.datasets["train"]) == 2
 
 
-def test_unknown_attention_is_one_line(tmp_path, monkeypatch, capsys):
+def test_unknown_attention_is_one_line(tmp_path, run_cli, one_clear_line):
     argv = ["task=pairs", "task.module.attention=foo", f"hydra.run.dir={tmp_path}"]
-    code, _, err = run_main(src.train, argv, monkeypatch, capsys)
-    assert_one_clear_line(code, err, "task.module.attention=foo is unknown; use one of none, dot, general, additive")
+    code, _, err = run_cli(src.train, argv)
+    one_clear_line(code, err, "task.module.attention=foo is unknown; use one of none, dot, general, additive")
 
 
-def test_translate_trains_and_scores_against_every_reference(names_dir: Path, tmp_path: Path):
-    from src.data.translate import TranslateDataModule
+def test_translate_trains_and_scores_against_every_reference(data_dir: Path, tmp_path: Path, compose, datamodule):
+    from src.data.vocab import SPECIALS
 
-    dm = TranslateDataModule(str(names_dir), val_size=20, test_size=20)
+    dm = datamodule("translate", data_dir, val_size=20, test_size=20)
     dm.setup()
     refs = dm.references("test")
     assert len(refs) == 20 and all(isinstance(r, list) and r for r in refs)
-    assert dm.spec["joiner"] == " " and dm.spec["src_symbols"][:4] == ["<pad>", "<sos>", "<eos>", "<unk>"]
+    assert dm.spec.joiner == " " and dm.spec.source.specials == list(SPECIALS) and "see" in dm.spec.source
     overrides = [
-        "task=translate", f"paths.data_dir={names_dir}", "task.data.val_size=20", "task.data.test_size=20",
+        "task=translate", f"paths.data_dir={data_dir}", "task.data.val_size=20", "task.data.test_size=20",
         "model.hidden_size=16", "task.module.embedding_dim=16", "trainer.max_epochs=2", *QUIET,
     ]  # fmt: skip
-    results = train(compose_cfg(overrides, tmp_path))
+    results = train(compose(overrides, tmp_path))
     assert 0.0 <= results["test"]["test/bleu"] <= 1.0 and 0.0 <= results["test"]["test/exact"] <= 1.0
     text = EventAccumulator(str(tmp_path)).Reload().Tensors("val/probes/text_summary")[-1]
     rows = text.tensor_proto.string_val[0].decode().split("\n")
@@ -99,20 +97,34 @@ def test_translate_trains_and_scores_against_every_reference(names_dir: Path, tm
     assert all(row.count(" | ") == 2 and "| - |" not in row for row in rows[2:])
 
 
-def test_translate_bad_prefix_option(tmp_path, monkeypatch, capsys):
+def test_translate_bad_prefix_option(tmp_path, run_cli, one_clear_line):
     argv = ["task=translate", "task.data.prefixes=latin", f"hydra.run.dir={tmp_path}"]
-    code, _, err = run_main(src.train, argv, monkeypatch, capsys)
-    assert_one_clear_line(code, err, "task.data.prefixes=latin; use null or tutorial")
+    code, _, err = run_cli(src.train, argv)
+    one_clear_line(code, err, "task.data.prefixes=latin; use null or tutorial")
 
 
 def test_without_teacher_forcing_each_step_is_fed_the_previous_guess():
     from src.data.batching import PairBatch
+    from src.data.specs import Seq2SeqSpec
+    from src.data.vocab import END, PAD, START, Vocab
     from src.tasks.seq2seq import Seq2Seq
 
     torch.manual_seed(0)
-    spec = {"src_symbols": list("_^$abcd"), "tgt_symbols": list("_^$abcd"), "joiner": ""}
+    vocab = Vocab("abcd", specials=[PAD, START, END])
+    spec = Seq2SeqSpec(source=vocab, target=vocab, joiner="").to_dict()
     core = {"cell": "gru", "hidden_size": 6, "num_layers": 1, "dropout": 0.0, "bidirectional": False}
-    module = Seq2Seq(spec, core, embedding_dim=5).eval()
+    options = {
+        "attention": "additive",
+        "teacher_forcing": 1.0,
+        "max_decode_length": 5,
+        "beam_size": 1,
+        "length_penalty": 1.0,
+        "bleu_ngrams": 2,
+        "lr": 1e-2,
+        "weight_decay": 0.0,
+        "lr_schedule": "constant",
+    }
+    module = Seq2Seq(spec, core, "pairs", embedding_dim=5, dropout=0.0, **options).eval()
     src, tgt = torch.randint(3, 7, (2, 4)), torch.randint(3, 7, (2, 5))
     tgt_in = torch.cat([torch.ones(2, 1, dtype=torch.long), tgt[:, :-1]], dim=1)
     batch = PairBatch(src, torch.tensor([4, 3]), tgt_in, tgt, torch.arange(2))

@@ -8,18 +8,15 @@ import torch
 
 import src.predict
 import src.train
-from tests.conftest import compose_cfg, write_names_folder, write_sentence_pairs
-from tests.test_cli import assert_one_clear_line, run_main
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
 @pytest.fixture(scope="module")
-def ckpts(tmp_path_factory) -> dict[str, Path]:
+def ckpts(tmp_path_factory, compose, make_data) -> dict[str, Path]:
     """Real checkpoints from short runs: translate (synthetic pairs), pairs without attention, names."""
     root = tmp_path_factory.mktemp("seq2seq_ckpts")
-    write_names_folder(root / "data")
-    write_sentence_pairs(root / "data")
+    make_data(root)
     runs = {
         "translate": ["task=translate", "task.data.val_size=20", "task.data.test_size=20", "model.hidden_size=16",
                       "task.module.embedding_dim=16", "trainer.max_epochs=2"],
@@ -27,15 +24,15 @@ def ckpts(tmp_path_factory) -> dict[str, Path]:
         "names": ["model.hidden_size=4", "trainer=debug"],
     }  # fmt: skip
     for name, overrides in runs.items():
-        src.train.train(compose_cfg([f"paths.data_dir={root / 'data'}", *overrides, *QUIET], root / name))
+        src.train.train(compose([f"paths.data_dir={root / 'data'}", *overrides, *QUIET], root / name))
     return {name: root / name / "checkpoints" / "last.ckpt" for name in runs}
 
 
-def test_translate_prints_source_tab_output_per_line_and_draws_the_attention(ckpts, tmp_path, monkeypatch, capsys):
+def test_translate_prints_source_tab_output_per_line_and_draws_the_attention(ckpts, tmp_path, run_cli):
     (tmp_path / "in.txt").write_text("I see two cats.\n\nI see ten one cats!\n", encoding="utf-8")
     plot = tmp_path / "attention.png"
     argv = [f"ckpt={ckpts['translate']}", f"input_file={tmp_path / 'in.txt'}", "beam_size=3", f"attention_plot={plot}"]
-    code, out, err = run_main(src.predict, argv, monkeypatch, capsys)
+    code, out, err = run_cli(src.predict, argv)
     assert code == 0, err
     lines = out.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["I see two cats.", "I see ten one cats!"]
@@ -43,29 +40,29 @@ def test_translate_prints_source_tab_output_per_line_and_draws_the_attention(ckp
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "written to" in err
 
 
-def test_beam_and_greedy_both_answer_and_a_beam_of_one_is_greedy(ckpts, monkeypatch, capsys):
+def test_beam_and_greedy_both_answer_and_a_beam_of_one_is_greedy(ckpts, run_cli):
     outputs = {}
     for beam in (None, 1, 4):
         argv = [f"ckpt={ckpts['translate']}", "input='I see three cats .'"] + ([f"beam_size={beam}"] if beam else [])
-        code, out, err = run_main(src.predict, argv, monkeypatch, capsys)
+        code, out, err = run_cli(src.predict, argv)
         assert code == 0, err
         outputs[beam] = out
     assert outputs[None] == outputs[1]  # the checkpoint's beam_size is 1
     assert outputs[4].startswith("I see three cats .\t")
 
 
-def test_unknown_words_become_unk_with_a_warning(ckpts, monkeypatch, capsys):
+def test_unknown_words_become_unk_with_a_warning(ckpts, run_cli):
     argv = [f"ckpt={ckpts['translate']}", "input='I see zebras .'"]
-    code, out, err = run_main(src.predict, argv, monkeypatch, capsys)
+    code, out, err = run_cli(src.predict, argv)
     assert code == 0, err
     assert "warning: input: 'zebras' not in the training vocabulary, read as <unk>" in err
     assert out.startswith("I see zebras .\t")
 
 
 @pytest.mark.parametrize("text", ["", "   ", "@#$ 123"])
-def test_an_empty_sentence_is_one_line(text, ckpts, monkeypatch, capsys):
-    code, out, err = run_main(src.predict, [f"ckpt={ckpts['translate']}", f"input='{text}'"], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "is empty once normalised", "give a sentence")
+def test_an_empty_sentence_is_one_line(text, ckpts, run_cli, one_clear_line):
+    code, out, err = run_cli(src.predict, [f"ckpt={ckpts['translate']}", f"input='{text}'"])
+    one_clear_line(code, err, "is empty once normalised", "give a sentence")
     assert out == ""
 
 
@@ -75,34 +72,34 @@ def test_an_empty_sentence_is_one_line(text, ckpts, monkeypatch, capsys):
         ("names", ["input=Rossi", "beam_size=2"], "beam_size= does not apply"),
         ("names", ["input='i am cold .'", "expect_task=translate"], "is a names checkpoint, not translate"),
         ("translate", ["num_samples=3"], "num_samples= does not apply"),
-        ("translate", ["input=hi", "beam_size=0"], "beam_size=0; use 1 (greedy) or more"),
+        ("translate", ["input=hi", "beam_size=0"], "beam_size=0: not a whole number of at least 1; use 1 (greedy)"),
         ("translate", ["input=hi", "attention_plot=/no/such/folder/a.png"], "folder /no/such/folder does not exist"),
         ("translate", ["input=hi", "attention_plot=PLOT.xyz"], "not an image type matplotlib writes"),
         ("pairs_plain", ["input=mans", "attention_plot=a.png"], "attention=none: there is no attention to plot"),
     ],
 )
-def test_bad_options_are_one_line(which, argv, message, ckpts, tmp_path, monkeypatch, capsys):
+def test_bad_options_are_one_line(which, argv, message, ckpts, tmp_path, run_cli, one_clear_line):
     argv = [arg.replace("PLOT", str(tmp_path / "plot")) for arg in argv]
-    code, out, err = run_main(src.predict, [f"ckpt={ckpts[which]}", *argv], monkeypatch, capsys)
-    assert_one_clear_line(code, err, message)
+    code, out, err = run_cli(src.predict, [f"ckpt={ckpts[which]}", *argv])
+    one_clear_line(code, err, message)
     assert out == ""
 
 
-def test_pairs_without_attention_still_predicts(ckpts, monkeypatch, capsys):
-    code, out, err = run_main(src.predict, [f"ckpt={ckpts['pairs_plain']}", "input=mans"], monkeypatch, capsys)
+def test_pairs_without_attention_still_predicts(ckpts, run_cli):
+    code, out, err = run_cli(src.predict, [f"ckpt={ckpts['pairs_plain']}", "input=mans"])
     assert code == 0, err
     assert out.startswith("mans\t")
 
 
-def test_weights_of_another_shape_are_one_line(ckpts, tmp_path, monkeypatch, capsys):
+def test_weights_of_another_shape_are_one_line(ckpts, tmp_path, run_cli, one_clear_line):
     ckpt = torch.load(ckpts["translate"], weights_only=True)
     ckpt["state_dict"]["net.combine.weight"] = torch.zeros(3, 3)
     torch.save(ckpt, tmp_path / "old.ckpt")
-    code, _, err = run_main(src.predict, [f"ckpt={tmp_path / 'old.ckpt'}", "input=hi"], monkeypatch, capsys)
-    assert_one_clear_line(code, err, "weights do not fit Seq2Seq", "retrain it with this version")
+    code, _, err = run_cli(src.predict, [f"ckpt={tmp_path / 'old.ckpt'}", "input=hi"])
+    one_clear_line(code, err, "weights do not fit Seq2Seq", "retrain it with this version")
 
 
-def test_a_names_checkpoint_given_to_translate_training_is_one_line(ckpts, tmp_path, monkeypatch, capsys):
+def test_a_names_checkpoint_given_to_translate_training_is_one_line(ckpts, tmp_path, run_cli, one_clear_line):
     argv = ["task=translate", f"ckpt_path={ckpts['names']}", f"hydra.run.dir={tmp_path / 'run'}"]
-    code, _, err = run_main(src.train, argv, monkeypatch, capsys)
-    assert_one_clear_line(code, err, "is a names checkpoint; resume it with task=names")
+    code, _, err = run_cli(src.train, argv)
+    one_clear_line(code, err, "is a names checkpoint; resume it with task=names")

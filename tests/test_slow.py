@@ -9,20 +9,15 @@ from pathlib import Path
 import pytest
 
 from src.train import train
-from tests.conftest import SHARED_DATA, compose_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_data = pytest.mark.skipif(
-    not (SHARED_DATA / "names").is_dir(), reason=f"the real names data is not at {SHARED_DATA} (set RNNLAB_DATA_DIR)"
-)
 
 
 @pytest.mark.slow
-@needs_data
-def test_a_few_real_epochs_on_names_beat_the_majority_class_by_far(tmp_path: Path):
+def test_a_few_real_epochs_on_names_beat_the_majority_class_by_far(tmp_path: Path, compose, shared_data):
     # A small bidirectional GRU, 3 epochs: about half a minute on two cores.
     overrides = [
-        f"paths.data_dir={SHARED_DATA}",
+        f"paths.data_dir={shared_data}",
         "model=gru",
         "model.hidden_size=64",
         "model.num_layers=1",
@@ -31,14 +26,14 @@ def test_a_few_real_epochs_on_names_beat_the_majority_class_by_far(tmp_path: Pat
         "trainer.max_epochs=3",
         "trainer.enable_progress_bar=false",
     ]
-    results = train(compose_cfg(overrides, tmp_path / "run"))
+    results = train(compose(overrides, tmp_path / "run"))
     # the majority class (Russian) is 0.51 of the grouped test split
     assert results["test"]["test/acc"] >= 0.75, results["test"]  # measured 0.778
     assert results["test"]["test/f1"] >= 0.35, results["test"]
 
 
 @pytest.mark.slow
-def test_ddp_with_two_cpu_processes(names_dir: Path, tmp_path: Path):
+def test_ddp_with_two_cpu_processes(data_dir: Path, tmp_path: Path):
     """`trainer=ddp trainer.accelerator=cpu trainer.devices=2` really runs two processes (gloo)."""
     run = tmp_path / "ddp"
     cmd = [
@@ -48,7 +43,7 @@ def test_ddp_with_two_cpu_processes(names_dir: Path, tmp_path: Path):
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
-        f"paths.data_dir={names_dir}",
+        f"paths.data_dir={data_dir}",
         "model.hidden_size=8",
         "task.data.batch_size=4",
         "trainer.max_epochs=2",
@@ -65,10 +60,9 @@ def test_ddp_with_two_cpu_processes(names_dir: Path, tmp_path: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED_DATA / "dinos.txt").is_file(), reason=f"dinos.txt is not at {SHARED_DATA}")
-def test_default_dinos_run_beats_the_courses_numpy_rnn(tmp_path: Path):
+def test_default_dinos_run_beats_the_courses_numpy_rnn(tmp_path: Path, compose, shared_data):
     # The default config end to end (about 20 s): the course's NumPy RNN scores 1.91 on this split.
-    overrides = ["task=dinos", f"paths.data_dir={SHARED_DATA}", "trainer.enable_progress_bar=false"]
-    results = train(compose_cfg(overrides, tmp_path / "run"))
+    overrides = ["task=dinos", f"paths.data_dir={shared_data}", "trainer.enable_progress_bar=false"]
+    results = train(compose(overrides, tmp_path / "run"))
     assert results["test"]["test/nll"] <= 1.66, results["test"]  # measured 1.619 (seed 42)
     assert results["best_val"]["val/novelty"] >= 0.8

@@ -11,7 +11,9 @@ import src.predict
 import src.train
 
 
-def test_sweep_over_cells_gives_one_folder_per_job_named_by_its_override(tiny, tmp_path: Path, monkeypatch, capsys):
+def test_sweep_over_cells_gives_one_folder_per_job_named_by_its_override(
+    tiny, tmp_path: Path, run_cli, monkeypatch, capsys
+):
     GlobalHydra.instance().clear()
     sweep_dir = tmp_path / "sweep"
     argv = ["src.train", "-m", "task=names", "model=rnn,lstm,gru", *tiny, "trainer.max_epochs=1"]
@@ -30,11 +32,8 @@ def test_sweep_over_cells_gives_one_folder_per_job_named_by_its_override(tiny, t
     assert (sweep_dir / "multirun.yaml").is_file()
 
     # a job's checkpoint path goes on the predict command line as it is, unquoted
-    from tests.test_cli import run_main
 
     capsys.readouterr()
-    code, out, err = run_main(
-        src.predict, [f"ckpt={jobs[1]}/checkpoints/best.ckpt", "input=Tanaka"], monkeypatch, capsys
-    )
+    code, out, err = run_cli(src.predict, [f"ckpt={jobs[1]}/checkpoints/best.ckpt", "input=Tanaka"])
     assert code == 0, err
     assert out.startswith("Tanaka\t") and out.count(":") == 3

@@ -29,9 +29,9 @@ def multirun(argv: list[str], monkeypatch) -> int:
     return 0
 
 
-def test_compare_cells_preset_runs_nine_jobs_and_prints_the_table(names_dir, tmp_path, monkeypatch, capsys):
+def test_compare_cells_preset_runs_nine_jobs_and_prints_the_table(data_dir, tmp_path, monkeypatch, capsys):
     sweep = tmp_path / "cells"
-    argv = ["experiment=compare_cells", f"paths.data_dir={names_dir}", *TINY, f"hydra.sweep.dir={sweep}"]
+    argv = ["experiment=compare_cells", f"paths.data_dir={data_dir}", *TINY, f"hydra.sweep.dir={sweep}"]
     assert multirun(argv, monkeypatch) == 0
     assert len(list(sweep.glob("*/results.json"))) == 9
     out = capsys.readouterr().out
@@ -42,9 +42,9 @@ def test_compare_cells_preset_runs_nine_jobs_and_prints_the_table(names_dir, tmp
     assert (sweep / "compare.md").is_file() and (sweep / "compare.png").is_file()
 
 
-def test_optuna_search_tries_the_space_and_records_the_best(names_dir, tmp_path, monkeypatch):
+def test_optuna_search_tries_the_space_and_records_the_best(data_dir, tmp_path, monkeypatch):
     sweep = tmp_path / "search"
-    argv = ["hparams_search=names_optuna", "hydra.sweeper.n_trials=3", f"paths.data_dir={names_dir}", *TINY[1:],
+    argv = ["hparams_search=names_optuna", "hydra.sweeper.n_trials=3", f"paths.data_dir={data_dir}", *TINY[1:],
             f"hydra.sweep.dir={sweep}"]  # fmt: skip
     assert multirun(argv, monkeypatch) == 0
     trials = sorted(sweep.glob("*/results.json"))
@@ -65,10 +65,10 @@ def test_a_failing_job_leaves_the_others_and_compare_lists_it(tmp_path, monkeypa
 
 
 @pytest.mark.slow
-def test_submitit_local_launcher_runs_a_two_job_sweep(names_dir, tmp_path):
+def test_submitit_local_launcher_runs_a_two_job_sweep(data_dir, tmp_path):
     sweep = tmp_path / "submitit"
     cmd = [sys.executable, "-m", "src.train", "-m", "hydra/launcher=submitit_local", "model=rnn,gru",
-           f"paths.data_dir={names_dir}", *TINY, f"hydra.sweep.dir={sweep}"]  # fmt: skip
+           f"paths.data_dir={data_dir}", *TINY, f"hydra.sweep.dir={sweep}"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     models = sorted(json.loads(p.read_text())["model"] for p in sweep.glob("*/results.json"))
@@ -82,12 +82,11 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_tensorboard_serves_the_runs_scalars_images_and_hparams(names_dir, tmp_path):
+def test_tensorboard_serves_the_runs_scalars_images_and_hparams(data_dir, tmp_path, compose):
     from src.train import train
-    from tests.conftest import compose_cfg
 
     logdir = tmp_path / "outputs"
-    train(compose_cfg([f"paths.data_dir={names_dir}", *TINY[:1], "trainer.max_epochs=2", *TINY[2:]], logdir / "run"))
+    train(compose([f"paths.data_dir={data_dir}", *TINY[:1], "trainer.max_epochs=2", *TINY[2:]], logdir / "run"))
     port = free_port()
     tensorboard = Path(sys.executable).parent / "tensorboard"
     server = subprocess.Popen(

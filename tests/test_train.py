@@ -8,10 +8,10 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from src import CONF_DIR
+from src.data.vocab import NAMES_ALPHABET, PAD
 from src.errors import UserError
 from src.predict import predict
 from src.train import train
-from tests.conftest import compose_cfg
 
 RESULT_KEYS = {"task", "model", "overrides", "best_val", "test", "epochs", "train_seconds", "params", "best_ckpt"}
 
@@ -21,21 +21,20 @@ TASKS = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
 
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_fast_dev_run_every_task_and_cell(task: str, cell: str, names_dir: Path, tmp_path: Path):
-    overrides = [f"task={task}", f"model={cell}", "trainer=debug", f"paths.data_dir={names_dir}", "model.hidden_size=8"]
-    results = train(compose_cfg(overrides, tmp_path / cell))
+def test_fast_dev_run_every_task_and_cell(task: str, cell: str, data_dir: Path, tmp_path: Path, compose):
+    overrides = [f"task={task}", f"model={cell}", "trainer=debug", f"paths.data_dir={data_dir}", "model.hidden_size=8"]
+    results = train(compose(overrides, tmp_path / cell))
     assert results["model"] == cell and results["task"] == task
     assert results["test"] and all(k.startswith("test/") for k in results["test"])
     assert json.loads((tmp_path / cell / "results.json").read_text())["model"] == cell
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict:
+def trained(tmp_path_factory, compose, make_data) -> dict:
     """One real (tiny) run shared by the tests that read its folder, checkpoint and events."""
-    from tests.conftest import write_names_folder
 
     root = tmp_path_factory.mktemp("trained")
-    write_names_folder(root / "data")
+    make_data(root)
     overrides = [
         f"paths.data_dir={root / 'data'}",
         "model=lstm",
@@ -49,7 +48,7 @@ def trained(tmp_path_factory) -> dict:
         "trainer.log_every_n_steps=1",
         "trainer.accelerator=cpu",
     ]
-    return train(compose_cfg(overrides, root / "run"))
+    return train(compose(overrides, root / "run"))
 
 
 def test_run_folder_holds_config_checkpoints_events_and_results(trained: dict):
@@ -93,14 +92,14 @@ def test_tensorboard_events_hold_scalars_confusion_matrix_and_hparams(trained: d
 def test_checkpoint_is_self_contained_plain_data(trained: dict):
     ckpt = torch.load(trained["best_ckpt"], map_location="cpu", weights_only=True)
     hp = ckpt["hyper_parameters"]
-    assert hp["spec"]["labels"] == ["Italian", "Japanese", "Russian"] and len(hp["spec"]["alphabet"]) == 57
+    assert hp["spec"]["kind"] == "classification" and hp["spec"]["labels"] == ["Italian", "Japanese", "Russian"]
+    assert hp["spec"]["vocab"] == {"tokens": list(NAMES_ALPHABET), "specials": [PAD]}
     assert hp["model"]["cell"] == "lstm" and ckpt["rnnlab"]["task"] == "names"
 
 
-def test_predict_prints_top_k_languages_per_name(trained: dict, tmp_path: Path, monkeypatch):
+def test_predict_prints_top_k_languages_per_name(trained: dict, tmp_path: Path, monkeypatch, compose):
     monkeypatch.chdir(tmp_path)  # works from any directory
-    cfg = compose_cfg([f"ckpt={trained['best_ckpt']}", "input=Dostoevsky", "top_k=2"], tmp_path, "predict")
-    [line] = predict(cfg)
+    [line] = predict({"ckpt": trained["best_ckpt"], "input": "Dostoevsky", "top_k": "2"})
     name, *ranked = line.split("\t")
     assert name == "Dostoevsky" and len(ranked) == 2
     labels = [r.split(":")[0] for r in ranked]
@@ -108,33 +107,32 @@ def test_predict_prints_top_k_languages_per_name(trained: dict, tmp_path: Path, 
     assert set(labels) <= {"Italian", "Japanese", "Russian"} and probs == sorted(probs, reverse=True)
 
 
-def test_predict_reads_an_input_file(trained: dict, tmp_path: Path):
+def test_predict_reads_an_input_file(trained: dict, tmp_path: Path, compose):
     names = tmp_path / "names.txt"
     names.write_text("Rossi\n\nTanaka\nÉmile\n", encoding="utf-8")
-    cfg = compose_cfg([f"ckpt={trained['best_ckpt']}", f"input_file={names}"], tmp_path, "predict")
-    lines = predict(cfg)
+    lines = predict({"ckpt": trained["best_ckpt"], "input_file": str(names)})
     assert [line.split("\t")[0] for line in lines] == ["Rossi", "Tanaka", "Émile"]
     assert all(len(line.split("\t")) == 4 for line in lines)  # default top_k=3
 
 
-def test_interrupted_run_leaves_no_results_and_resumes_from_last_checkpoint(tiny: list[str], tmp_path: Path):
+def test_interrupted_run_leaves_no_results_and_resumes_from_last_checkpoint(tiny: list[str], tmp_path: Path, compose):
     run = tmp_path / "run"
     interrupt = ["+callbacks.interrupt._target_=tests.conftest.InterruptAfterEpoch", "+callbacks.interrupt.epoch=1"]
     with pytest.raises(SystemExit):  # Lightning's Ctrl-C handling ends the process with status 1
-        train(compose_cfg([*tiny, "trainer.max_epochs=3", *interrupt], run))
+        train(compose([*tiny, "trainer.max_epochs=3", *interrupt], run))
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert not (run / "results.json").exists()  # an interrupted run never looks finished
 
     last = run / "checkpoints" / "last.ckpt"
-    results = train(compose_cfg([*tiny, "trainer.max_epochs=3", f"ckpt_path={last}"], tmp_path / "resumed"))
+    results = train(compose([*tiny, "trainer.max_epochs=3", f"ckpt_path={last}"], tmp_path / "resumed"))
     steps_per_epoch = torch.load(last, weights_only=True)["global_step"]
     assert results["epochs"] == 3 and results["global_step"] == 3 * steps_per_epoch
     assert (tmp_path / "resumed" / "results.json").is_file()
 
 
-def test_resume_from_a_checkpoint_of_other_model_settings_is_refused(trained: dict, tmp_path: Path):
+def test_resume_from_a_checkpoint_of_other_model_settings_is_refused(trained: dict, tmp_path: Path, compose):
     last = Path(trained["run_dir"]) / "checkpoints" / "last.ckpt"
     overrides = [o for o in trained["overrides"] if not o.startswith("model=")]
-    cfg = compose_cfg([*overrides, "model=gru", f"ckpt_path={last}"], tmp_path / "other")
+    cfg = compose([*overrides, "model=gru", f"ckpt_path={last}"], tmp_path / "other")
     with pytest.raises(UserError, match=r"was trained with model.cell=lstm; resume with those settings"):
         train(cfg)

@@ -4,15 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from src.data.translate import (
-    EOS,
-    UNK,
-    WordVocab,
-    filter_pairs,
-    normalize,
-    read_pairs,
-    split_pairs,
-)
+from src.data.translate import filter_pairs, normalize, read_pairs, split_pairs, word_vocab
+from src.data.vocab import END, PAD, SPECIALS, UNK
 from src.errors import UserError
 
 
@@ -58,19 +51,17 @@ def test_classic_split_is_the_anchor_protocol():
 
 
 def test_vocab_min_freq_unknown_words_and_round_trip():
-    vocab = WordVocab.build(["the cat sat .", "the dog sat ."], min_freq=2)
-    assert vocab.words[4:] == [".", "sat", "the"]
-    ids, unknown = vocab.encode("the cat sat .")
-    assert ids[1] == UNK and ids[-1] == EOS and unknown == ["cat"]
-    assert vocab.decode(ids) == "the <unk> sat ."
+    vocab = word_vocab(["the cat sat .", "the dog sat ."], min_freq=2)
+    assert vocab.tokens == [".", "sat", "the"] and vocab.specials == list(SPECIALS)
+    words = ["the", "cat", "sat", "."]
+    ids = vocab.encode(words)
+    assert ids[1] == vocab.id(UNK) and vocab.unknown(words) == ["cat"]
+    assert vocab.decode([*ids, vocab.id(END), vocab.id(PAD)]) == ["the", "sat", "."]  # specials left out
 
 
-def test_real_file_if_present():
-    from tests.conftest import SHARED_DATA
+def test_real_file_if_present(shared_data):
 
-    path = SHARED_DATA / "eng-fra.txt"
-    if not path.is_file():
-        pytest.skip(f"{path} is not here")
+    path = shared_data / "eng-fra.txt"
     pairs, skipped = read_pairs(path)
     assert len(pairs) == 18065 and skipped == 0
     train, val, test = split_pairs(filter_pairs(pairs), "grouped")

@@ -7,12 +7,9 @@ DataLoader does no per-item Python work.
 
 from typing import NamedTuple
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
-
-from src.errors import UserError
+from torch.utils.data import Dataset, Sampler
 
 IGNORE = -100  # padding in per-step targets: cross_entropy's ignore_index
 
@@ -23,7 +20,7 @@ class Batch(NamedTuple):
     targets: Tensor  # (B,) one label per sequence, or (B, T) one per step
 
 
-def pad(sequences: list[list[int]], pad_id: int = 0) -> tuple[Tensor, Tensor]:
+def pad(sequences: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
     """Right-pad lists of ids into one tensor: (N, T_max) ids and (N,) lengths."""
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
     tokens = torch.full((len(sequences), max((len(s) for s in sequences), default=0)), pad_id, dtype=torch.long)
@@ -69,11 +66,12 @@ class PairBatch(NamedTuple):
 
 
 class PairedSequences(Dataset):
-    """Source and target id lists (specials 0 pad, 1 start, 2 end), padded once, served by batch."""
+    """Source and target id lists, padded once, served by batch: the source with `end` appended,
+    the decoder's input with `start` prepended, its output with `end` appended."""
 
-    def __init__(self, src: list[list[int]], tgt: list[list[int]], start: int = 1, end: int = 2):
-        self.src, self.src_lengths = pad([[*s, end] for s in src])
-        self.tgt_in, _ = pad([[start, *t] for t in tgt])
+    def __init__(self, src: list[list[int]], tgt: list[list[int]], pad_id: int, start: int, end: int):
+        self.src, self.src_lengths = pad([[*s, end] for s in src], pad_id)
+        self.tgt_in, _ = pad([[start, *t] for t in tgt], pad_id)
         self.tgt_out, self.tgt_lengths = pad([[*t, end] for t in tgt], pad_id=IGNORE)
 
     def __len__(self) -> int:
@@ -95,7 +93,7 @@ class PassesBatchSampler(Sampler[list[int]]):
     def __init__(self, n: int, batch_size: int, passes: int = 1, shuffle: bool = True):
         super().__init__()
         if passes < 1:
-            raise UserError(f"task.data.passes={passes}; use 1 or more passes over the data an epoch")
+            raise ValueError(f"passes={passes}; use 1 or more passes over the data an epoch")
         self.n, self.batch_size, self.passes, self.shuffle = n, batch_size, passes, shuffle
 
     def __iter__(self):
@@ -106,28 +104,3 @@ class PassesBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return self.passes * -(-self.n // self.batch_size)
-
-
-class SplitsDataModule(L.LightningDataModule):
-    """The loaders every train/val/test DataModule here shares: subclasses fill `self.datasets`
-    in setup() and set `batch_size` and `eval_batch_size` (and `num_workers`, 0 by default)."""
-
-    datasets: dict[str, Dataset]
-    batch_size: int
-    eval_batch_size: int
-    num_workers: int = 0
-
-    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
-        return DataLoader(
-            self.datasets[split], batch_size=batch_size, shuffle=shuffle, collate_fn=batch_as_is,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-        )  # fmt: skip
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size)

@@ -6,16 +6,17 @@ so the sum fits; to subtract, a below 2^bits and b below 2^(bits-1), swapped so 
 `test_long` set uses `test_bits`-bit operands: only a model that learned the carry rule gets it right.
 """
 
-import lightning as L
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
-from src.data.batching import IGNORE, PaddedSequences, batch_as_is, pad
+from src.data.batching import IGNORE, PaddedSequences, pad
+from src.data.specs import LabellingSpec
+from src.data.splits import SplitsDataModule
+from src.data.vocab import PAD, Vocab
 from src.errors import UserError
 
 OPS = {"add": "+", "sub": "-"}
-PAIRS = ["00", "01", "10", "11"]  # input symbols; id = 1 + 2 * a_bit + b_bit (0 is padding)
+INPUTS = Vocab(["00", "01", "10", "11"], specials=[PAD])  # the bit pair "ab"; padding is id 0
+OUTPUTS = Vocab(["0", "1"])  # the result bit is the class id
 
 
 def draw_operands(rng: np.random.Generator, op: str, bits: int, n: int) -> tuple[list[int], list[int]]:
@@ -28,30 +29,20 @@ def draw_operands(rng: np.random.Generator, op: str, bits: int, n: int) -> tuple
 def encode(a: int, b: int, op: str, bits: int) -> tuple[list[int], list[int]]:
     """(input ids, result bits), least significant bit first."""
     result = a + b if op == "add" else a - b
-    inputs = [1 + 2 * ((a >> i) & 1) + ((b >> i) & 1) for i in range(bits)]
+    inputs = INPUTS.encode(f"{(a >> i) & 1}{(b >> i) & 1}" for i in range(bits))
     return inputs, [(result >> i) & 1 for i in range(bits)]
 
 
 def decode(ids: list[int]) -> tuple[int, int]:
-    """Operands back from input ids (padding ignored)."""
-    a = sum(((i - 1) >> 1) << k for k, i in enumerate(ids) if i)
-    b = sum(((i - 1) & 1) << k for k, i in enumerate(ids) if i)
-    return a, b
+    """Operands back from input ids (padding left out)."""
+    pairs = INPUTS.decode(ids)
+    return sum(int(p[0]) << k for k, p in enumerate(pairs)), sum(int(p[1]) << k for k, p in enumerate(pairs))
 
 
-class BinaryDataModule(L.LightningDataModule):
-    def __init__(
-        self,
-        op: str = "add",
-        bits: int = 8,
-        test_bits: int = 32,
-        train_size: int = 10000,
-        val_size: int = 1000,
-        test_size: int = 1000,
-        batch_size: int = 32,
-        seed: int = 0,
-    ):
-        super().__init__()
+class BinaryDataModule(SplitsDataModule):
+    def __init__(self, op: str, bits: int, test_bits: int, train_size: int, val_size: int, test_size: int,
+                 batch_size: int, seed: int):  # fmt: skip
+        super().__init__(batch_size)
         if op not in OPS:
             raise UserError(f"task.data.op={op} is unknown; use add or sub")
         if bits < 2:
@@ -60,11 +51,9 @@ class BinaryDataModule(L.LightningDataModule):
             raise UserError(
                 f"task.data.test_bits={test_bits} is below bits={bits}; the long test needs at least as many"
             )
-        self.op, self.bits, self.test_bits = op, bits, test_bits
+        self.op, self.bits, self.test_bits, self.seed = op, bits, test_bits, seed
         self.sizes = {"train": train_size, "val": val_size, "test": test_size, "test_long": test_size}
-        self.batch_size, self.seed = batch_size, seed
-        self.spec = {"inputs": PAIRS, "outputs": ["0", "1"], "test_sets": ["", "_long"]}
-        self.datasets: dict[str, PaddedSequences] = {}
+        self.spec = LabellingSpec(inputs=INPUTS, outputs=OUTPUTS, codec=op, test_sets=("", "_long"))
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -73,28 +62,6 @@ class BinaryDataModule(L.LightningDataModule):
         for split, n in self.sizes.items():
             bits = self.test_bits if split == "test_long" else self.bits
             pairs = [encode(a, b, self.op, bits) for a, b in zip(*draw_operands(rng, self.op, bits, n), strict=True)]
-            tokens, lengths = pad([p[0] for p in pairs])
-            targets, _ = pad([p[1] for p in pairs], pad_id=IGNORE)
+            tokens, lengths = pad([p[0] for p in pairs], INPUTS.id(PAD))
+            targets, _ = pad([p[1] for p in pairs], IGNORE)
             self.datasets[split] = PaddedSequences(tokens, lengths, targets)
-
-    def render(self, tokens: torch.Tensor, predicted: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        """'39 + 17 = 56' per example, with the model's answer and whether it is right."""
-        lines = []
-        for ids, bits, n in zip(tokens.tolist(), predicted.tolist(), lengths.tolist(), strict=True):
-            a, b = decode(ids[:n])
-            answer = sum(bit << k for k, bit in enumerate(bits[:n]))
-            truth = a + b if self.op == "add" else a - b
-            lines.append(f"{a} {OPS[self.op]} {b} = {answer} ({'right' if answer == truth else f'wrong: {truth}'})")
-        return lines
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle, collate_fn=batch_as_is)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader("test"), self._loader("test_long")]

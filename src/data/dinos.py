@@ -11,17 +11,20 @@ import string
 from collections import Counter
 from pathlib import Path
 
-from src.data.batching import IGNORE, PaddedSequences, SplitsDataModule, pad
+from src.data.batching import IGNORE, PaddedSequences, pad
 from src.data.download import DINOS, ensure_files
-from src.data.vocab import fold_to_ascii
+from src.data.specs import LanguageModelSpec
+from src.data.splits import SplitsDataModule
+from src.data.text_files import read_lines
+from src.data.vocab import END, Vocab, fold_to_ascii
 from src.errors import UserError
 
 log = logging.getLogger(__name__)
 
 LETTERS = string.ascii_lowercase
-# Symbol ids of the language model: 0 is the boundary (the start input and the end-of-name target),
-# 1-26 are a-z. Inputs are padded with 0 too; packing keeps padding out of the recurrence.
-SYMBOLS = "." + LETTERS
+# The language model's vocabulary: END (id 0) is the boundary, the first input and the last target of
+# every word; a-z are 1-26. Inputs are padded with END too; packing keeps padding out of the recurrence.
+VOCAB = Vocab(LETTERS, specials=[END])
 
 
 def find_words_file(data_dir: str | Path, file: str = "dinos.txt") -> Path:
@@ -37,14 +40,8 @@ def find_words_file(data_dir: str | Path, file: str = "dinos.txt") -> Path:
 def read_words(path: Path) -> tuple[list[str], Counter]:
     """Words folded to ASCII and lowercased over a-z; other symbols are dropped and counted (never a
     crash mid-epoch)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: not UTF-8 text; save the file as UTF-8") from err
-    except OSError as err:
-        raise UserError(f"cannot read {path} ({err.strerror})") from err
     words, dropped = [], Counter()
-    for line in lines:
+    for _, line in read_lines(path, "a UTF-8 file of one word a line"):
         word = fold_to_ascii(line.strip()).lower()  # 'Ä' -> 'a'; what is still not a-z is dropped
         kept = "".join(ch for ch in word if ch in LETTERS)
         dropped.update(ch for ch in word if ch not in LETTERS)
@@ -64,25 +61,28 @@ def split_words(words: list[str], seed: int = 0, val: int = 154, test: int = 154
     return words[: -(val + test)], words[-(val + test) : -test], words[-test:]
 
 
-def encode(word: str) -> tuple[list[int], list[int]]:
-    """Input ids [boundary, w0, ..., wn-1] and target ids [w0, ..., wn-1, boundary]."""
-    ids = [1 + LETTERS.index(ch) for ch in word]
-    return [0, *ids], [*ids, 0]
+def language_model_datasets(words: dict[str, list[str]], vocab: Vocab, starts: dict[str, list[int]] | None = None):
+    """PaddedSequences per split of `words`; each word's first input is END, or `starts[split][i]`."""
+    datasets = {}
+    for split, part in words.items():
+        first = starts[split] if starts else [vocab.id(END)] * len(part)
+        pairs = [([s, *vocab.encode(w)], [*vocab.encode(w), vocab.id(END)]) for w, s in zip(part, first, strict=True)]
+        tokens, lengths = pad([p[0] for p in pairs], vocab.id(END))
+        targets, _ = pad([p[1] for p in pairs], IGNORE)
+        datasets[split] = PaddedSequences(tokens, lengths, targets)
+    return datasets
 
 
 class WordsDataModule(SplitsDataModule):
     """Character language modelling on a words file (dinos.txt, or any file via task.data.file)."""
 
-    def __init__(self, data_dir: str, file: str = "dinos.txt", val_size: int = 154, test_size: int = 154,
-                 split_seed: int = 0, unique: bool = True, batch_size: int = 32,
-                 eval_batch_size: int = 256):  # fmt: skip
-        super().__init__()
+    def __init__(self, data_dir: str, file: str, val_size: int, test_size: int, split_seed: int, unique: bool,
+                 batch_size: int, eval_batch_size: int):  # fmt: skip
+        super().__init__(batch_size, eval_batch_size)
         self.data_dir, self.file = data_dir, file
         self.val_size, self.test_size, self.split_seed, self.unique = val_size, test_size, split_seed, unique
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.spec = {"symbols": SYMBOLS}
+        self.spec = LanguageModelSpec(vocab=VOCAB)
         self.words: dict[str, list[str]] = {}
-        self.datasets: dict[str, PaddedSequences] = {}
 
     def prepare_data(self) -> None:
         find_words_file(self.data_dir, self.file)
@@ -94,14 +94,10 @@ class WordsDataModule(SplitsDataModule):
         words, dropped = read_words(path)
         train, val, test = split_words(words, self.split_seed, self.val_size, self.test_size, self.unique)
         self.words = {"train": train, "val": val, "test": test}
-        self.spec = {"symbols": SYMBOLS, "train_words": sorted(train)}  # to tell new samples from seen ones
-        for split, part in self.words.items():
-            pairs = [encode(w) for w in part]
-            tokens, lengths = pad([p[0] for p in pairs])
-            targets, _ = pad([p[1] for p in pairs], pad_id=IGNORE)
-            self.datasets[split] = PaddedSequences(tokens, lengths, targets)
+        self.spec = LanguageModelSpec(vocab=VOCAB, train_words=sorted(train))  # to tell new samples from seen ones
+        self.datasets = language_model_datasets(self.words, VOCAB)
         log.info(
             "words: %d from %s (%d unique), %d symbols; split seed %d: train %d / val %d / test %d; dropped %s",
-            len(words), path, len(set(words)), len(SYMBOLS), self.split_seed, len(train), len(val), len(test),
+            len(words), path, len(set(words)), len(VOCAB), self.split_seed, len(train), len(val), len(test),
             dict(dropped) or "nothing",
         )  # fmt: skip

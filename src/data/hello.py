@@ -1,40 +1,27 @@
 """The course's first character lesson: map `hello` to `ohlol`, letter by letter (lesson 3)."""
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
-from src.data.batching import PaddedSequences, PassesBatchSampler, batch_as_is
+from src.data.batching import PaddedSequences
+from src.data.specs import LabellingSpec
+from src.data.splits import SplitsDataModule
+from src.data.vocab import PAD, Vocab
 from src.errors import UserError
 
 
-class HelloDataModule(L.LightningDataModule):
+class HelloDataModule(SplitsDataModule):
     """One pair of equal-length strings; every split is that pair (the lesson has nothing else)."""
 
-    def __init__(self, source: str = "hello", target: str = "ohlol", passes: int = 1):
-        super().__init__()
-        self.passes = passes
+    def __init__(self, source: str, target: str, passes: int):
+        super().__init__(batch_size=1, passes=passes)
         if not source or len(source) != len(target):
             raise UserError(f"task.data.source={source!r} and target={target!r} must be non-empty and of equal length")
         self.source, self.target = source, target
-        self.symbols = sorted(set(source) | set(target))  # e h l o
-        self.spec = {"inputs": self.symbols, "outputs": self.symbols}
-        self.dataset: PaddedSequences | None = None
+        symbols = sorted(set(source) | set(target))  # e h l o
+        self.spec = LabellingSpec(inputs=Vocab(symbols, specials=[PAD]), outputs=Vocab(symbols), codec="symbols")
 
     def setup(self, stage: str | None = None) -> None:
-        ids = {s: i for i, s in enumerate(self.symbols)}
-        tokens = torch.tensor([[ids[c] + 1 for c in self.source]])  # (1, T); 0 is padding
-        targets = torch.tensor([[ids[c] for c in self.target]])  # (1, T) class ids
-        self.dataset = PaddedSequences(tokens, torch.tensor([len(self.source)]), targets)
-
-    def render(self, tokens: torch.Tensor, predicted: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        guess = "".join(self.symbols[i] for i in predicted[0, : int(lengths[0])].tolist())
-        return [f"{self.source} -> {guess} (target {self.target})"]
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.dataset, batch_sampler=PassesBatchSampler(1, 1, self.passes), collate_fn=batch_as_is)
-
-    def _loader(self) -> DataLoader:
-        return DataLoader(self.dataset, batch_size=1, collate_fn=batch_as_is)
-
-    val_dataloader = test_dataloader = _loader
+        tokens = torch.tensor([self.spec.inputs.encode(self.source)])  # (1, T)
+        targets = torch.tensor([self.spec.outputs.encode(self.target)])  # (1, T) class ids
+        dataset = PaddedSequences(tokens, torch.tensor([len(self.source)]), targets)
+        self.datasets = {"train": dataset, "val": dataset, "test": dataset}

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import torch
 
-from src.data.batching import PaddedSequences, SplitsDataModule, pad
+from src.data.batching import PaddedSequences, pad
 from src.data.download import NAMES, ensure_files
-from src.data.vocab import NAMES_ALPHABET, CharVocab
+from src.data.specs import ClassificationSpec
+from src.data.splits import SplitsDataModule
+from src.data.text_files import read_lines
+from src.data.vocab import NAMES_ALPHABET, PAD, Vocab
 from src.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -47,18 +50,11 @@ def read_labelled_names(path: Path) -> list[tuple[str, str]]:
 
 def _lines(path: Path, expect_tab: bool):
     """(line number, line without outer spaces) for the non-blank lines of `path`, with clear errors."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        lineno = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise UserError(f"{path}:{lineno}: not UTF-8 text; save the file as UTF-8") from err
-    except OSError as err:
-        raise UserError(f"cannot read {path} ({err.strerror}); check the path and its permissions") from err
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    want = "name<TAB>Language" if expect_tab else "one name a line, no tabs"
+    for lineno, line in read_lines(path, f"a file of {want} lines"):
         if not line.strip():
             continue
         if line.count("\t") != (1 if expect_tab else 0):
-            want = "name<TAB>Language" if expect_tab else "one name a line, no tabs"
             raise UserError(f"{path}:{lineno}: malformed line {line[:40]!r}; expected {want}")
         yield lineno, line.strip(" \r\n")
 
@@ -87,19 +83,9 @@ def split_rows(rows: list[tuple[str, str]], split: str, val_fraction: float, tes
 class NamesDataModule(SplitsDataModule):
     """Names -> language. After setup(), `spec` holds what the model needs: alphabet and labels."""
 
-    def __init__(
-        self,
-        data_dir: str,
-        path: str = "names",
-        split: str = "grouped",
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        split_seed: int = 0,
-        batch_size: int = 64,
-        eval_batch_size: int = 512,
-        num_workers: int = 0,
-    ):
-        super().__init__()
+    def __init__(self, data_dir: str, path: str, split: str, val_fraction: float, test_fraction: float,
+                 split_seed: int, batch_size: int, eval_batch_size: int, num_workers: int = 0):  # fmt: skip
+        super().__init__(batch_size, eval_batch_size, num_workers=num_workers)
         if split not in SPLITS:
             raise UserError(f"task.data.split={split} is unknown; use one of {', '.join(SPLITS)}")
         if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
@@ -111,10 +97,8 @@ class NamesDataModule(SplitsDataModule):
             test_fraction,
             split_seed,
         )
-        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
-        self.vocab = CharVocab(NAMES_ALPHABET)
-        self.spec: dict = {}
-        self.datasets: dict[str, PaddedSequences] = {}
+        self.vocab = Vocab(NAMES_ALPHABET, specials=[PAD])
+        self.rows: dict[str, list[tuple[str, str]]] = {}  # split -> (clean name, language) rows
 
     @property
     def source_path(self) -> Path:
@@ -126,9 +110,8 @@ class NamesDataModule(SplitsDataModule):
         elif not self.source_path.exists():
             raise UserError(f"{self.source_path} does not exist; set task.data.path (relative to paths.data_dir)")
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
+    def labelled_names(self) -> tuple[list[tuple[str, str]], Counter]:
+        """Every (clean name, language) row of the data, and what was dropped on the way."""
         rows, dropped = [], Counter()
         for raw, language in read_labelled_names(self.source_path):
             if raw in JUNK_LINES:
@@ -143,28 +126,27 @@ class NamesDataModule(SplitsDataModule):
             rows.append((name, language))
         if not rows:
             raise UserError(f"{self.source_path} holds no usable names")
+        return rows, dropped
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        rows, dropped = self.labelled_names()
         labels = sorted({language for _, language in rows})
         train, val, test = split_rows(rows, self.split, self.val_fraction, self.test_fraction, self.split_seed)
         for part, name in ((train, "train"), (val, "val"), (test, "test")):
             if not part:
                 raise UserError(f"the {name} split of {self.source_path} is empty; use a larger file or fractions")
+        self.rows = {"train": train, "val": val, "test": test}
+        self.spec = ClassificationSpec(vocab=self.vocab, labels=labels)
         index = {language: i for i, language in enumerate(labels)}
-        for stage_name, part in (("train", train), ("val", val), ("test", test)):
-            tokens, lengths = pad([self.vocab.encode(name) for name, _ in part])
+        for stage_name, part in self.rows.items():
+            tokens, lengths = pad([self.vocab.encode(name) for name, _ in part], self.vocab.id(PAD))
             targets = torch.tensor([index[language] for _, language in part], dtype=torch.long)
             self.datasets[stage_name] = PaddedSequences(tokens, lengths, targets)
-        self.spec = {"alphabet": self.vocab.alphabet, "labels": labels}
         log.info(
             "names: %d rows from %s, %d languages, %d-symbol alphabet; split %s (seed %d): "
             "train %d / val %d / test %d; dropped %s",
-            len(rows),
-            self.source_path,
-            len(labels),
-            len(self.vocab.alphabet),
-            self.split,
-            self.split_seed,
-            len(train),
-            len(val),
-            len(test),
-            dict(dropped) or "nothing",
-        )
+            len(rows), self.source_path, len(labels), len(self.vocab.tokens), self.split, self.split_seed,
+            len(train), len(val), len(test), dict(dropped) or "nothing",
+        )  # fmt: skip

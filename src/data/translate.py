@@ -14,15 +14,16 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from src.data.batching import PairedSequences, SplitsDataModule
+from src.data.batching import PairedSequences
 from src.data.download import ENG_FRA, ensure_files
-from src.data.vocab import fold_to_ascii
+from src.data.specs import Seq2SeqSpec
+from src.data.splits import SplitsDataModule
+from src.data.text_files import read_lines
+from src.data.vocab import END, PAD, SPECIALS, START, Vocab, fold_to_ascii
 from src.errors import UserError
 
 log = logging.getLogger(__name__)
 
-SPECIALS = ["<pad>", "<sos>", "<eos>", "<unk>"]
-PAD, SOS, EOS, UNK = range(4)
 # The PyTorch tutorial's English prefixes (after normalisation), for task.data.prefixes=tutorial
 TUTORIAL_PREFIXES = ("i am ", "i m ", "he is", "he s ", "she is", "she s ", "you are", "you re ", "we are",
                      "we re ", "they are", "they re ")  # fmt: skip
@@ -37,12 +38,8 @@ def normalize(text: str) -> str:
 
 def read_pairs(path: Path, reverse: bool = False) -> tuple[list[tuple[str, str]], int]:
     """Normalised (source, target) pairs and the number of lines skipped (no tab, or an empty side)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read {path} ({getattr(err, 'strerror', None) or err}); give a UTF-8 file") from err
     pairs, skipped = [], 0
-    for line in lines:
+    for _, line in read_lines(path, "a UTF-8 file of source<TAB>target lines"):
         parts = line.split("\t")
         if len(parts) < 2:
             skipped += 1
@@ -90,29 +87,10 @@ def split_pairs(pairs, split: str = "grouped", val: int = 1000, test: int = 1000
     return train, [(a, references[a]) for a in val_src], [(a, references[a]) for a in test_src]
 
 
-class WordVocab:
-    """Words seen at least min_freq times in training, after the four special symbols."""
-
-    def __init__(self, words: list[str]):
-        self.words = list(words)
-        self.ids = {w: i for i, w in enumerate(self.words)}
-
-    @classmethod
-    def build(cls, sentences: list[str], min_freq: int = 1) -> "WordVocab":
-        counts = Counter(w for s in sentences for w in s.split())
-        return cls(SPECIALS + sorted(w for w, n in counts.items() if n >= min_freq))
-
-    def __len__(self) -> int:
-        return len(self.words)
-
-    def encode(self, sentence: str) -> tuple[list[int], list[str]]:
-        """Ids with <eos> appended, and the words that became <unk>."""
-        ids = [self.ids.get(w, UNK) for w in sentence.split()]
-        unknown = [w for w in sentence.split() if w not in self.ids]
-        return [*ids, EOS], unknown
-
-    def decode(self, ids: list[int]) -> str:
-        return " ".join(self.words[i] for i in ids if i > EOS)
+def word_vocab(sentences: list[str], min_freq: int = 1) -> Vocab:
+    """Words seen at least min_freq times in `sentences`, after every special symbol."""
+    counts = Counter(w for s in sentences for w in s.split())
+    return Vocab(sorted(w for w, n in counts.items() if n >= min_freq), specials=SPECIALS)
 
 
 class TranslateDataModule(SplitsDataModule):
@@ -124,16 +102,13 @@ class TranslateDataModule(SplitsDataModule):
         prefixes: str | None = None, min_freq: int = 1, split: str = "grouped", val_size: int = 1000,
         test_size: int = 1000, split_seed: int = 0, batch_size: int = 64, eval_batch_size: int = 256,
     ):  # fmt: skip
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size)
         if prefixes not in (None, "tutorial"):
             raise UserError(f"task.data.prefixes={prefixes}; use null or tutorial")
         self.path, self.reverse, self.max_length = Path(data_dir) / file, reverse, max_length
         self.prefixes = TUTORIAL_PREFIXES if prefixes == "tutorial" else None
         self.min_freq, self.split, self.split_seed = min_freq, split, split_seed
         self.val_size, self.test_size = val_size, test_size
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.spec: dict = {}
-        self.datasets: dict[str, PairedSequences] = {}
         self._references: dict[str, list[list[str]]] = {}
 
     def prepare_data(self) -> None:
@@ -148,20 +123,22 @@ class TranslateDataModule(SplitsDataModule):
         pairs, skipped = read_pairs(self.path, self.reverse)
         kept = filter_pairs(pairs, self.max_length, self.prefixes)
         train, val, test = split_pairs(kept, self.split, self.val_size, self.test_size, self.split_seed)
-        src_vocab = WordVocab.build([a for a, _ in train], self.min_freq)
-        tgt_vocab = WordVocab.build([b for _, b in train], self.min_freq)
-        ids = lambda vocab, text: vocab.encode(text)[0][:-1]  # noqa: E731  (PairedSequences adds the end)
-        self.datasets["train"] = PairedSequences(
-            [ids(src_vocab, a) for a, _ in train], [ids(tgt_vocab, b) for _, b in train]
-        )
+        src_vocab = word_vocab([a for a, _ in train], self.min_freq)
+        tgt_vocab = word_vocab([b for _, b in train], self.min_freq)
+        specials = (src_vocab.id(PAD), src_vocab.id(START), src_vocab.id(END))  # the same ids on both sides
+
+        def dataset(sources: list[str], targets: list[str]) -> PairedSequences:
+            src = [src_vocab.encode(a.split()) for a in sources]
+            return PairedSequences(src, [tgt_vocab.encode(b.split()) for b in targets], *specials)
+
+        self.datasets["train"] = dataset([a for a, _ in train], [b for _, b in train])
         for name, part in (("val", val), ("test", test)):
-            self.datasets[name] = PairedSequences([ids(src_vocab, a) for a, _ in part],
-                                                  [ids(tgt_vocab, refs[0]) for _, refs in part])  # fmt: skip
+            self.datasets[name] = dataset([a for a, _ in part], [refs[0] for _, refs in part])
             self._references[name] = [refs for _, refs in part]
-        self.spec = {
-            "src_symbols": src_vocab.words, "tgt_symbols": tgt_vocab.words, "joiner": " ", "normalize": "words",
-            "probes": [a for a, _ in val[:6]], "probe_references": [refs for _, refs in val[:6]],
-        }  # fmt: skip
+        self.spec = Seq2SeqSpec(
+            source=src_vocab, target=tgt_vocab, joiner=" ", normalize="words",
+            probes=[a for a, _ in val[:6]], probe_references=[refs for _, refs in val[:6]],
+        )  # fmt: skip
         log.info(
             "translate: %d pairs in %s (%d lines skipped), %d kept (< %d tokens%s); split %s (seed %d): train %d pairs "
             "/ val %d / test %d sources; vocab %d source, %d target words (min_freq %d)",

@@ -23,14 +23,15 @@ class SequenceClassifierNet(nn.Module):
         embedding_dim: int,
         dropout: float,
         core: dict,
-        pooling: str = "last",
-        symbol_dropout: float = 0.0,
+        pooling: str,
+        symbol_dropout: float,
+        pad_id: int,
     ):
         super().__init__()
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling={pooling}; use one of {', '.join(POOLINGS)}")
+            raise ValueError(f"pooling={pooling} is unknown; use one of {', '.join(POOLINGS)}")
         self.pooling, self.symbol_dropout = pooling, symbol_dropout
-        self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         self.core = RecurrentCore(input_size=embedding_dim, **core)
         self.dropout = nn.Dropout(dropout)
         summary_size = self.core.output_size * (2 if pooling == "last_max" else 1)
@@ -44,7 +45,8 @@ class SequenceClassifierNet(nn.Module):
         outputs, state = self.core(x, lengths)  # (B, T, D*H)
         summary = self.core.last_layer_state(state)  # (B, D*H): the last real step of each name
         if self.pooling == "last_max":
-            padding = (tokens == 0).unsqueeze(-1)  # (B, T, 1)
+            steps = torch.arange(tokens.shape[1], device=tokens.device)
+            padding = (steps >= lengths.to(tokens.device).unsqueeze(1)).unsqueeze(-1)  # (B, T, 1)
             pooled = outputs.masked_fill(padding, torch.finfo(outputs.dtype).min).amax(dim=1)  # (B, D*H)
             summary = torch.cat([summary, pooled], dim=-1)  # (B, 2*D*H)
         return self.head(self.dropout(summary))  # (B, C)

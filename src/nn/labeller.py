@@ -12,10 +12,10 @@ class StepLabellerNet(nn.Module):
     embedding_dim 0 feeds one-hot vectors of the input symbols (the course's first version).
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, embedding_dim: int, dropout: float, core: dict):
+    def __init__(self, vocab_size: int, num_classes: int, embedding_dim: int, dropout: float, core: dict, pad_id: int):
         super().__init__()
         self.vocab_size = vocab_size
-        self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if embedding_dim else None
+        self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id) if embedding_dim else None
         self.core = RecurrentCore(input_size=embedding_dim or vocab_size, **core)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.core.output_size, num_classes)

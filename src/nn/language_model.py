@@ -2,7 +2,6 @@
 
 from torch import Tensor, nn
 
-from src.errors import UserError
 from src.nn.recurrent import RecurrentCore, State
 
 
@@ -16,7 +15,7 @@ class CharLanguageModelNet(nn.Module):
     def __init__(self, vocab_size: int, embedding_dim: int, dropout: float, core: dict, tie_weights: bool = True):
         super().__init__()
         if core.get("bidirectional"):
-            raise UserError("a language model reads left to right; set model.bidirectional=false")
+            raise ValueError("bidirectional=True: a language model reads left to right; use a one-way core")
         self.embed = nn.Embedding(vocab_size, embedding_dim)
         self.core = RecurrentCore(input_size=embedding_dim, **core)
         self.dropout = nn.Dropout(dropout)

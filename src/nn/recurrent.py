@@ -7,8 +7,6 @@ opaque state, and ask `last_layer_state` for the (B, directions * H) summary of 
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from src.errors import UserError
-
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 State = Tensor | tuple[Tensor, Tensor]  # (L * D, B, H), or LSTM's (h, c) pair of those
@@ -22,13 +20,17 @@ class RecurrentCore(nn.Module):
         cell: str,
         input_size: int,
         hidden_size: int,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
+        num_layers: int,
+        dropout: float,
+        bidirectional: bool,
     ):
         super().__init__()
         if cell not in CELLS:
-            raise UserError(f"model.cell={cell} is unknown; use one of {', '.join(CELLS)}")
+            raise ValueError(f"cell={cell} is unknown; use one of {', '.join(CELLS)}")
+        if hidden_size < 1 or num_layers < 1:
+            raise ValueError(f"hidden_size={hidden_size}, num_layers={num_layers}; both must be at least 1")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout={dropout}; use a share in [0, 1)")
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1
         self.rnn = CELLS[cell](

@@ -13,7 +13,14 @@ from torch import Tensor
 from src.nn.recurrent import RecurrentCore
 from src.nn.seq2seq import Seq2SeqNet
 
-START, END = 1, 2
+
+class Symbols(NamedTuple):
+    """The target vocabulary's special ids that decoding needs: it starts with `start`, stops at
+    `end`, and never writes any of `never` (padding, the start symbol)."""
+
+    start: int
+    end: int
+    never: tuple[int, ...]
 
 
 class Hypothesis(NamedTuple):
@@ -22,10 +29,11 @@ class Hypothesis(NamedTuple):
     score: float  # greedy: sum of log-probabilities (end included); beam: that / length ** length_penalty
 
 
-def _log_probs(logits: Tensor) -> Tensor:
+def _log_probs(logits: Tensor, symbols: Symbols) -> Tensor:
     """(B, 1, V) logits of one step -> (B, V) log-probabilities over the symbols an output may
-    hold: padding and the start symbol are never produced."""
-    return logits[:, 0].index_fill(1, torch.tensor([0, START], device=logits.device), float("-inf")).log_softmax(-1)
+    hold: `symbols.never` are never produced."""
+    never = torch.tensor(symbols.never, device=logits.device)
+    return logits[:, 0].index_fill(1, never, float("-inf")).log_softmax(-1)
 
 
 def _crop(weights: Tensor | None, steps: int, length: int) -> Tensor | None:
@@ -33,46 +41,48 @@ def _crop(weights: Tensor | None, steps: int, length: int) -> Tensor | None:
 
 
 @torch.no_grad()
-def greedy(net: Seq2SeqNet, src: Tensor, src_lengths: Tensor, max_length: int) -> list[Hypothesis]:
+def greedy(net: Seq2SeqNet, src: Tensor, src_lengths: Tensor, max_length: int, symbols: Symbols) -> list[Hypothesis]:
+    start_id, end_id = symbols.start, symbols.end
     memory, state = net.encode(src, src_lengths)
     batch = src.shape[0]
-    prev = torch.full((batch, 1), START, dtype=torch.long, device=src.device)
+    prev = torch.full((batch, 1), start_id, dtype=torch.long, device=src.device)
     tokens, attention, logp = [], [], torch.zeros(batch, device=src.device)
     done = torch.zeros(batch, dtype=torch.bool, device=src.device)
     for _ in range(max_length):
         logits, state, weights = net.decode(prev, state, memory)
-        step_logp, prev = _log_probs(logits).max(-1, keepdim=True)  # (B, 1) each
+        step_logp, prev = _log_probs(logits, symbols).max(-1, keepdim=True)  # (B, 1) each
         logp += step_logp.squeeze(1).masked_fill(done, 0.0)
         tokens.append(prev)
         if weights is not None:
             attention.append(weights)
-        done |= prev.squeeze(1) == END
+        done |= prev.squeeze(1) == end_id
         if bool(done.all()):
             break
     rows = torch.cat(tokens, dim=1).tolist()  # (B, T)
     weights = torch.cat(attention, dim=1) if attention else None  # (B, T, S)
     out = []
     for i, (row, length, score) in enumerate(zip(rows, src_lengths.tolist(), logp.tolist(), strict=True)):
-        ids = row[: row.index(END)] if END in row else row
+        ids = row[: row.index(end_id)] if end_id in row else row
         out.append(Hypothesis(ids, _crop(None if weights is None else weights[i], len(ids) + 1, length), score))
     return out
 
 
 @torch.no_grad()
-def beam_search(net: Seq2SeqNet, src: Tensor, src_lengths: Tensor, max_length: int, beam_size: int = 4,
-                length_penalty: float = 1.0) -> list[Hypothesis]:  # fmt: skip
+def beam_search(net: Seq2SeqNet, src: Tensor, src_lengths: Tensor, max_length: int, symbols: Symbols,
+                beam_size: int = 4, length_penalty: float = 1.0) -> list[Hypothesis]:  # fmt: skip
     """Keeps `beam_size` live prefixes per input; a prefix that ends is set aside with its score
     (total log-probability / length ** length_penalty) and an input is done when `beam_size` have
     ended. At max_length the live prefixes count as ended. The best-scoring one is returned."""
     if beam_size == 1:
-        return greedy(net, src, src_lengths, max_length)
+        return greedy(net, src, src_lengths, max_length, symbols)
+    start_id, end_id = symbols.start, symbols.end
     batch, k, device = src.shape[0], beam_size, src.device
     memory, state = net.encode(src, src_lengths)
     rows = torch.arange(batch, device=device).repeat_interleave(k)  # each input once per hypothesis
     memory, state = memory.select(rows), RecurrentCore.select_state(state, rows)
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # the first step expands one hypothesis, not k copies of it
-    prev = torch.full((batch * k, 1), START, dtype=torch.long, device=device)
+    prev = torch.full((batch * k, 1), start_id, dtype=torch.long, device=device)
     history = torch.zeros(batch * k, 0, dtype=torch.long, device=device)
     attention = None  # (B*k, t, S)
     ended: list[list[Hypothesis]] = [[] for _ in range(batch)]
@@ -81,10 +91,10 @@ def beam_search(net: Seq2SeqNet, src: Tensor, src_lengths: Tensor, max_length: i
     for t in range(max_length):
         logits, state, weights = net.decode(prev, state, memory)
         vocab = logits.shape[-1]
-        total = scores.unsqueeze(2) + _log_probs(logits).view(batch, k, vocab)  # (B, k, V)
+        total = scores.unsqueeze(2) + _log_probs(logits, symbols).view(batch, k, vocab)  # (B, k, V)
         top, flat = total.view(batch, -1).topk(2 * k, dim=1)  # (B, 2k): at most k of them end
         beam, token = flat // vocab, flat % vocab
-        ends = token == END
+        ends = token == end_id
         step_weights = None if weights is None else weights[:, 0]  # (B*k, S)
         source_rows = torch.arange(batch, device=device).unsqueeze(1) * k + beam  # (B, 2k) rows of B*k
         # set aside the ended prefixes among the best k candidates

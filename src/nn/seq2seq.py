@@ -15,7 +15,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from src.errors import UserError
 from src.nn.attention import Attention
 from src.nn.recurrent import RecurrentCore, State
 
@@ -37,11 +36,11 @@ class Memory(NamedTuple):
 
 class Seq2SeqNet(nn.Module):
     def __init__(self, src_vocab: int, tgt_vocab: int, embedding_dim: int, dropout: float, core: dict,
-                 attention: str = "additive"):  # fmt: skip
+                 attention: str, pad_id: int):  # fmt: skip
         super().__init__()
         if attention not in ATTENTIONS:
-            raise UserError(f"task.module.attention={attention} is unknown; use one of {', '.join(ATTENTIONS)}")
-        self.src_embed = nn.Embedding(src_vocab, embedding_dim, padding_idx=0)
+            raise ValueError(f"attention={attention} is unknown; use one of {', '.join(ATTENTIONS)}")
+        self.src_embed = nn.Embedding(src_vocab, embedding_dim, padding_idx=pad_id)
         self.tgt_embed = nn.Embedding(tgt_vocab, embedding_dim)
         self.encoder = RecurrentCore(input_size=embedding_dim, **core)
         size = self.encoder.output_size  # the decoder is as wide as both encoder directions together

@@ -9,23 +9,24 @@ import math
 
 import numpy as np
 
-from src.data.dinos import LETTERS
+from src.data.dinos import VOCAB as SYMBOLS
+from src.data.vocab import END
 from src.scratch.srn import SRN, clip_, sample
 
-END = 0
-VOCAB = 1 + len(LETTERS)
+END_ID = SYMBOLS.id(END)  # 0, the newline of the lesson
+VOCAB = len(SYMBOLS)  # 27
 
 
 def encode(word: str) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs (T+1, VOCAB) one-hot with a zero first row, targets (T+1,) ids ending with END)."""
-    ids = [1 + LETTERS.index(ch) for ch in word]
+    """(inputs (T+1, VOCAB) one-hot with a zero first row, targets (T+1,) ids ending with END_ID)."""
+    ids = SYMBOLS.encode(word)
     xs = np.zeros((len(ids) + 1, VOCAB))
     xs[np.arange(1, len(ids) + 1), ids] = 1.0
-    return xs, np.array(ids + [END])
+    return xs, np.array(ids + [END_ID])
 
 
 def decode(ids: list[int]) -> str:
-    return "".join(LETTERS[i - 1] for i in ids if i != END)
+    return "".join(SYMBOLS.decode(ids))
 
 
 def nll_per_symbol(model: SRN, words: list[str]) -> float:
@@ -51,6 +52,6 @@ def train(train_words: list[str], hidden: int = 50, steps: int = 35000, lr: floa
         smooth = 0.999 * smooth + 0.001 * model.loss(ys, targets)
         model.sgd_step(clip_(model.backward(xs, hs, ys, targets), clip), lr)
         if step % report_every == 0:
-            names = [decode(sample(model, rng, END, max_length=50)) for _ in range(samples)]
+            names = [decode(sample(model, rng, END_ID, max_length=50)) for _ in range(samples)]
             log(f"step {step:>6}  smoothed loss {smooth:7.3f}  samples: {', '.join(names)}")
     return model

@@ -1,108 +1,95 @@
 """Classify a whole sequence: a name -> its language."""
 
+import sys
+
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
-from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from src.data.batching import Batch, pad
-from src.data.vocab import CharVocab
+from src.data.specs import ClassificationSpec
+from src.data.vocab import PAD
+from src.errors import UserError
 from src.nn.classifier import SequenceClassifierNet
-from src.tasks.base import RecurrentTask
+from src.tasks.base import Option, RecurrentTask, StepOutput, positive_int
 
 
 class SequenceClassifier(RecurrentTask):
-    """Logs train/loss, val/{loss,acc,f1,acc_best}, test/{loss,acc,f1} and a confusion matrix."""
+    """Logs {val,test}/{loss,acc,f1} (f1: macro), val/*_best and a validation confusion matrix.
+    predict: each name's `top_k` likeliest labels with their probabilities."""
 
-    def __init__(
-        self,
-        spec: dict,
-        model: dict,
-        task: str = "names",
-        embedding_dim: int = 64,
-        dropout: float = 0.0,
-        label_smoothing: float = 0.0,
-        pooling: str = "last",
-        symbol_dropout: float = 0.0,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        lr_schedule: str = "onecycle",
-    ):
+    spec_kind = ClassificationSpec
+    PREDICT_OPTIONS = {"top_k": Option(positive_int, 3, "give how many languages to show per name, e.g. top_k=3")}
+
+    def __init__(self, spec: dict, model: dict, task: str, embedding_dim: int, dropout: float, label_smoothing: float,
+                 pooling: str, symbol_dropout: float, lr: float, weight_decay: float, lr_schedule: str):  # fmt: skip
         self.save_hyperparameters(logger=False)
-        super().__init__(lr, weight_decay, lr_schedule)
-        self.vocab = CharVocab(spec["alphabet"])
-        self.labels = list(spec["labels"])
+        super().__init__(spec, model, lr, weight_decay, lr_schedule)
         self.label_smoothing = label_smoothing
-        n = len(self.labels)
-        self.net = SequenceClassifierNet(
-            len(self.vocab), n, embedding_dim, dropout, core=model, pooling=pooling, symbol_dropout=symbol_dropout
-        )
-        self.val_acc, self.test_acc = MulticlassAccuracy(n, average="micro"), MulticlassAccuracy(n, average="micro")
-        self.val_f1, self.test_f1 = MulticlassF1Score(n, average="macro"), MulticlassF1Score(n, average="macro")
-        self.val_confusion = MulticlassConfusionMatrix(n)  # counts; normalised per row when drawn
-        self.val_acc_best = MaxMetric()
+        self.val_confusion = MulticlassConfusionMatrix(len(self.spec.labels))  # counts; normalised per row when drawn
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.net(tokens, lengths)  # (B, C) logits
+    def build_net(self, spec: ClassificationSpec, core: dict) -> SequenceClassifierNet:
+        hp = self.hparams
+        return SequenceClassifierNet(
+            len(spec.vocab), len(spec.labels), hp.embedding_dim, hp.dropout, core=core, pooling=hp.pooling,
+            symbol_dropout=hp.symbol_dropout, pad_id=spec.vocab.id(PAD),
+        )  # fmt: skip
 
-    def shared_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch.tokens, batch.lengths)
+    def metrics(self, split: str) -> dict:
+        n = len(self.spec.labels)
+        return {"acc": MulticlassAccuracy(n, average="micro"), "f1": MulticlassF1Score(n, average="macro")}
+
+    def step(self, batch: Batch, split: str) -> StepOutput:
+        logits = self.net(batch.tokens, batch.lengths)  # (B, C)
         loss = F.cross_entropy(logits, batch.targets, label_smoothing=self.label_smoothing)
-        return loss, logits
+        return StepOutput(loss, len(batch.lengths), logits, batch.targets)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss, _ = self.shared_step(batch)
-        self.log_train_loss(loss, len(batch.lengths))
-        return loss
+    def observe(self, split: str, batch: Batch, out: StepOutput) -> None:
+        if split == "val":
+            self.val_confusion.update(out.preds, out.target)
 
-    def on_train_start(self) -> None:
-        self.val_acc_best.reset()  # forget the sanity check's accuracy
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, logits = self.shared_step(batch)
-        self.val_acc(logits, batch.targets)
-        self.val_f1(logits, batch.targets)
-        self.val_confusion(logits, batch.targets)
-        size = len(batch.lengths)
-        self.log("val/loss", loss, on_epoch=True, batch_size=size)
-        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=size)
-        self.log("val/f1", self.val_f1, on_epoch=True, batch_size=size)
-
-    def on_validation_epoch_end(self) -> None:
-        self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
-        if not self.trainer.sanity_checking and isinstance(self.logger, TensorBoardLogger):
-            self._log_confusion_matrix()
-        self.val_confusion.reset()
-
-    def _log_confusion_matrix(self) -> None:
+    def log_evidence(self, writer, epoch: int) -> None:
         fig = Figure(figsize=(11, 10))  # no pyplot: no global figure state, no display needed
         ax = fig.subplots()
         counts = self.val_confusion.compute().float()  # (C, C), rows: true class
         shares = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)  # a language absent from val stays 0
-        self.val_confusion.plot(val=shares, ax=ax, labels=self.labels, add_text=False)
-        ax.set_title(f"validation confusion matrix (rows: true language, normalised), epoch {self.current_epoch}")
+        self.val_confusion.plot(val=shares, ax=ax, labels=self.spec.labels, add_text=False)
+        ax.set_title(f"validation confusion matrix (rows: true language, normalised), epoch {epoch}")
         fig.tight_layout()
-        self.logger.experiment.add_figure("val/confusion_matrix", fig, global_step=self.current_epoch)
+        writer.add_figure("val/confusion_matrix", fig, global_step=epoch)
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, logits = self.shared_step(batch)
-        self.test_acc(logits, batch.targets)
-        self.test_f1(logits, batch.targets)
-        size = len(batch.lengths)
-        self.log("test/loss", loss, on_epoch=True, batch_size=size)
-        self.log("test/acc", self.test_acc, on_epoch=True, batch_size=size)
-        self.log("test/f1", self.test_f1, on_epoch=True, batch_size=size)
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        self.val_confusion.reset()
+
+    def _predict(self, inputs: list[tuple[str, str]] | None, top_k: int) -> list[str]:
+        """`name<TAB>Label:probability...` per input, likeliest first."""
+        if not inputs:
+            raise UserError("give the names to classify: input=NAME or input_file=PATH")
+        names = []
+        for where, text in inputs:
+            name, dropped = self.spec.vocab.clean(text.strip())
+            if not any(ch.isalpha() for ch in name):
+                raise UserError(
+                    f"{where}: {text!r} has no letters of the alphabet (a-z, A-Z, accents folded); give a name"
+                )
+            if dropped:
+                print(f"warning: {where}: ignored {dropped!r} (not in the alphabet)", file=sys.stderr)
+            names.append(name)
+        ranked = self.classify(names, top_k)
+        return [
+            "\t".join([text] + [f"{label}:{p:.3f}" for label, p in row])
+            for (_, text), row in zip(inputs, ranked, strict=True)
+        ]
 
     @torch.no_grad()
     def classify(self, names: list[str], top_k: int) -> list[list[tuple[str, float]]]:
-        """The top_k (label, probability) pairs for each name; names must be clean (see CharVocab.clean)."""
-        tokens, lengths = pad([self.vocab.encode(name) for name in names])
-        probs = self(tokens.to(self.device), lengths).softmax(dim=-1)  # (N, C)
-        values, indices = probs.topk(min(top_k, len(self.labels)), dim=-1)
+        """The top_k (label, probability) pairs for each name; names must be clean (see Vocab.clean)."""
+        tokens, lengths = pad([self.spec.vocab.encode(name) for name in names], self.spec.vocab.id(PAD))
+        probs = self.net(tokens.to(self.device), lengths).softmax(dim=-1)  # (N, C)
+        values, indices = probs.topk(min(top_k, len(self.spec.labels)), dim=-1)
         return [
-            [(self.labels[i], float(p)) for p, i in zip(row_p, row_i, strict=True)]
+            [(self.spec.labels[i], float(p)) for p, i in zip(row_p, row_i, strict=True)]
             for row_p, row_i in zip(values.tolist(), indices.tolist(), strict=True)
         ]

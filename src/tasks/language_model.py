@@ -1,109 +1,104 @@
 """Predict the next character: train on names, score in nats per character, sample new names."""
 
-import math
-
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import TensorBoardLogger
-from torchmetrics import MeanMetric, MinMetric
 
 from src.data.batching import IGNORE, Batch
+from src.data.specs import LanguageModelSpec
+from src.data.vocab import END
+from src.errors import UserError
 from src.nn.language_model import CharLanguageModelNet
-from src.tasks.base import RecurrentTask
+from src.tasks.base import Option, RecurrentTask, StepOutput, number, positive_int
+from src.tasks.metrics import TokenNLL
+
+
+def temperature(value) -> float:
+    if not 0 <= number(value) < float("inf"):
+        raise ValueError("not 0 or a positive number")
+    return number(value)
 
 
 class CharLanguageModel(RecurrentTask):
-    """Logs train/loss, val/nll, val/nll_best, val/novelty, test/{nll,bpc,ppl} (nats per symbol,
-    the end of a name counted) and, at each validation, sampled names marked new or seen.
+    """Logs {val,test}/nll (nats per symbol, the end of a word counted; also as {val,test}/loss),
+    test/bpc and test/ppl, val/novelty (share of sampled words not in the training set) and, at
+    each validation, sampled words marked new or seen. predict: sampled words, one a line."""
 
-    spec: `symbols` (id 0 is the boundary: start input and end target) and `train_words`.
-    """
+    spec_kind = LanguageModelSpec
+    PREDICT_OPTIONS = {
+        "num_samples": Option(positive_int, 10, "give how many words to generate, e.g. num_samples=20"),
+        "temperature": Option(temperature, 1.0, "use 0 (greedy) or a positive number, e.g. temperature=0.8"),
+        "top_k": Option(positive_int, None, "use at least 1, or leave it out to sample from every letter"),
+        "prefix": Option(str, "", "give the letters every word starts with, e.g. prefix=tyr"),
+        "max_length": Option(positive_int, 50, "give the longest word, prefix included, e.g. max_length=30"),
+        "seed": Option(int, 0, "give a whole number: the same seed gives the same words"),
+    }
 
-    def __init__(
-        self,
-        spec: dict,
-        model: dict,
-        task: str = "dinos",
-        embedding_dim: int = 64,
-        dropout: float = 0.2,
-        tie_weights: bool = True,
-        lr: float = 3e-3,
-        weight_decay: float = 0.0,
-        lr_schedule: str = "onecycle",
-        samples: int = 12,
-        novelty_samples: int = 200,
-    ):
+    def __init__(self, spec: dict, model: dict, task: str, embedding_dim: int, dropout: float, tie_weights: bool,
+                 lr: float, weight_decay: float, lr_schedule: str, samples: int, novelty_samples: int):  # fmt: skip
         self.save_hyperparameters(logger=False)
-        super().__init__(lr, weight_decay, lr_schedule)
-        self.symbols = spec["symbols"]
-        self.train_words = set(spec.get("train_words", []))
+        super().__init__(spec, model, lr, weight_decay, lr_schedule)
+        self.train_words = set(self.spec.train_words)
         self.samples, self.novelty_samples = samples, novelty_samples
-        self.net = CharLanguageModelNet(len(self.symbols), embedding_dim, dropout, core=model, tie_weights=tie_weights)
-        self.val_nll, self.test_nll = MeanMetric(), MeanMetric()
-        self.val_nll_best = MinMetric()
+        self._sampled: list[str] = []
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
-        return self.net(tokens, lengths, state)  # logits (B, T, V), state
+    def build_net(self, spec: LanguageModelSpec, core: dict) -> CharLanguageModelNet:
+        hp = self.hparams
+        return CharLanguageModelNet(
+            len(spec.vocab), hp.embedding_dim, hp.dropout, core=core, tie_weights=hp.tie_weights
+        )
 
-    def shared_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean loss per real symbol, number of real symbols)."""
-        logits, _ = self(batch.tokens, batch.lengths)
+    def metrics(self, split: str) -> dict:
+        if split == "val":
+            return {"nll": TokenNLL()}
+        return {"nll": TokenNLL(), "bpc": TokenNLL("bits"), "ppl": TokenNLL("ppl")}
+
+    def step(self, batch: Batch, split: str) -> StepOutput:
+        logits, _ = self.net(batch.tokens, batch.lengths)  # (B, T, V)
         total = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE, reduction="sum")
         count = (batch.targets != IGNORE).sum()
-        return total / count, count
+        return StepOutput(total / count, count, logits, batch.targets)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss, _ = self.shared_step(batch)
-        self.log_train_loss(loss, len(batch.lengths))
-        return loss
-
-    def on_train_start(self) -> None:
-        self.val_nll_best.reset()
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, count = self.shared_step(batch)
-        self.val_nll.update(loss, weight=count)
-
-    def on_validation_epoch_end(self) -> None:
-        nll = self.val_nll.compute()
-        self.val_nll.reset()
-        self.val_nll_best(nll)
-        self.log_dict({"val/nll": nll, "val/nll_best": self.val_nll_best.compute(), "val/loss": nll})
-        if self.trainer.sanity_checking:
-            return
+    def epoch_metrics(self) -> dict[str, float]:
         generator = torch.Generator(device=self.device).manual_seed(self.current_epoch)
-        names = self.sample(self.novelty_samples, generator=generator)
-        novelty = sum(name not in self.train_words for name in names) / len(names)
-        self.log("val/novelty", novelty)
-        if isinstance(self.logger, TensorBoardLogger):
-            lines = [f"{name} ({'new' if name not in self.train_words else 'seen'})" for name in names[: self.samples]]
-            self.logger.experiment.add_text("val/samples", "\n\n".join(lines), self.current_epoch)
+        self._sampled = self.sample(self.novelty_samples, generator=generator)
+        return {"val/novelty": sum(w not in self.train_words for w in self._sampled) / len(self._sampled)}
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, count = self.shared_step(batch)
-        self.test_nll.update(loss, weight=count)
+    def log_evidence(self, writer, epoch: int) -> None:
+        lines = [f"{w} ({'new' if w not in self.train_words else 'seen'})" for w in self._sampled[: self.samples]]
+        writer.add_text("val/samples", "\n\n".join(lines), epoch)
 
-    def on_test_epoch_end(self) -> None:
-        nll = self.test_nll.compute()
-        self.test_nll.reset()
-        self.log_dict({"test/nll": nll, "test/loss": nll, "test/bpc": nll / math.log(2), "test/ppl": nll.exp()})
+    def _predict(self, inputs, num_samples: int, temperature: float, top_k: int | None, prefix: str,
+                 max_length: int, seed: int) -> list[str]:  # fmt: skip
+        if inputs:
+            raise UserError("a language model generates: give num_samples= (and prefix=), not input= or input_file=")
+        prefix = str(prefix or "").strip().lower()
+        letters = self.spec.vocab.tokens
+        outside = sorted({ch for ch in prefix if ch not in letters})
+        if outside:
+            raise UserError(f"prefix={prefix!r} has {''.join(outside)!r}, outside the model's letters "
+                            f"{''.join(letters)}")  # fmt: skip
+        if len(prefix) >= max_length:
+            raise UserError(f"prefix={prefix!r} is already max_length={max_length} long; raise max_length")
+        generator = torch.Generator().manual_seed(seed)
+        return self.sample(num_samples, temperature, top_k, prefix, max_length, generator)
 
     @torch.no_grad()
     def sample(self, num: int, temperature: float = 1.0, top_k: int | None = None, prefix: str = "",
                max_length: int = 50, generator: torch.Generator | None = None) -> list[str]:  # fmt: skip
-        """`num` names, each `prefix` continued until the end symbol or max_length characters.
-        temperature 0 is greedy; top_k keeps only the k likeliest symbols at each step. The end
-        symbol cannot come first, so no name is empty."""
+        """`num` words, each `prefix` continued until END or max_length characters. temperature 0
+        is greedy; top_k keeps only the k likeliest symbols at each step. END cannot come first,
+        so no word is empty."""
         was_training = self.training
         self.eval()
-        ids = [0] + [self.symbols.index(ch) for ch in prefix]
-        logits, state = self(torch.tensor([ids] * num, device=self.device))  # (N, P+1, V)
-        names, done = [prefix] * num, torch.zeros(num, dtype=torch.bool, device=self.device)
+        vocab, end = self.spec.vocab, self.spec.vocab.id(END)
+        ids = [end] + vocab.encode(prefix)
+        logits, state = self.net(torch.tensor([ids] * num, device=self.device))  # (N, P+1, V)
+        words, done = [prefix] * num, torch.zeros(num, dtype=torch.bool, device=self.device)
         for step in range(max_length - len(prefix)):
             last = logits[:, -1]  # (N, V)
-            if step == 0 and not prefix:  # a name has at least one letter: no end symbol first
+            if step == 0 and not prefix:  # a word has at least one letter: no END first
                 last = last.clone()
-                last[:, 0] = float("-inf")
+                last[:, end] = float("-inf")
             if temperature == 0:
                 nxt = last.argmax(-1)
             else:
@@ -112,12 +107,10 @@ class CharLanguageModel(RecurrentTask):
                     kth = last.topk(min(top_k, last.shape[-1]), dim=-1).values[:, -1:]  # (N, 1)
                     last = last.masked_fill(last < kth, float("-inf"))
                 nxt = torch.multinomial(last.softmax(-1), 1, generator=generator).squeeze(1)  # (N,)
-            done |= nxt == 0
-            names = [
-                n if d else n + self.symbols[i] for n, d, i in zip(names, done.tolist(), nxt.tolist(), strict=True)
-            ]
+            done |= nxt == end
+            words = [w if d else w + vocab.itos[i] for w, d, i in zip(words, done.tolist(), nxt.tolist(), strict=True)]
             if bool(done.all()):
                 break
-            logits, state = self(nxt[:, None], None, state)  # one step: (N, 1, V)
+            logits, state = self.net(nxt[:, None], None, state)  # one step: (N, 1, V)
         self.train(was_training)
-        return names
+        return words

@@ -1,0 +1,120 @@
+"""The metrics torchmetrics does not have in the form these tasks need; each is a torchmetrics
+`Metric` (states summed across batches and processes, read once an epoch)."""
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.wrappers.abstract import WrapperMetric
+
+from src.data.batching import IGNORE
+
+
+class TokenNLL(Metric):
+    """Mean negative log-likelihood per real target symbol (IGNORE left out), in nats, or in bits
+    (`unit="bits"`), or as perplexity (`unit="ppl"`: e to the nats)."""
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, unit: str = "nats"):
+        super().__init__()
+        if unit not in ("nats", "bits", "ppl"):
+            raise ValueError(f"unit={unit!r}; use nats, bits or ppl")
+        self.unit = unit
+        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, targets: Tensor) -> None:  # (B, T, V), (B, T)
+        nll = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="sum"
+        )
+        self.total += nll.double()
+        self.count += (targets != IGNORE).sum()
+
+    def compute(self) -> Tensor:
+        nats = (self.total / self.count.clamp(min=1)).float()
+        return {"nats": nats, "bits": nats / torch.log(torch.tensor(2.0)), "ppl": nats.exp()}[self.unit]
+
+
+class StepAccuracy(Metric):
+    """Share of real steps (IGNORE left out) whose most likely label is right."""
+
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("right", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("steps", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, targets: Tensor) -> None:  # (B, T, C), (B, T)
+        real = targets != IGNORE
+        self.right += ((logits.argmax(-1) == targets) & real).sum()
+        self.steps += real.sum()
+
+    def compute(self) -> Tensor:
+        return self.right / self.steps.clamp(min=1)
+
+
+class SequenceAccuracy(Metric):
+    """Share of sequences with every real step right."""
+
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("right", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, targets: Tensor) -> None:  # (B, T, C), (B, T)
+        real = targets != IGNORE
+        self.right += (((logits.argmax(-1) == targets) | ~real).all(dim=1)).sum()
+        self.total += targets.shape[0]
+
+    def compute(self) -> Tensor:
+        return self.right / self.total.clamp(min=1)
+
+
+class ExactMatch(Metric):
+    """Share of outputs (strings) equal to one of their references."""
+
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("right", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, outputs: list[str], references: list[list[str]]) -> None:
+        self.right += sum(o in refs for o, refs in zip(outputs, references, strict=True))
+        self.total += len(outputs)
+
+    def compute(self) -> Tensor:
+        return self.right / self.total.clamp(min=1)
+
+
+class Picked(WrapperMetric):
+    """`metric` fed one entry of a dict of outputs: seq2seq scores the beam and the greedy outputs
+    of one decoding pass under two names (test/bleu and test/bleu_greedy)."""
+
+    full_state_update = False
+
+    def __init__(self, metric: Metric, key: str):
+        super().__init__()
+        self.metric, self.key = metric, key
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        return self.metric.higher_is_better
+
+    def update(self, outputs: dict, references) -> None:
+        self.metric.update(outputs[self.key], references)
+
+    def compute(self):
+        return self.metric.compute()
+
+    def reset(self) -> None:
+        super().reset()
+        self.metric.reset()
