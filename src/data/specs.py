@@ -54,11 +54,18 @@ class ClassificationSpec(Spec):
 @dataclass(kw_only=True)
 class LanguageModelSpec(Spec):
     """Predict the next symbol of `vocab` (dinos: letters and END). `train_words` tells samples
-    that are new from ones seen in training."""
+    that are new from ones seen in training. With `conditions` (namegen: languages), every word
+    starts with its condition's token (`condition_token`, in the vocabulary, never generated)
+    instead of END, so the model generates for a condition it is given."""
 
     kind = "language_model"
     vocab: Vocab  # specials: END, the boundary: first input and last target of every word
     train_words: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def condition_token(condition: str) -> str:
+        return f"<{condition}>"
 
 
 @dataclass(kw_only=True)

@@ -21,7 +21,8 @@ def temperature(value) -> float:
 class CharLanguageModel(RecurrentTask):
     """Logs {val,test}/nll (nats per symbol, the end of a word counted; also as {val,test}/loss),
     test/bpc and test/ppl, val/novelty (share of sampled words not in the training set) and, at
-    each validation, sampled words marked new or seen. predict: sampled words, one a line."""
+    each validation, sampled words marked new or seen (per condition for a conditional model,
+    namegen's languages). predict: sampled words, one a line (`language=` for a conditional one)."""
 
     spec_kind = LanguageModelSpec
     PREDICT_OPTIONS = {
@@ -31,6 +32,7 @@ class CharLanguageModel(RecurrentTask):
         "prefix": Option(str, "", "give the letters every word starts with, e.g. prefix=tyr"),
         "max_length": Option(positive_int, 50, "give the longest word, prefix included, e.g. max_length=30"),
         "seed": Option(int, 0, "give a whole number: the same seed gives the same words"),
+        "language": Option(str, None, "the language to generate for (namegen checkpoints), e.g. language=Russian"),
     }
 
     def __init__(self, spec: dict, model: dict, task: str, embedding_dim: int, dropout: float, tie_weights: bool,
@@ -39,7 +41,7 @@ class CharLanguageModel(RecurrentTask):
         super().__init__(spec, model, lr, weight_decay, lr_schedule)
         self.train_words = set(self.spec.train_words)
         self.samples, self.novelty_samples = samples, novelty_samples
-        self._sampled: list[str] = []
+        self._sampled: list[tuple[str | None, str]] = []  # (condition, word) drawn at the last validation
 
     def build_net(self, spec: LanguageModelSpec, core: dict) -> CharLanguageModelNet:
         hp = self.hparams
@@ -60,19 +62,34 @@ class CharLanguageModel(RecurrentTask):
 
     def epoch_metrics(self) -> dict[str, float]:
         generator = torch.Generator(device=self.device).manual_seed(self.current_epoch)
-        self._sampled = self.sample(self.novelty_samples, generator=generator)
-        return {"val/novelty": sum(w not in self.train_words for w in self._sampled) / len(self._sampled)}
+        conditions = self.spec.conditions or [None]
+        each = -(-self.novelty_samples // len(conditions))  # spread over the conditions
+        self._sampled = [(c, w) for c in conditions for w in self.sample(each, generator=generator, condition=c)]
+        return {"val/novelty": sum(w not in self.train_words for _, w in self._sampled) / len(self._sampled)}
 
     def log_evidence(self, writer, epoch: int) -> None:
-        lines = [f"{w} ({'new' if w not in self.train_words else 'seen'})" for w in self._sampled[: self.samples]]
+        mark = lambda w: f"{w} ({'new' if w not in self.train_words else 'seen'})"  # noqa: E731
+        if not self.spec.conditions:
+            lines = [mark(w) for _, w in self._sampled[: self.samples]]
+        else:  # `samples` words per condition, one line each
+            per = {c: [mark(w) for d, w in self._sampled if d == c][: self.samples] for c in self.spec.conditions}
+            lines = [f"{c}: {', '.join(words)}" for c, words in per.items()]
         writer.add_text("val/samples", "\n\n".join(lines), epoch)
 
     def _predict(self, inputs, num_samples: int, temperature: float, top_k: int | None, prefix: str,
-                 max_length: int, seed: int) -> list[str]:  # fmt: skip
+                 max_length: int, seed: int, language: str | None) -> list[str]:  # fmt: skip
         if inputs:
             raise UserError("a language model generates: give num_samples= (and prefix=), not input= or input_file=")
-        prefix = str(prefix or "").strip().lower()
-        letters = self.spec.vocab.tokens
+        conditions = self.spec.conditions
+        if conditions and language not in conditions:
+            given = f"language={language} is not one of its languages" if language else "give language="
+            raise UserError(f"{given}; use one of {', '.join(conditions)}")
+        if language and not conditions:
+            raise UserError(f"language={language}: this {self.hparams.task} model is not conditioned on a language")
+        letters = self.letters
+        prefix = str(prefix or "").strip()
+        if not any(ch.isupper() for ch in letters):
+            prefix = prefix.lower()
         outside = sorted({ch for ch in prefix if ch not in letters})
         if outside:
             raise UserError(f"prefix={prefix!r} has {''.join(outside)!r}, outside the model's letters "
@@ -80,24 +97,34 @@ class CharLanguageModel(RecurrentTask):
         if len(prefix) >= max_length:
             raise UserError(f"prefix={prefix!r} is already max_length={max_length} long; raise max_length")
         generator = torch.Generator().manual_seed(seed)
-        return self.sample(num_samples, temperature, top_k, prefix, max_length, generator)
+        return self.sample(num_samples, temperature, top_k, prefix, max_length, generator, language)
+
+    @property
+    def letters(self) -> list[str]:
+        """The symbols a word is made of: the vocabulary less its specials and condition tokens."""
+        tokens = set(map(self.spec.condition_token, self.spec.conditions))
+        return [t for t in self.spec.vocab.tokens if t not in tokens]
 
     @torch.no_grad()
     def sample(self, num: int, temperature: float = 1.0, top_k: int | None = None, prefix: str = "",
-               max_length: int = 50, generator: torch.Generator | None = None) -> list[str]:  # fmt: skip
-        """`num` words, each `prefix` continued until END or max_length characters. temperature 0
-        is greedy; top_k keeps only the k likeliest symbols at each step. END cannot come first,
-        so no word is empty."""
+               max_length: int = 50, generator: torch.Generator | None = None,
+               condition: str | None = None) -> list[str]:  # fmt: skip
+        """`num` words, each `prefix` continued until END or max_length characters (for `condition`
+        when the model is conditional). temperature 0 is greedy; top_k keeps only the k likeliest
+        symbols at each step. END cannot come first, so no word is empty; a condition's token is
+        never generated."""
         was_training = self.training
         self.eval()
         vocab, end = self.spec.vocab, self.spec.vocab.id(END)
-        ids = [end] + vocab.encode(prefix)
+        start = end if condition is None else vocab.stoi[self.spec.condition_token(condition)]
+        never = vocab.encode(map(self.spec.condition_token, self.spec.conditions))
+        ids = [start] + vocab.encode(prefix)
         logits, state = self.net(torch.tensor([ids] * num, device=self.device))  # (N, P+1, V)
         words, done = [prefix] * num, torch.zeros(num, dtype=torch.bool, device=self.device)
         for step in range(max_length - len(prefix)):
-            last = logits[:, -1]  # (N, V)
+            last = logits[:, -1].clone()  # (N, V)
+            last[:, never] = float("-inf")
             if step == 0 and not prefix:  # a word has at least one letter: no END first
-                last = last.clone()
                 last[:, end] = float("-inf")
             if temperature == 0:
                 nxt = last.argmax(-1)
