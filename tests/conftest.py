@@ -132,6 +132,12 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synthetic_names() -> dict[str, list[str]]:
+    """language -> the names data_dir holds for it."""
+    return SYNTHETIC
+
+
+@pytest.fixture(scope="session")
 def make_data():
     return write_data_folder
 
