@@ -71,8 +71,9 @@ def train(cfg: DictConfig) -> dict:
     if best_score is not None:  # the monitored metric at the best epoch, not the last one
         best_val[cfg.task.monitor] = float(best_score)
     # one dict per test dataloader (binary has two: test and test_long)
-    test = {k: v for per_loader in trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None)
-            for k, v in per_loader.items()}  # fmt: skip
+    # verbose=False: src.console logs the test metrics as a line (console and train.log), not a table
+    tested = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
+    test = {k: v for per_loader in tested for k, v in per_loader.items()}
 
     results = {
         "task": cfg.task.name,
@@ -93,6 +94,7 @@ def train(cfg: DictConfig) -> dict:
         log_hparams(logger, cfg, {**results["best_val"], **results["test"]})
         write_json_atomically(run_dir / "results.json", results)
         log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
+        log.info("finished: run folder %s", run_dir.resolve())
     return results
 
 
@@ -132,8 +134,12 @@ def build_trainer(cfg: DictConfig, logger: TensorBoardLogger, extra_callbacks=()
     """The Trainer of cfg.trainer with the callbacks of cfg.callbacks (the benchmark builds its own the same way)."""
     # a callback set to null on the command line (callbacks.early_stopping=null) is left out
     callbacks = [build(c, "callbacks") for c in cfg.callbacks.values() if c is not None]
-    if not overrides.get("enable_progress_bar", cfg.trainer.get("enable_progress_bar", True)):
+    bar = overrides.get("enable_progress_bar", cfg.trainer.get("enable_progress_bar"))
+    if bar is None:  # a bar in a terminal; output to a file gets plain lines (src/console.py)
+        bar = sys.stdout.isatty()
+    if not bar:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    overrides = {**overrides, "enable_progress_bar": bar}
     return instantiate(cfg.trainer, logger=logger, callbacks=[*callbacks, *extra_callbacks], **overrides)
 
 
