@@ -1,15 +1,31 @@
 """`python -m src.baseline task=T`: the baselines' arithmetic against hand computations, their splits
 against the DataModules', their run folders against src.compare, and their bad input."""
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torchmetrics.text import BLEUScore
 
+import src.baseline
+from src import CONF_DIR
+from src.baseline import BASELINES, baseline
 from src.baselines import carry_free, ngram_classifier, retrieval
 from src.baselines.kneser_ney import KneserNey
+from src.compare import compare
+from src.data.binary import decode
 from src.data.dinos import SYMBOLS
+from src.train import build, train
+from tests.conftest import compose_cfg
+from tests.test_cli import assert_one_clear_line, run_main
+
+
+def baseline_cfg(overrides: list[str], run_dir: Path):
+    return compose_cfg(overrides, run_dir, config_name="baseline")
+
 
 # --- Kneser-Ney ---------------------------------------------------------------------------------
 
@@ -85,3 +101,117 @@ def test_retrieval_answers_with_the_nearest_training_source_and_scores_as_seq2se
     assert got == {"test/bleu": pytest.approx(float(bleu.compute())), "test/exact": 0.5}
     # characters: tokens are letters, space-joined as Seq2Seq does for pairs
     assert retrieval.scores(["women"], [("man", ["women"])], "test", 2, chars=True)["test/bleu"] == 1.0
+
+
+# --- the same splits as the recurrent runs ------------------------------------------------------
+
+
+def test_names_split_is_the_datamodules(names_dir: Path, tmp_path: Path):
+    cfg = baseline_cfg(["task=names", f"paths.data_dir={names_dir}"], tmp_path)
+    train_rows, val_rows, test_rows = ngram_classifier.read_splits(cfg.task.data)
+    dm = build(cfg.task.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    for rows, split in ((train_rows, "train"), (val_rows, "val"), (test_rows, "test")):
+        data = dm.datasets[split]
+        names = [dm.vocab.decode(t[:n].tolist()) for t, n in zip(data.tokens, data.lengths, strict=True)]
+        languages = [dm.spec["labels"][i] for i in data.targets.tolist()]
+        assert rows == list(zip(names, languages, strict=True)), split
+    assert ("Belanger", "Italian") in train_rows + val_rows + test_rows  # folded, as the DataModule does
+
+
+def test_translate_split_is_the_datamodules(names_dir: Path, tmp_path: Path):
+    cfg = baseline_cfg(["task=translate", f"paths.data_dir={names_dir}"], tmp_path)
+    train_pairs, val, test = retrieval.read_splits(cfg)
+    dm = build(cfg.task.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(train_pairs) == len(dm.datasets["train"])
+    for items, split in ((val, "val"), (test, "test")):
+        assert [refs for _, refs in items] == dm.references(split)  # every reference of each source, in order
+        words = dm.spec["src_symbols"]
+        sources = [" ".join(words[i] for i in row if i > 3) for row in dm.datasets[split].src.tolist()]
+        assert [source for source, _ in items] == sources
+
+
+def test_binary_sets_are_the_datamodules(tmp_path: Path):
+    cfg = baseline_cfg(
+        ["task=binary", "task.data.train_size=50", "task.data.test_size=20", "task.data.op=sub"], tmp_path
+    )
+    splits = carry_free.read_splits(cfg.task.data)
+    dm = build(cfg.task.data)
+    dm.setup("fit")
+    for split in ("train", "val", "test", "test_long"):
+        a, b, bits = splits[split]
+        assert [decode(row) for row in dm.datasets[split].tokens.tolist()] == list(zip(a, b, strict=True)), split
+        assert bits == dm.datasets[split].tokens.shape[1]
+
+
+# --- run folders, compare, TensorBoard ---------------------------------------------------------
+
+
+def test_baseline_and_recurrent_runs_share_one_compare_table(names_dir: Path, tmp_path: Path, tiny: list[str]):
+    train(compose_cfg(tiny, tmp_path / "runs" / "gru"))
+    options = ["baseline.ngram_max=[2,3]", "baseline.C=[1,10]"]
+    results = baseline(baseline_cfg(["task=names", f"paths.data_dir={names_dir}", *options], tmp_path / "runs" / "lr"))
+    run = tmp_path / "runs" / "lr"
+    assert json.loads((run / "results.json").read_text()) == results
+    assert results["model"] == "char_ngram_lr" and results["monitor"] == "val/acc"
+    assert set(results["test"]) == {"test/acc", "test/f1", "test/bal_acc", "test/loss"}
+    assert results["chosen"]["ngram_max"] in (2, 3) and results["chosen"]["C"] in (1.0, 10.0)
+    assert results["params"] % 3 == 0 and results["params"] > 3  # 3 languages x (features + intercept)
+    assert "model:" not in (run / "config.yaml").read_text()  # the recurrent sizes a task config brings: left out
+
+    events = EventAccumulator(str(run)).Reload()
+    assert {"val/acc", "test/acc", "test/f1"} <= set(events.Tags()["scalars"])
+    hparams = events.PluginTagToContent("hparams")
+    assert b"baseline.chosen.C" in hparams["_hparams_/session_start_info"]
+    assert b"test/acc" in hparams["_hparams_/experiment"]
+
+    rows = [line for line in compare(tmp_path / "runs").splitlines() if line.startswith("| ")]
+    assert any(r.startswith("| gru |") for r in rows) and any(r.startswith("| char_ngram_lr |") for r in rows)
+    assert len({r.count("|") for r in rows}) == 1  # one table: the same columns for both
+
+
+@pytest.mark.parametrize(
+    ("task", "metric"),
+    [("dinos", "test/nll"), ("pairs", "test/bleu"), ("binary", "test/seq_acc_long")],
+)
+def test_each_tasks_default_baseline_writes_the_tasks_metric_keys(names_dir, tmp_path, task, metric):
+    smaller = {"dinos": ["baseline.order=[2,3]", "baseline.discount=[0.5,1.0]"], "binary": ["task.data.train_size=100"]}
+    results = baseline(baseline_cfg([f"task={task}", f"paths.data_dir={names_dir}", *smaller.get(task, [])], tmp_path))
+    assert metric in results["test"] and (tmp_path / "results.json").is_file()
+    if task == "pairs":  # the course's toy tests on its training pairs: retrieval finds each one
+        assert results["test"] == {"test/bleu": 1.0, "test/exact": 1.0}
+    if task == "dinos":
+        nll = results["test"]["test/nll"]
+        assert results["test"]["test/ppl"] == pytest.approx(math.exp(nll)) and 0 < nll < math.log(27)
+
+
+def test_every_task_with_a_baseline_has_a_default_that_fits_it():
+    tasks = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
+    defaults = sorted(p.stem for p in (Path(CONF_DIR) / "baseline" / "default").glob("*.yaml"))
+    assert defaults == sorted(t for t in tasks if any(t in m.TASKS for m in BASELINES.values()))
+    assert "hello" in tasks and "hello" not in defaults
+    for task in defaults:
+        cfg = baseline_cfg([f"task={task}"], Path("unused"))
+        assert task in BASELINES[cfg.baseline.name].TASKS
+
+
+# --- bad input: one line, exit 2 ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["task=hello"], ["task=hello has no baseline", "names"]),
+        (["baseline=foo"], ["baseline=foo is not a choice", "kneser_ney"]),
+        (["task=names", "baseline=kneser_ney"], ["baseline=kneser_ney is for task=dinos", "char_ngram_lr"]),
+        (["task=names", "baseline.order=[3]"], ["baseline.order is not an option of char_ngram_lr", "kneser_ney"]),
+        (["task=nope"], ["task=nope is not a choice"]),
+    ],
+)
+def test_bad_input_is_one_line(argv, needles, tmp_path, monkeypatch, capsys):
+    code, _, err = run_main(src.baseline, [*argv, f"hydra.run.dir={tmp_path / 'run'}"], monkeypatch, capsys)
+    assert_one_clear_line(code, err, *needles)
+    assert not (tmp_path / "run").exists()  # refused before Hydra made a run folder
