@@ -35,8 +35,12 @@ def xor_bits(a: int, b: int, bits: int) -> list[int]:
 
 
 def scores(a: list[int], b: list[int], bits: int, op: str, prefix: str, step_name: str) -> dict[str, float]:
-    right = np.array([[p == t for p, t in zip(xor_bits(x, y, bits), encode(x, y, op, bits)[1], strict=True)]
-                      for x, y in zip(a, b, strict=True)])  # fmt: skip
+    right = np.array(
+        [
+            [p == t for p, t in zip(xor_bits(x, y, bits), encode(x, y, op, bits)[1], strict=True)]
+            for x, y in zip(a, b, strict=True)
+        ]
+    )
     return {f"{prefix}/{step_name}_acc": float(right.mean()), f"{prefix}/seq_acc": float(right.all(axis=1).mean())}
 
 

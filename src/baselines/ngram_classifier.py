@@ -57,8 +57,10 @@ def evaluate(cfg: DictConfig) -> Outcome:
     labels = sorted({language for part in (train, val, test) for _, language in part})  # as the DataModule's spec
     index = {language: i for i, language in enumerate(labels)}
     names = {"train": [n for n, _ in train], "val": [n for n, _ in val], "test": [n for n, _ in test]}
-    targets = {split: np.array([index[lang] for _, lang in part]) for split, part in
-               (("train", train), ("val", val), ("test", test))}  # fmt: skip
+    targets = {
+        split: np.array([index[lang] for _, lang in part])
+        for split, part in (("train", train), ("val", val), ("test", test))
+    }
     smoothing = float(cfg.task.module.get("label_smoothing", 0.0))
 
     def probabilities(model: LogisticRegression, features) -> np.ndarray:
@@ -82,8 +84,10 @@ def evaluate(cfg: DictConfig) -> Outcome:
     best, vectorizer, model = kept
     test_probs = probabilities(model, vectorizer.transform(names["test"]))
     guesses = test_probs.argmax(1)
-    examples = [f"{name}: {labels[g]} ({'right' if g == t else f'wrong: {labels[t]}'})"
-                for name, g, t in zip(names["test"][:12], guesses, targets["test"], strict=False)]  # fmt: skip
+    examples = [
+        f"{name}: {labels[g]} ({'right' if g == t else f'wrong: {labels[t]}'})"
+        for name, g, t in zip(names["test"][:12], guesses, targets["test"], strict=False)
+    ]
     return Outcome(
         val={k: v for k, v in best.items() if k.startswith("val/")},
         test=scores(test_probs, targets["test"], "test", smoothing),

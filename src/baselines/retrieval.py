@@ -47,8 +47,9 @@ class NearestSource:
         if analyzer == "char":
             self.vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, ngram_max), lowercase=False)
         else:  # the sentences are already normalised, space-separated tokens: keep "." "!" "?" and 1-letter words
-            self.vectorizer = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False,
-                                              ngram_range=(1, ngram_max))  # fmt: skip
+            self.vectorizer = TfidfVectorizer(
+                tokenizer=str.split, token_pattern=None, lowercase=False, ngram_range=(1, ngram_max)
+            )
         self.matrix = self.vectorizer.fit_transform(self.sources)  # (sources, features), rows of unit length
 
     def __call__(self, sources: list[str], chunk: int = 256) -> list[str]:
@@ -61,9 +62,12 @@ class NearestSource:
 
 def scores(outputs: list[str], items: Split, prefix: str, bleu_ngrams: int, chars: bool) -> dict[str, float]:
     """BLEU and exact match as the Seq2Seq task computes them, over space-joined tokens."""
-    join = (lambda text: " ".join(text)) if chars else (lambda text: " ".join(text.split()))  # noqa: E731
-    hyps = [join(out) for out in outputs]
-    refs = [[join(ref) for ref in references] for _, references in items]
+
+    def tokens(text: str) -> str:
+        return " ".join(text if chars else text.split())
+
+    hyps = [tokens(out) for out in outputs]
+    refs = [[tokens(ref) for ref in references] for _, references in items]
     bleu = BLEUScore(n_gram=bleu_ngrams)
     bleu.update(hyps, refs)
     exact = float(np.mean([hyp in ref for hyp, ref in zip(hyps, refs, strict=True)]))
