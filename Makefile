@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # missing files are downloaded.
 export RNNLAB_DATA_DIR ?= $(abspath $(or $(wildcard ../shared/data),data))
 
-.PHONY: install train test lint bench quality scaling clean
+.PHONY: install train test lint bench quality scaling baselines clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,9 @@ quality: install  ## every task x cell x 3 seeds, the README's quality table (~4
 
 scaling: install  ## names and dinos epoch time against data size and width, docs/scaling.png (~4 min)
 	$(PY) -m benchmarks.scaling
+
+baselines: install  ## every task's model without recurrence, one sweep folder under outputs/multirun (~4 min)
+	$(PY) -m src.baseline -m task=names,dinos,pairs,translate,binary
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -64,6 +64,7 @@ def main(argv: list[str]) -> Path:
     options, overrides = parse(argv)
     out: Path = options["out"]
     failed = [task for task in options["tasks"].split(",") if sweep(task, options, overrides) != 0]
+    subprocess.run([sys.executable, "-m", "src.baseline", "-m", f"task={options['tasks']}", f"hydra.sweep.dir={out}"])
     report = compare(out)
     header = (f"Measured {datetime.date.today()} on {machine()}; {options['jobs']} run(s) at once, one thread each; "
               f"`python -m benchmarks.quality {' '.join(argv)}`".rstrip())  # fmt: skip

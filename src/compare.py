@@ -97,10 +97,11 @@ def table(task: str, runs: list[Run]) -> str:
         groups[(run.model, run.label)].append(run)
     for (model, label), group in sorted(groups.items()):
         res = [r.results for r in group]
-        per_epoch = [r["train_seconds"] / max(r["epochs"], 1) for r in res]
+        # a baseline (src.baseline) has no epochs, and no parameter count where it fits nothing: n/a
+        per_epoch = [r["train_seconds"] / max(r["epochs"], 1) if "epochs" in r else float("nan") for r in res]
         row = [
-            model, str(len(group)), label, f"{res[0]['params']:,}",
-            mean_std([float(r["epochs"]) for r in res]).replace(".0000", ""),
+            model, str(len(group)), label, "n/a" if res[0]["params"] is None else f"{res[0]['params']:,}",
+            mean_std([float(r.get("epochs", "nan")) for r in res]).replace(".0000", ""),
             mean_std(per_epoch), mean_std([r["train_seconds"] for r in res], digits=1),
             mean_std([r["best_val"].get(monitor, float("nan")) for r in res]),
             *[mean_std([r["test"][k] for r in res if k in r["test"]]) if any(k in r["test"] for r in res) else ""

@@ -1,0 +1,90 @@
+"""Names -> language without recurrence: a bag of character n-grams (TF-IDF) and a logistic regression.
+
+Every (ngram_max, C) of `baseline.*` is fitted on the training names and the best val/acc (the
+recurrent runs' monitored metric) is tested. Metrics are the classifier task's: accuracy and macro-F1
+from torchmetrics as the recurrent runs compute them, `loss` the same label-smoothed cross-entropy,
+plus `bal_acc`, the mean recall over languages.
+"""
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+from src.baselines import Outcome, choose, prepared_datamodule
+
+log = logging.getLogger(__name__)
+
+TASKS = ("names",)
+
+
+def read_splits(data: DictConfig) -> tuple[list[tuple[str, str]], ...]:
+    """(train, val, test) lists of (clean name, language): the NamesDataModule's own rows."""
+    rows = prepared_datamodule(data).rows  # the files found (or downloaded) and checked as a training run does
+    return rows["train"], rows["val"], rows["test"]
+
+
+def scores(probs: np.ndarray, targets: np.ndarray, prefix: str, label_smoothing: float) -> dict[str, float]:
+    """The classifier task's metrics of (N, C) class probabilities against (N,) class ids."""
+    p, y = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(targets)
+    n = p.shape[1]
+    log_p = p.clamp_min(1e-12).log()  # log-probabilities are logits whose softmax is p itself
+    return {
+        f"{prefix}/acc": float(multiclass_accuracy(p, y, n, average="micro")),
+        f"{prefix}/f1": float(multiclass_f1_score(p, y, n, average="macro")),
+        f"{prefix}/bal_acc": float(balanced_accuracy_score(targets, probs.argmax(1))),
+        f"{prefix}/loss": float(F.cross_entropy(log_p, y, label_smoothing=label_smoothing)),
+    }
+
+
+def evaluate(cfg: DictConfig) -> Outcome:
+    options = cfg.baseline
+    train, val, test = read_splits(cfg.task.data)
+    labels = sorted({language for part in (train, val, test) for _, language in part})  # as the DataModule's spec
+    index = {language: i for i, language in enumerate(labels)}
+    names = {"train": [n for n, _ in train], "val": [n for n, _ in val], "test": [n for n, _ in test]}
+    targets = {
+        split: np.array([index[lang] for _, lang in part])
+        for split, part in (("train", train), ("val", val), ("test", test))
+    }
+    smoothing = float(cfg.task.module.get("label_smoothing", 0.0))
+
+    def probabilities(model: LogisticRegression, features) -> np.ndarray:
+        """(N, len(labels)): a language absent from training gets probability 0."""
+        probs = np.zeros((features.shape[0], len(labels)))
+        probs[:, model.classes_] = model.predict_proba(features)
+        return probs
+
+    tried, kept = [], None  # kept: (candidate, vectorizer, model) of the best so far
+    for ngram_max in options.ngram_max:
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, int(ngram_max)), sublinear_tf=True)
+        train_features, val_features = vectorizer.fit_transform(names["train"]), vectorizer.transform(names["val"])
+        for c in options.C:
+            model = LogisticRegression(C=float(c), class_weight=options.class_weight, max_iter=int(options.max_iter))
+            model.fit(train_features, targets["train"])
+            settings = {"ngram_max": int(ngram_max), "C": float(c)}
+            tried.append({**settings, **scores(probabilities(model, val_features), targets["val"], "val", smoothing)})
+            log.info("%s: %s", options.name, tried[-1])
+            if kept is None or choose([kept[0], tried[-1]], "val/acc", "max") is tried[-1]:
+                kept = (tried[-1], vectorizer, model)
+    best, vectorizer, model = kept
+    test_probs = probabilities(model, vectorizer.transform(names["test"]))
+    guesses = test_probs.argmax(1)
+    examples = [
+        f"{name}: {labels[g]} ({'right' if g == t else f'wrong: {labels[t]}'})"
+        for name, g, t in zip(names["test"][:12], guesses, targets["test"], strict=False)
+    ]
+    return Outcome(
+        val={k: v for k, v in best.items() if k.startswith("val/")},
+        test=scores(test_probs, targets["test"], "test", smoothing),
+        params=int(model.coef_.size + model.intercept_.size),
+        chosen={"ngram_max": best["ngram_max"], "C": best["C"]},
+        tried=tried,
+        examples=examples,
+    )
