@@ -9,10 +9,9 @@ input, so the recurrent state carries the language into every step.
 import logging
 
 from src.data.dinos import language_model_datasets
-from src.data.names import NamesDataModule, split_rows
+from src.data.names import NamesDataModule
 from src.data.specs import LanguageModelSpec
 from src.data.vocab import END, NAMES_ALPHABET, Vocab
-from src.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +24,16 @@ class NameGenDataModule(NamesDataModule):
             return
         rows, dropped = self.labelled_names()
         languages = sorted({language for _, language in rows})
-        train, val, test = split_rows(rows, self.split, self.val_fraction, self.test_fraction, self.split_seed)
-        for part, name in ((train, "train"), (val, "val"), (test, "test")):
-            if not part:
-                raise UserError(f"the {name} split of {self.source_path} is empty; use a larger file or fractions")
-        self.rows = {"train": train, "val": val, "test": test}
+        self.cut(rows)
         token = LanguageModelSpec.condition_token
         vocab = Vocab([*NAMES_ALPHABET, *(token(lang) for lang in languages)], specials=[END])
-        self.spec = LanguageModelSpec(vocab=vocab, train_words=sorted({n for n, _ in train}), conditions=languages)
+        train_names = sorted({name for name, _ in self.rows["train"]})
+        self.spec = LanguageModelSpec(vocab=vocab, train_words=train_names, conditions=languages)
         words = {split: [name for name, _ in part] for split, part in self.rows.items()}
         starts = {split: vocab.encode(token(lang) for _, lang in part) for split, part in self.rows.items()}
         self.datasets = language_model_datasets(words, vocab, starts)
+        sizes = " / ".join(f"{k} {len(v)}" for k, v in self.rows.items())
         log.info(
-            "namegen: %d names from %s in %d languages; split %s (seed %d): train %d / val %d / test %d; dropped %s",
-            len(rows), self.source_path, len(languages), self.split, self.split_seed, len(train), len(val),
-            len(test), dict(dropped) or "nothing",
+            "namegen: %d names from %s in %d languages; split %s (seed %d): %s; dropped %s",
+            len(rows), self.source_path, len(languages), self.split, self.split_seed, sizes, dict(dropped) or "nothing",
         )  # fmt: skip

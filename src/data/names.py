@@ -128,25 +128,29 @@ class NamesDataModule(SplitsDataModule):
             raise UserError(f"{self.source_path} holds no usable names")
         return rows, dropped
 
+    def cut(self, rows: list[tuple[str, str]]) -> None:
+        """self.rows: the (train, val, test) cut of `rows` as the module docstring describes; none empty."""
+        train, val, test = split_rows(rows, self.split, self.val_fraction, self.test_fraction, self.split_seed)
+        self.rows = {"train": train, "val": val, "test": test}
+        for name, part in self.rows.items():
+            if not part:
+                raise UserError(f"the {name} split of {self.source_path} is empty; use a larger file or fractions")
+
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         rows, dropped = self.labelled_names()
         labels = sorted({language for _, language in rows})
-        train, val, test = split_rows(rows, self.split, self.val_fraction, self.test_fraction, self.split_seed)
-        for part, name in ((train, "train"), (val, "val"), (test, "test")):
-            if not part:
-                raise UserError(f"the {name} split of {self.source_path} is empty; use a larger file or fractions")
-        self.rows = {"train": train, "val": val, "test": test}
+        self.cut(rows)
         self.spec = ClassificationSpec(vocab=self.vocab, labels=labels)
         index = {language: i for i, language in enumerate(labels)}
         for stage_name, part in self.rows.items():
             tokens, lengths = pad([self.vocab.encode(name) for name, _ in part], self.vocab.id(PAD))
             targets = torch.tensor([index[language] for _, language in part], dtype=torch.long)
             self.datasets[stage_name] = PaddedSequences(tokens, lengths, targets)
+        sizes = " / ".join(f"{k} {len(v)}" for k, v in self.rows.items())
         log.info(
-            "names: %d rows from %s, %d languages, %d-symbol alphabet; split %s (seed %d): "
-            "train %d / val %d / test %d; dropped %s",
-            len(rows), self.source_path, len(labels), len(self.vocab.tokens), self.split, self.split_seed,
-            len(train), len(val), len(test), dict(dropped) or "nothing",
+            "names: %d rows from %s, %d languages, %d-symbol alphabet; split %s (seed %d): %s; dropped %s",
+            len(rows), self.source_path, len(labels), len(self.vocab.tokens), self.split, self.split_seed, sizes,
+            dict(dropped) or "nothing",
         )  # fmt: skip

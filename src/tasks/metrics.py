@@ -36,63 +36,50 @@ class TokenNLL(Metric):
         return {"nats": nats, "bits": nats / torch.log(torch.tensor(2.0)), "ppl": nats.exp()}[self.unit]
 
 
-class StepAccuracy(Metric):
+class Share(Metric):
+    """A share of right answers: subclasses say, per batch, how many were right out of how many."""
+
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("right", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    def count(self, preds, target) -> tuple[Tensor | int, Tensor | int]:
+        raise NotImplementedError
+
+    def update(self, preds, target) -> None:
+        right, total = self.count(preds, target)
+        self.right += right
+        self.total += total
+
+    def compute(self) -> Tensor:
+        return self.right / self.total.clamp(min=1)
+
+
+class StepAccuracy(Share):
     """Share of real steps (IGNORE left out) whose most likely label is right."""
 
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(self):
-        super().__init__()
-        self.add_state("right", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("steps", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, logits: Tensor, targets: Tensor) -> None:  # (B, T, C), (B, T)
+    def count(self, logits: Tensor, targets: Tensor):  # (B, T, C), (B, T)
         real = targets != IGNORE
-        self.right += ((logits.argmax(-1) == targets) & real).sum()
-        self.steps += real.sum()
-
-    def compute(self) -> Tensor:
-        return self.right / self.steps.clamp(min=1)
+        return ((logits.argmax(-1) == targets) & real).sum(), real.sum()
 
 
-class SequenceAccuracy(Metric):
+class SequenceAccuracy(Share):
     """Share of sequences with every real step right."""
 
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(self):
-        super().__init__()
-        self.add_state("right", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, logits: Tensor, targets: Tensor) -> None:  # (B, T, C), (B, T)
+    def count(self, logits: Tensor, targets: Tensor):  # (B, T, C), (B, T)
         real = targets != IGNORE
-        self.right += (((logits.argmax(-1) == targets) | ~real).all(dim=1)).sum()
-        self.total += targets.shape[0]
-
-    def compute(self) -> Tensor:
-        return self.right / self.total.clamp(min=1)
+        return ((logits.argmax(-1) == targets) | ~real).all(dim=1).sum(), targets.shape[0]
 
 
-class ExactMatch(Metric):
+class ExactMatch(Share):
     """Share of outputs (strings) equal to one of their references."""
 
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(self):
-        super().__init__()
-        self.add_state("right", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, outputs: list[str], references: list[list[str]]) -> None:
-        self.right += sum(o in refs for o, refs in zip(outputs, references, strict=True))
-        self.total += len(outputs)
-
-    def compute(self) -> Tensor:
-        return self.right / self.total.clamp(min=1)
+    def count(self, outputs: list[str], references: list[list[str]]):
+        return sum(o in refs for o, refs in zip(outputs, references, strict=True)), len(outputs)
 
 
 class Picked(WrapperMetric):
