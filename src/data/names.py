@@ -142,7 +142,8 @@ class NamesDataModule(SplitsDataModule):
         rows, dropped = self.labelled_names()
         labels = sorted({language for _, language in rows})
         self.cut(rows)
-        self.spec = ClassificationSpec(vocab=self.vocab, labels=labels)
+        counts = Counter(language for _, language in self.rows["train"])
+        self.spec = ClassificationSpec(vocab=self.vocab, labels=labels, label_counts=[counts[x] for x in labels])
         index = {language: i for i, language in enumerate(labels)}
         for stage_name, part in self.rows.items():
             tokens, lengths = pad([self.vocab.encode(name) for name, _ in part], self.vocab.id(PAD))

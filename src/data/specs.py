@@ -49,6 +49,7 @@ class ClassificationSpec(Spec):
     kind = "classification"
     vocab: Vocab  # specials: PAD
     labels: list[str]
+    label_counts: list[int] = field(default_factory=list)  # training items per label (the class prior)
 
 
 @dataclass(kw_only=True)

@@ -14,19 +14,35 @@ from src.errors import UserError
 from src.nn.classifier import SequenceClassifierNet
 from src.tasks.base import Option, RecurrentTask, StepOutput, positive_int
 
+CLASS_BALANCE = ("none", "weights", "logit_adjust")
+
 
 class SequenceClassifier(RecurrentTask):
-    """Logs {val,test}/{loss,acc,f1} (f1: macro), val/*_best and a validation confusion matrix.
-    predict: each name's `top_k` likeliest labels with their probabilities."""
+    """Logs {val,test}/{loss,acc,f1,bal_acc} (f1: macro; bal_acc: the mean recall over labels),
+    val/*_best and a validation confusion matrix. predict: each name's `top_k` likeliest labels
+    with their probabilities.
+
+    class_balance: how the skewed label mix is met in training. `none`: plain cross-entropy;
+    `weights`: each item weighted by 1 / its label's share (weights averaging 1 over the data);
+    `logit_adjust`: the loss sees logits + log prior (Menon et al. 2021, "Long-tail learning via
+    logit adjustment"), so the logits the model outputs, used as they are at test and predict,
+    are the balanced ones."""
 
     spec_kind = ClassificationSpec
     PREDICT_OPTIONS = {"top_k": Option(positive_int, 3, "give how many languages to show per name, e.g. top_k=3")}
 
     def __init__(self, spec: dict, model: dict, task: str, embedding_dim: int, dropout: float, label_smoothing: float,
-                 pooling: str, symbol_dropout: float, lr: float, weight_decay: float, lr_schedule: str):  # fmt: skip
+                 pooling: str, symbol_dropout: float, lr: float, weight_decay: float, lr_schedule: str,
+                 class_balance: str):  # fmt: skip
         self.save_hyperparameters(logger=False)
+        if class_balance not in CLASS_BALANCE:
+            raise ValueError(f"class_balance={class_balance} is unknown; use one of {', '.join(CLASS_BALANCE)}")
         super().__init__(spec, model, lr, weight_decay, lr_schedule)
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.class_balance = label_smoothing, class_balance
+        counts = torch.tensor(self.spec.label_counts or [1] * len(self.spec.labels), dtype=torch.float)
+        prior = counts.clamp(min=1) / counts.clamp(min=1).sum()
+        self.register_buffer("log_prior", prior.log(), persistent=False)  # (C,)
+        self.register_buffer("class_weights", 1 / (prior * len(prior)), persistent=False)  # (C,), mean over items 1
         self.val_confusion = MulticlassConfusionMatrix(len(self.spec.labels))  # counts; normalised per row when drawn
 
     def build_net(self, spec: ClassificationSpec, core: dict) -> SequenceClassifierNet:
@@ -38,11 +54,17 @@ class SequenceClassifier(RecurrentTask):
 
     def metrics(self, split: str) -> dict:
         n = len(self.spec.labels)
-        return {"acc": MulticlassAccuracy(n, average="micro"), "f1": MulticlassF1Score(n, average="macro")}
+        return {
+            "acc": MulticlassAccuracy(n, average="micro"),
+            "f1": MulticlassF1Score(n, average="macro"),
+            "bal_acc": MulticlassAccuracy(n, average="macro"),
+        }
 
     def step(self, batch: Batch, split: str) -> StepOutput:
         logits = self.net(batch.tokens, batch.lengths)  # (B, C)
-        loss = F.cross_entropy(logits, batch.targets, label_smoothing=self.label_smoothing)
+        trained = logits + self.log_prior if self.class_balance == "logit_adjust" else logits
+        weights = self.class_weights if self.class_balance == "weights" else None
+        loss = F.cross_entropy(trained, batch.targets, weight=weights, label_smoothing=self.label_smoothing)
         return StepOutput(loss, len(batch.lengths), logits, batch.targets)
 
     def observe(self, split: str, batch: Batch, out: StepOutput) -> None:
