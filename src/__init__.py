@@ -2,8 +2,8 @@
 
 Layers, one folder each: `data/` (LightningDataModules, vocabularies, specs), `nn/` (plain torch.nn
 parts), `tasks/` (LightningModules: loss, metrics, decoding, predict). Entry points: `python -m
-src.train`, `python -m src.predict`, `python -m src.compare`. In Python, `load(checkpoint)` gives the
-trained task: `load("outputs/names/.../checkpoints/best.ckpt").predict(["Dostoevsky"])`.
+src.train`, `python -m src.predict`, `python -m src.compare`, `python -m src.inspect`. In Python,
+`load(checkpoint)` gives the trained task: `load("outputs/names/.../checkpoints/best.ckpt").predict(["Dostoevsky"])`.
 """
 
 from pathlib import Path

@@ -1,0 +1,50 @@
+"""InspectCells: what the cells do during training, in TensorBoard.
+
+- `train/grad_norm`: the 2-norm of all gradients before clipping (Lightning's `grad_norm`; the
+  Trainer clips after `on_before_optimizer_step`, to `trainer.gradient_clip_val`), at the steps the
+  logger writes (`trainer.log_every_n_steps`);
+- at the end of training: `inspect/saturation` (gate saturation over the validation split, LSTM and
+  GRU), `inspect/states` and `inspect/gates` of the first validation item (src/tasks/inspection.py).
+"""
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import grad_norm
+
+
+class InspectCells(L.Callback):
+    def __init__(self, max_items: int = 1000):
+        self.max_items = max_items
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, module: L.LightningModule, optimizer) -> None:
+        every = trainer.log_every_n_steps
+        if every and (trainer.global_step + 1) % every == 0:
+            norms = grad_norm(module, norm_type=2)
+            if norms:
+                module.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or not isinstance(trainer.logger, TensorBoardLogger):
+            return
+        from src.tasks import inspection as ins
+
+        loader = trainer.datamodule.val_dataloader()
+        writer, step = trainer.logger.experiment, trainer.global_step
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                cell = ins.readings(module, next(iter(loader)))[0].core.cell
+                if cell != "rnn":
+                    stats = ins.saturation(module, loader, self.max_items)
+                    writer.add_figure("inspect/saturation", ins.saturation_figure(stats, "gate saturation, val"), step)
+                first = ins.first_item(next(iter(loader)))
+                traced = ins.trace(module, first)
+                symbols = ins.batch_symbols(module, first)
+                writer.add_figure("inspect/states", ins.states_figure(traced, symbols, "first val item"), step)
+                gates = ins.gates_figure(traced, symbols, "first val item")
+                if gates is not None:
+                    writer.add_figure("inspect/gates", gates, step)
+        finally:
+            module.train(was_training)

@@ -1,0 +1,183 @@
+"""Look inside a trained checkpoint's cells: draw its states, gates, gate saturation and gradient flow.
+
+    python -m src.inspect ckpt=PATH input=Dostoevsky                          # names
+    python -m src.inspect ckpt=PATH input="1234567 + 7654321"                 # binary: also the carry unit
+    python -m src.inspect ckpt=RNN,LSTM,GRU input=tyrannosaurusrex out=figs   # three cells, one gradient plot
+
+Writes PNG files to `out=` (default: <run>/inspect/ beside the checkpoint's checkpoints/ folder) and
+prints their paths: states_<k>.png and gates_<k>.png for input k, saturation.png over a data split
+(`split=val|test|none`), carry.png (binary), gradient_flow.png (the longest input). With several
+checkpoints, each one's figures go to a folder of its own under out= and gradient_flow.png holds all.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from src.errors import EXIT_USER_ERROR, UserError
+from src.predict import parse_args, read_inputs
+
+COMMON = {
+    "ckpt": "a checkpoint written by src.train, or several joined by commas (their gradient flow on one plot)",
+    "input": "one input, as src.predict takes it (a name, a word, '39 + 17', a sentence)",
+    "input_file": "a UTF-8 file of inputs, one a line",
+    "out": "the folder to write the figures to (default: <run>/inspect/)",
+    "split": "the data split of the saturation histograms (and the binary carry unit): val, test or none (default val)",
+    "max_items": "items of the split to read (default 1000)",
+    "data_dir": "the data folder (default: $RNNLAB_DATA_DIR, else data)",
+    "language": "the language a namegen checkpoint generates for",
+    "threads": "torch CPU threads (default 1)",
+}
+USAGE = "usage: python -m src.inspect ckpt=PATH[,PATH...] input=TEXT | input_file=PATH [out=DIR] [split=val] ..."
+SPLITS = ("val", "test", "none")
+
+
+def default_out(ckpt: Path) -> Path:
+    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    return run / "inspect"
+
+
+def writable_folder(path: Path) -> Path:
+    """`path`, created if needed; UserError when it cannot be written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise UserError(f"out={path} cannot be written ({err.strerror or err}); give a folder you can write") from None
+    return path
+
+
+def split_batches(task_name: str, ckpt: Path, task, split: str, data_dir: str):
+    """The batches of `split` as the task's DataModule serves them, built from this project's
+    conf/task/<task>.yaml with the run's own data settings (its config.yaml) when it has one."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf, open_dict
+
+    from src import CONF_DIR
+    from src.train import build
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"task={task_name}", f"paths.data_dir={data_dir}"])
+    run_config = default_out(ckpt).parent / "config.yaml"
+    if run_config.is_file():  # plain values only: never a _target_ read from a file
+        saved = OmegaConf.load(run_config).get("task", {}).get("data", {})
+        with open_dict(cfg):
+            for key, value in saved.items():
+                if not key.startswith("_") and key != "data_dir" and key in cfg.task.data:
+                    cfg.task.data[key] = value
+    datamodule = build(cfg.task.data, "task.data")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    if datamodule.spec.to_dict() | {"train_words": None} != task.spec.to_dict() | {"train_words": None}:
+        raise UserError(f"the {split} data as {run_config if run_config.is_file() else 'conf/task'} builds it does "
+                        "not match the checkpoint's vocabulary; give data_dir= of its run, or split=none")  # fmt: skip
+    loader = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
+    return loader[0] if isinstance(loader, list) else loader
+
+
+def inspect(args: dict[str, str]) -> list[Path]:
+    """Write the figures for the command-line arguments `args` (see COMMON); return their paths."""
+    from src.tasks import inspection as ins
+    from src.tasks.checkpoint import checkpoint_task, load_module, read_checkpoint
+
+    unknown = [k for k in args if k not in COMMON]
+    if unknown:
+        raise UserError(f"{unknown[0]}= is not an option of src.inspect; use {', '.join(f'{k}=' for k in COMMON)}")
+    if not args.get("ckpt"):
+        raise UserError("say which checkpoint: ckpt=outputs/<task>/<run>/checkpoints/best.ckpt")
+    split = args.get("split", "val")
+    if split not in SPLITS:
+        raise UserError(f"split={split}; use one of {', '.join(SPLITS)}")
+    max_items = args.get("max_items", "1000")
+    if not max_items.isdigit() or int(max_items) < 1:
+        raise UserError(f"max_items={max_items}; give a whole number of at least 1")
+    inputs = read_inputs(args)
+    if not inputs:
+        raise UserError("give what to read: input=TEXT or input_file=PATH (one input a line)")
+    paths = [Path(p).expanduser() for p in args["ckpt"].split(",") if p]
+    loaded = []
+    for path in paths:
+        ckpt = read_checkpoint(path)
+        loaded.append((path, checkpoint_task(ckpt), load_module(ckpt)))
+    out = writable_folder(Path(args["out"]).expanduser() if args.get("out") else default_out(paths[0]))
+    data_dir = args.get("data_dir") or os.environ.get("RNNLAB_DATA_DIR", "data")
+
+    written, curves = [], []
+    for k, (path, task_name, task) in enumerate(loaded, 1):
+        cell = task.net.encoder.cell if hasattr(task.net, "encoder") else task.net.core.cell
+        folder = out if len(loaded) == 1 else writable_folder(out / f"{k}_{task_name}_{cell}")
+        encoded = [ins.encode_input(task, where, text, args.get("language")) for where, text in inputs]
+
+        def save(fig, name: str, folder: Path = folder) -> None:
+            target = folder / name
+            try:
+                fig.savefig(target, dpi=80)
+            except OSError as err:
+                raise UserError(
+                    f"cannot write {target} ({err.strerror or err}); give out= a folder you can write"
+                ) from None
+            written.append(target)
+
+        for i, ((_, text), (batch, symbols)) in enumerate(zip(inputs, encoded, strict=True), 1):
+            traced = ins.trace(task, batch)
+            save(ins.states_figure(traced, symbols, f"{task_name} {cell}: states for {text!r}"), f"states_{i}.png")
+            gates = ins.gates_figure(traced, symbols, f"{task_name} {cell}: gates for {text!r}")
+            if gates is not None:
+                save(gates, f"gates_{i}.png")
+        binary = task.spec.kind == "labelling" and task.spec.codec in ("add", "sub")
+        if split != "none" and (cell != "rnn" or binary):
+            loader = split_batches(task_name, path, task, split, data_dir)
+            if cell != "rnn":
+                stats = ins.saturation(task, loader, int(max_items))
+                save(ins.saturation_figure(stats, f"{task_name} {cell}: gate saturation over {split}"),
+                     "saturation.png")  # fmt: skip
+            if binary:
+                unit = ins.carry_unit(task, loader, int(max_items))
+                batch, [pairs] = encoded[0]
+                [(_, traces)] = ins.trace(task, batch)
+                values = next(t for t in traces if t.name == unit[0]).values["hidden"][0, : len(pairs), unit[1]]
+                title = f"{task_name} {cell}: the carry unit on {inputs[0][1]!r}"
+                save(ins.carry_figure(values, ins.carries(pairs, task.spec.codec), pairs, unit, title), "carry.png")
+        longest = max(range(len(inputs)), key=lambda i: len(encoded[i][1][0]))
+        norms, what = ins.gradient_norms(task, encoded[longest][0])
+        curves.append((f"{cell} ({default_out(path).parent.name})", norms, what, task_name, cell))
+        print(f"{path}: {task_name} {cell}, {len(norms)} steps of {inputs[longest][1]!r}: "
+              + (f"gradient below 1e-3 of the last step's from distance {d}"
+                 if (d := ins.below(norms / norms[-1])) is not None else "gradient never below 1e-3"),
+              file=sys.stderr)  # fmt: skip
+
+    tasks = ", ".join(sorted({c[3] for c in curves}))
+    title = f"{tasks}: gradient flow, loss = {curves[0][2]}"
+    distinct = len({c[4] for c in curves}) == len(curves)  # one curve per cell: the cell says which
+    fig = ins.gradient_figure([(c[4] if distinct else c[0], c[1]) for c in curves], title)
+    target = out / "gradient_flow.png"
+    fig.savefig(target, dpi=80)
+    written.append(target)
+    return written
+
+
+def main() -> None:
+    try:
+        args, wants_help = parse_args(sys.argv[1:])
+        if wants_help:
+            print("\n".join([__doc__.strip(), "", USAGE, ""] + [f"  {k}=  {v}" for k, v in COMMON.items()]))
+            return
+        threads = args.get("threads", "1")
+        if not threads.isdigit() or int(threads) < 1:
+            raise UserError(f"threads={threads}; give a whole number of at least 1")
+        import torch
+
+        torch.set_num_threads(int(threads))
+        written = inspect(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    print("\n".join(str(p) for p in written), flush=True)
+
+
+if __name__ == "__main__":
+    main()
