@@ -31,6 +31,8 @@ def test_filters_on_length_and_prefix():
     pairs = [("i am cold .", "j ai froid ."), ("go .", "va !"), ("he is " + "very " * 10, "il est")]
     assert filter_pairs(pairs, max_length=10) == pairs[:2]
     assert filter_pairs(pairs, max_length=10, prefixes=("i am ",)) == pairs[:1]
+    reversed_pairs = [(b, a) for a, b in pairs]  # task.data.reverse=true: French first, the prefixes read the English
+    assert filter_pairs(reversed_pairs, max_length=10, prefixes=("i am ",), english=1) == reversed_pairs[:1]
 
 
 def test_grouped_split_keeps_each_source_in_one_split_with_all_its_references():
@@ -66,3 +68,17 @@ def test_real_file_if_present(shared_data):
     assert len(pairs) == 18065 and skipped == 0
     train, val, test = split_pairs(filter_pairs(pairs), "grouped")
     assert len(val) == len(test) == 1000 and len(train) > 10000
+
+
+def test_the_tutorial_subset_in_both_directions_and_what_to_do_when_it_is_too_small(data_dir, datamodule, tmp_path):
+    (tmp_path / "eng-fra.txt").write_text(
+        "".join(f"I am {w}.\tJe suis {w}.\nHe runs {w}.\tIl court {w}.\n" for w in ("tall", "small", "cold", "ok")),
+        encoding="utf-8",
+    )
+    dm = datamodule("translate", tmp_path, prefixes="tutorial", reverse=True, val_size=1, test_size=1)
+    dm.setup()
+    assert dm.references("test")[0][0].startswith("i am ")  # the English side, now the target, was filtered
+    with pytest.raises(UserError, match="lower task.data.test_size and task.data.val_size"):
+        datamodule("translate", tmp_path, prefixes="tutorial", val_size=2, test_size=2).setup()
+    with pytest.raises(UserError, match="raise task.data.max_length or set task.data.prefixes=null"):
+        datamodule("translate", tmp_path, prefixes="tutorial", max_length=2).setup()

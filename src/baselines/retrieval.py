@@ -32,7 +32,8 @@ def read_splits(cfg: DictConfig) -> tuple[list[tuple[str, str]], Split, Split]:
         return pairs, [(a, [b]) for a, b in pairs], [(a, [b]) for a, b in pairs]
     data = cfg.task.data
     pairs, _ = read_pairs(Path(data.data_dir) / data.file, data.reverse)
-    kept = filter_pairs(pairs, data.max_length, TUTORIAL_PREFIXES if data.prefixes == "tutorial" else None)
+    prefixes = TUTORIAL_PREFIXES if data.prefixes == "tutorial" else None
+    kept = filter_pairs(pairs, data.max_length, prefixes, english=1 if data.reverse else 0)
     return split_pairs(kept, data.split, data.val_size, data.test_size, data.split_seed)
 
 

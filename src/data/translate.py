@@ -54,12 +54,14 @@ def read_pairs(path: Path, reverse: bool = False) -> tuple[list[tuple[str, str]]
     return pairs, skipped
 
 
-def filter_pairs(pairs, max_length: int = 10, prefixes: tuple[str, ...] | None = None):
-    """Pairs whose sides have fewer than max_length tokens and, given prefixes, whose English starts
-    with one of them (the tutorial's filterPair)."""
+def filter_pairs(pairs, max_length: int = 10, prefixes: tuple[str, ...] | None = None, english: int = 0):
+    """Pairs whose sides have fewer than max_length tokens and, given prefixes, whose English side
+    (`english`: 0 the source, 1 the target, as with task.data.reverse=true) starts with one of them
+    (the tutorial's filterPair, which reads the English side in either direction)."""
     return [
         (a, b) for a, b in pairs
-        if len(a.split()) < max_length and len(b.split()) < max_length and (not prefixes or a.startswith(prefixes))
+        if len(a.split()) < max_length and len(b.split()) < max_length
+        and (not prefixes or (a, b)[english].startswith(prefixes))
     ]  # fmt: skip
 
 
@@ -70,7 +72,10 @@ def split_pairs(pairs, split: str = "grouped", val: int = 1000, test: int = 1000
         pairs = pairs[:]
         rng.shuffle(pairs)
         if len(pairs) <= val + test:
-            raise UserError(f"{len(pairs)} pairs cannot make {test} test, {val} validation and a training set")
+            raise UserError(
+                f"{len(pairs)} pairs cannot make {test} test, {val} validation and a training set; "
+                "lower task.data.test_size and task.data.val_size"
+            )
         as_refs = lambda part: [(a, [b]) for a, b in part]  # noqa: E731
         return pairs[test + val :], as_refs(pairs[test : test + val]), as_refs(pairs[:test])
     if split != "grouped":
@@ -81,7 +86,10 @@ def split_pairs(pairs, split: str = "grouped", val: int = 1000, test: int = 1000
     sources = sorted(references)
     rng.shuffle(sources)
     if len(sources) <= val + test:
-        raise UserError(f"{len(sources)} source sentences cannot make {test} test, {val} validation and a training set")
+        raise UserError(
+            f"{len(sources)} source sentences cannot make {test} test, {val} validation and a training set; "
+            "lower task.data.test_size and task.data.val_size"
+        )
     test_src, val_src, train_src = sources[:test], sources[test : test + val], sources[test + val :]
     train = [(a, b) for a in train_src for b in references[a]]
     return train, [(a, references[a]) for a in val_src], [(a, references[a]) for a in test_src]
@@ -121,7 +129,14 @@ class TranslateDataModule(SplitsDataModule):
         if self.datasets:
             return
         pairs, skipped = read_pairs(self.path, self.reverse)
-        kept = filter_pairs(pairs, self.max_length, self.prefixes)
+        kept = filter_pairs(pairs, self.max_length, self.prefixes, english=1 if self.reverse else 0)
+        if not kept:
+            raise UserError(
+                f"no pair of {self.path} has both sides under task.data.max_length={self.max_length} tokens"
+                + (" and English starting with the tutorial's prefixes" if self.prefixes else "")
+                + "; raise task.data.max_length"
+                + (" or set task.data.prefixes=null" if self.prefixes else "")
+            )
         train, val, test = split_pairs(kept, self.split, self.val_size, self.test_size, self.split_seed)
         src_vocab = word_vocab([a for a, _ in train], self.min_freq)
         tgt_vocab = word_vocab([b for _, b in train], self.min_freq)
