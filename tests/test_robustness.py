@@ -1,0 +1,193 @@
+"""Bad input is one line before anything is built; a run folder holds one run; a sweep with a failed
+job still ends with its table. Everything through the real entry points, in-process."""
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import src.compare
+import src.train
+
+# (override, words the one error line must hold): each refused before a run folder is written
+BAD_TRAIN_OPTIONS = [
+    ("trainer.max_epochs=x", "trainer.max_epochs=x"),
+    ("trainer.max_epochs=0", "trainer.max_epochs=0"),  # would write a finished-looking untrained run
+    ("trainer.max_epochs=-5", "at least 1"),
+    ("trainer.devices=0", "trainer.devices=0"),
+    ("task.data.batch_size=0", "task.data.batch_size=0"),
+    ("task.data.batch_size=-1", "task.data.batch_size=-1"),
+    ("task.data.eval_batch_size=0", "task.data.eval_batch_size=0"),
+    ("task.module.lr=-1", "task.module.lr=-1"),
+    ("task.module.lr=abc", "task.module.lr=abc"),
+    ("seed=abc", "seed=abc"),
+    ("seed=-1", "seed=-1"),
+    ("threads=-1", "threads=-1"),
+    ("threads=abc", "threads=abc"),
+    ("task.module.label_smoothing=2", "task.module.label_smoothing=2"),
+    ("task.module.dropout=2", "task.module.dropout=2"),
+    ("model.hidden_size=0", "model.hidden_size=0"),
+    ("model.num_layers=0", "model.num_layers=0"),
+    ("model.dropout=2", "model.dropout=2"),
+    ("task.module.lr_schedule=foo", "onecycle"),
+    ("foo=1", "+foo=1"),
+    ("task.modul.lr=1", "+task.modul.lr=1"),
+    ("model.hidden_size=[1", "quote"),
+]
+
+
+@pytest.mark.parametrize("override, needle", BAD_TRAIN_OPTIONS, ids=[o for o, _ in BAD_TRAIN_OPTIONS])
+def test_a_bad_option_is_one_line_before_a_run_folder_exists(override, needle, tiny, tmp_path, run_cli):
+    run = tmp_path / "run"
+    result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", override])
+    result.assert_one_clear_line(needle)
+    assert not run.exists()  # refused before Hydra wrote anything
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [("task.module.pooling=foo", "task.module.pooling=foo"), ("task.monitor=val/losss", "val/acc")],
+)
+def test_an_option_the_task_checks_is_one_line_before_training(override, needle, tiny, tmp_path, run_cli):
+    run = tmp_path / "run"
+    result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", override])
+    result.assert_one_clear_line(needle)
+    assert not (run / "checkpoints").exists() and not (run / "results.json").exists()
+
+
+def test_a_gpu_trainer_without_a_gpu_is_one_line(tiny, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    tiny = [o for o in tiny if not o.startswith("trainer.accelerator")]
+    run_cli(src.train, [*tiny, f"hydra.run.dir={tmp_path / 'run'}", "trainer=gpu"]).assert_one_clear_line(
+        "trainer.accelerator=gpu", "trainer=cpu"
+    )
+
+
+def test_a_run_folder_under_a_file_is_one_line(tiny, tmp_path, run_cli):
+    (tmp_path / "file").write_text("not a folder\n")
+    result = run_cli(src.train, [*tiny, f"hydra.run.dir={tmp_path / 'file' / 'run'}"])
+    result.assert_one_clear_line("is a file, not a folder")
+
+
+def test_a_search_with_no_trials_is_one_line(tiny, tmp_path, run_cli):
+    argv = ["-m", "hparams_search=names_optuna", "hydra.sweeper.n_trials=0", f"hydra.sweep.dir={tmp_path / 's'}"]
+    run_cli(src.train, [*tiny, *argv]).assert_one_clear_line("hydra.sweeper.n_trials=0")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_folder_holding_a_run_is_refused_and_left_as_it_was(tiny, tmp_path, run_cli):
+    run = tmp_path / "run"
+    argv = [*tiny, f"hydra.run.dir={run}", "trainer.max_epochs=1"]
+    assert run_cli(src.train, argv).code == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    run_cli(src.train, argv).assert_one_clear_line("holds another run", "ckpt_path=")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # not a byte written
+
+
+def test_runs_started_in_the_same_second_get_two_folders(tiny, tmp_path, run_cli, monkeypatch):
+    """Hydra's ${now:...} at one frozen second (microseconds apart): two runs, two folders."""
+    import datetime
+
+    import hydra.core.utils
+
+    ticks = iter(range(1, 100))
+
+    class SameSecond(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2026, 11, 23, 10, 0, 0, next(ticks))
+
+    monkeypatch.setattr(hydra.core.utils, "datetime", SameSecond)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert run_cli(src.train, [*tiny, "trainer.max_epochs=1"]).code == 0
+    runs = sorted((tmp_path / "outputs" / "names").iterdir())
+    assert len(runs) == 2 and all(r.name.startswith("2026-11-23_10-00-00") for r in runs), runs
+    assert all((r / "results.json").is_file() for r in runs)
+
+
+def test_a_sweep_job_with_a_bad_value_fails_in_one_line_and_the_table_lists_it(tiny, tmp_path, run_cli):
+    sweep = tmp_path / "sweep"
+    argv = ["-m", *tiny, "trainer.max_epochs=1", "model.hidden_size=8,0", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(src.train, argv)
+    assert result.code == 2 and "Traceback" not in result.err + result.out, result.err
+    assert "error: 1 job(s) failed" in result.err and "model.hidden_size=0" in result.err
+    table = (sweep / "compare.md").read_text()
+    assert table in result.out  # the table is printed, the failed job listed with its reason
+    [failed] = [line for line in table.splitlines() if "| failed |" in line]
+    assert "model.hidden_size=0 cannot be used" in failed
+    assert sum("| gru | 1 |" in line for line in table.splitlines()) == 1  # the good job's row
+
+
+def test_a_reused_sweep_folder_is_refused(tiny, tmp_path, run_cli):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text("{}\n")
+    run_cli(src.train, ["-m", *tiny, f"hydra.sweep.dir={sweep}"]).assert_one_clear_line("holds another sweep")
+
+
+@pytest.fixture
+def run_compare(capsys, monkeypatch):
+    """`python -m src.compare argv...` in-process (its cli returns the exit status), with no logging
+    handlers left by an earlier in-process Hydra run (they write to that run's closed capture)."""
+
+    def run(argv: list[str]):
+        monkeypatch.setattr(logging.root, "handlers", [])
+        capsys.readouterr()
+        code = src.compare.cli(argv)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def finished_run(tiny, tmp_path, compose) -> Path:
+    run = tmp_path / "finished"
+    src.train.train(compose([*tiny, "trainer.max_epochs=1"], run))
+    return run
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda run: (run / "results.json").write_text('{"task": "names", "model": "gru", "overr'),
+        lambda run: (run / "results.json").write_text(""),
+        lambda run: (run / "results.json").write_text("[]"),
+        lambda run: (
+            (run / "results.json").unlink(),
+            (run / ".hydra").mkdir(),
+            (run / ".hydra/config.yaml").write_text("["),
+        ),
+    ],
+    ids=["truncated-results", "empty-results", "results-not-a-record", "broken-hydra-config"],
+)
+def test_compare_lists_a_broken_run_and_still_prints_the_table(write, finished_run, tmp_path, run_compare):
+    good, broken = tmp_path / "runs" / "good", tmp_path / "runs" / "broken"
+    good.parent.mkdir()
+    finished_run.rename(good)
+    shutil.copytree(good, broken)
+    write(broken)
+    code, out, err = run_compare([str(tmp_path / "runs")])
+    assert code == 0 and "Traceback" not in err, err
+    assert "| failed |" in out and "(broken: broken " in out
+    assert sum(line.startswith("| gru | 1 |") for line in out.splitlines()) == 1
+
+
+def test_compare_with_out_under_a_file_prints_the_table_then_one_line(
+    finished_run, tmp_path, run_compare, one_clear_line
+):
+    (tmp_path / "file").write_text("")
+    code, out, err = run_compare([str(finished_run), "--out", str(tmp_path / "file" / "out")])
+    one_clear_line(code, err, "cannot save compare.md", "--out")
+    assert "| gru | 1 |" in out
+
+
+def test_compare_names_why_a_run_failed(tiny, tmp_path, run_cli, run_compare):
+    run = tmp_path / "run"
+    (Path(tiny[0].split("=", 1)[1]) / "names" / "Greek.txt").write_bytes(b"\xff\xfe\x00junk")
+    assert run_cli(src.train, [*tiny, f"hydra.run.dir={run}"]).code == 2
+    _, out, _ = run_compare([str(run)])
+    assert "| failed |" in out and "Greek.txt:1: not UTF-8" in out
