@@ -84,6 +84,12 @@ def check_config(cfg: DictConfig) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not good(value):
             raise UserError(f"{key}={value} cannot be used; give {wanted}")
+    strategy, passes = (
+        OmegaConf.select(cfg, "trainer.strategy", default=None),
+        OmegaConf.select(cfg, "task.data.passes"),
+    )
+    if "ddp" in str(strategy) and isinstance(passes, int) and passes > 1:  # a batch sampler Lightning cannot shard
+        raise UserError(f"task.data.passes={passes} cannot be split across DDP processes; add task.data.passes=1")
     accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(

@@ -191,3 +191,86 @@ def test_compare_names_why_a_run_failed(tiny, tmp_path, run_cli, run_compare):
     assert run_cli(src.train, [*tiny, f"hydra.run.dir={run}"]).code == 2
     _, out, _ = run_compare([str(run)])
     assert "| failed |" in out and "Greek.txt:1: not UTF-8" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["binary", "hidden=0"], "hidden=0: give at least 1"),
+        (["binary", "hidden=-1"], "hidden=-1: give at least 1"),
+        (["binary", "lr=-1"], "lr=-1: give a number above 0"),
+        (["binary", "steps=-5"], "steps=-5: give at least 1"),
+        (["binary", "bits=100"], "bits=100: give 2 to 62"),
+        (["dinos", "lr=nan"], "lr=nan: give a number above 0"),
+    ],
+)
+def test_scratch_refuses_values_it_cannot_use(argv, message):
+    from src.errors import UserError
+    from src.scratch.__main__ import main
+
+    with pytest.raises(UserError, match=message):
+        main(argv)
+
+
+def test_ddp_with_a_batch_sampler_is_one_line_before_any_process_starts(tiny, tmp_path, run_cli):
+    argv = [tiny[0], "task=hello", "trainer=ddp", "trainer.accelerator=cpu", f"hydra.run.dir={tmp_path / 'run'}"]
+    run_cli(src.train, argv).assert_one_clear_line("task.data.passes=5", "task.data.passes=1")
+
+
+def test_a_non_utf8_pairs_file_is_one_line(tmp_path, run_cli):
+    (tmp_path / "pairs.txt").write_bytes("king\tqueen\nman\tw\xf6man\n".encode("latin-1"))
+    argv = ["task=pairs", f"paths.data_dir={tmp_path}", "task.data.file=pairs.txt", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line("pairs.txt:2: not UTF-8")
+
+
+def test_a_huge_line_in_the_words_file_is_refused_before_training(tmp_path, run_cli):
+    words = [f"{a}{b}saurus" for a in "abcdefghijklmnopqrst" for b in "abcdefghijklmnopqrst"]
+    (tmp_path / "dinos.txt").write_text("\n".join([*words[:3], "x" * 2_000_000, *words[3:]]) + "\n")
+    argv = ["task=dinos", f"paths.data_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line("dinos.txt:4: a line of 2,000,000 characters")
+
+
+def test_a_words_file_too_small_names_the_options_that_fix_it(tmp_path, run_cli):
+    (tmp_path / "dinos.txt").write_text("\n".join(f"{a}{b}saurus" for a in "abcdefgh" for b in "abcdefgh") + "\n")
+    argv = ["task=dinos", f"paths.data_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line("64 words cannot make", "task.data.val_size", "test_size")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, compose, make_data) -> dict[str, Path]:
+    """Tiny names and pairs checkpoints (one epoch each)."""
+    root = tmp_path_factory.mktemp("ckpts")
+    data = make_data(root)
+    found = {}
+    for task in ("names", "pairs"):
+        overrides = [f"task={task}", f"paths.data_dir={data}", "model.hidden_size=8", "trainer.max_epochs=1"]
+        overrides += ["trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+        found[task] = Path(src.train.train(compose(overrides, root / task))["best_ckpt"])
+    return found
+
+
+def test_predict_a_checkpoint_folder_says_it_is_a_folder(checkpoints, run_cli):
+    import src.predict
+
+    result = run_cli(src.predict, [f"ckpt={checkpoints['names'].parent}", "input=Rossi"])
+    result.assert_one_clear_line("is a folder", "best.ckpt")
+
+
+def test_predict_reads_a_name_tab_label_file_by_its_first_column(checkpoints, tmp_path, run_cli):
+    import src.predict
+
+    (tmp_path / "labelled.txt").write_text("Nakamura\tJapanese\nRossi\tItalian\n")
+    (tmp_path / "plain.txt").write_text("Nakamura\nRossi\n")
+    labelled = run_cli(src.predict, [f"ckpt={checkpoints['names']}", f"input_file={tmp_path / 'labelled.txt'}"])
+    plain = run_cli(src.predict, [f"ckpt={checkpoints['names']}", f"input_file={tmp_path / 'plain.txt'}"])
+    assert labelled.code == plain.code == 0 and labelled.err == ""
+    assert labelled.out == plain.out and plain.out.startswith("Nakamura\t")
+
+
+def test_pairs_predict_lowercases_as_training_did(checkpoints, run_cli):
+    import src.predict
+
+    upper = run_cli(src.predict, [f"ckpt={checkpoints['pairs']}", "input=KING"])
+    lower = run_cli(src.predict, [f"ckpt={checkpoints['pairs']}", "input=king"])
+    assert upper.code == lower.code == 0 and "warning" not in upper.err, upper.err
+    assert upper.out.split("\t")[1:] == lower.out.split("\t")[1:]
