@@ -274,3 +274,31 @@ def test_pairs_predict_lowercases_as_training_did(checkpoints, run_cli):
     lower = run_cli(src.predict, [f"ckpt={checkpoints['pairs']}", "input=king"])
     assert upper.code == lower.code == 0 and "warning" not in upper.err, upper.err
     assert upper.out.split("\t")[1:] == lower.out.split("\t")[1:]
+
+
+@pytest.mark.parametrize("drop", ["state_dict", "hyper_parameters"])
+def test_predict_a_checkpoint_missing_its_weights_or_settings_is_one_line(drop, checkpoints, tmp_path, run_cli):
+    import src.predict
+
+    ckpt = torch.load(checkpoints["names"], weights_only=True)
+    del ckpt[drop]
+    torch.save(ckpt, tmp_path / "partial.ckpt")
+    result = run_cli(src.predict, [f"ckpt={tmp_path / 'partial.ckpt'}", "input=Rossi"])
+    result.assert_one_clear_line("is not a checkpoint of this project")
+
+
+def test_names_rows_that_collapse_when_cleaned_say_how_few_names_there_are(tmp_path, run_cli):
+    rows = [f"Li{i}\tChinese" for i in range(30)] + [f"Kim{i}\tKorean" for i in range(30)]
+    (tmp_path / "names.tsv").write_text("\n".join(rows) + "\n")
+    argv = [f"paths.data_dir={tmp_path}", "task.data.path=names.tsv", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line("its 60 rows hold 2 distinct names once cleaned", "val_fraction")
+
+
+def test_an_unreadable_names_folder_says_so(data_dir, tmp_path, run_cli, monkeypatch):
+    import os
+
+    names = data_dir / "names"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != names and real_access(path, mode))
+    argv = [f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line(f"cannot read the folder {names}")

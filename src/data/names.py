@@ -11,6 +11,7 @@ Splits:
 """
 
 import logging
+import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -35,6 +36,8 @@ SPLITS = ("grouped", "classic")
 def read_labelled_names(path: Path) -> list[tuple[str, str]]:
     """(raw name, language) rows from a folder of <Language>.txt or a name<TAB>Language file."""
     if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise UserError(f"cannot read the folder {path} (permission denied); give read access or copy the data")
         files = sorted(path.glob("*.txt"))
         if not files:
             raise UserError(f"{path} has no <Language>.txt files; point task.data.path at the names folder")
@@ -135,8 +138,13 @@ class NamesDataModule(SplitsDataModule):
         labels = sorted({language for _, language in rows})
         train, val, test = split_rows(rows, self.split, self.val_fraction, self.test_fraction, self.split_seed)
         for part, name in ((train, "train"), (val, "val"), (test, "test")):
-            if not part:
-                raise UserError(f"the {name} split of {self.source_path} is empty; use a larger file or fractions")
+            if not part:  # say how few names there really are: rows may collapse once cleaned ("Li2", "Li3")
+                distinct = len({n for n, _ in rows})
+                raise UserError(
+                    f"the {name} split of {self.source_path} is empty: its {len(rows)} rows hold {distinct} distinct "
+                    f"names once cleaned (dropped: {dict(dropped) or 'nothing'}); give more names, or raise "
+                    "task.data.val_fraction and test_fraction"
+                )
         self.rows = {"train": train, "val": val, "test": test}
         self.spec = ClassificationSpec(vocab=self.vocab, labels=labels)
         index = {language: i for i, language in enumerate(labels)}
