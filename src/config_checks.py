@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
 from hydra.errors import HydraException
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -139,6 +140,8 @@ def check_command_line(argv: list[str]) -> None:
     overrides = []
     for override, arg in zip(parsed, args, strict=True):
         if override.is_sweep_override() and multirun:  # each job is checked as it starts; here its first
+            if override.value_type == ValueType.INTERVAL_SWEEP:
+                continue  # a search's interval(a, b): its samples are checked per job
             first = next(iter(override.sweep_string_iterator()), None)
             if first is None:
                 raise UserError(f"{arg} sweeps over no values; give at least one")

@@ -7,6 +7,7 @@ thin Hydra entry point around it.
 import hashlib
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -200,9 +201,10 @@ def main(cfg: DictConfig) -> float | None:
     except UserError as err:
         route_library_logs()  # the reason in train.log, where compare finds it
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            # one line, and the sweep goes on: its compare table lists this job with the reason
+            # one line, and the sweep goes on: its compare table lists this job with the reason. The
+            # objective is the worst there is, so a search (Optuna) goes on too and ranks the job last.
             log.error("error: %s", err)
-            return None
+            return -math.inf if cfg.task.monitor_mode == "max" else math.inf
         log.error("error: %s", err, extra={"file_only": True})
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)

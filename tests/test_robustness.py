@@ -302,3 +302,20 @@ def test_an_unreadable_names_folder_says_so(data_dir, tmp_path, run_cli, monkeyp
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != names and real_access(path, mode))
     argv = [f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path / 'r'}"]
     run_cli(src.train, argv).assert_one_clear_line(f"cannot read the folder {names}")
+
+
+def test_a_search_goes_on_past_a_failed_trial_and_lists_it(tiny, tmp_path, run_cli):
+    """A failed trial scores the worst objective: Optuna goes on, and the table lists it as failed."""
+    sweep = tmp_path / "search"
+    argv = ["-m", "hparams_search=names_optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.seed=3"]
+    tiny = [o for o in tiny if not o.startswith("model.hidden_size=")]
+    argv += [*tiny, "trainer.max_epochs=1", "model.hidden_size=choice(8,0)", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(src.train, argv)
+    assert result.code == 2 and "Traceback" not in result.err, result.err
+    table = (sweep / "compare.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| gru |")]
+    failed = [row for row in rows if "| failed |" in row]
+    assert len(rows) == 4 and 0 < len(failed) < 4, table  # seed 3 samples both sizes
+    assert all(("model.hidden_size=0 " in row) == (row in failed) for row in rows)
+    assert all(row.endswith("model.hidden_size=0 cannot be used; give a whole number of at least 1)") for row in failed)
+    assert (sweep / "optimization_results.yaml").is_file()
