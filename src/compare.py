@@ -3,8 +3,9 @@
 Prints a markdown table per task, one row per run (or per group of runs that differ only by
 `seed`, as mean +- std): task, model, overrides, parameters, epochs, seconds per epoch, training
 seconds in all, best validation metric, test metrics. Saves it as DIR/compare.md, and DIR/compare.png with each run's
-validation curve and its training time. A run folder without results.json (killed, failed, still
-running) is listed as incomplete, never dropped.
+validation curve and its training time. A run folder without results.json is never dropped: it is
+listed as failed (with the error line of its train.log, or what in the folder cannot be read) or as
+incomplete (killed, stopped, still running).
 """
 
 import argparse
@@ -31,6 +32,7 @@ class Run:
     model: str
     overrides: list[str]
     results: dict | None = None  # None: the run did not finish
+    why: str = ""  # why it did not: its log's last error line, or what in the folder cannot be read
     curve: list[tuple[int, float]] = field(default_factory=list)
 
     @property
@@ -54,16 +56,42 @@ def find_runs(root: Path) -> list[Run]:
 
 
 def read_run(folder: Path) -> Run:
+    """The run in `folder`; one whose files cannot be read is listed as broken, with what is wrong."""
     results_file = folder / "results.json"
     if results_file.is_file():
-        results = json.loads(results_file.read_text())
-        return Run(folder, results["task"], results["model"], list(results["overrides"]), results)
-    config = OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "config.yaml")) or {}
-    overrides_file = folder / ".hydra" / "overrides.yaml"
-    overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
-    task = (config.get("task") or {}).get("name", "?")
-    model = (config.get("model") or {}).get("cell", "?")
-    return Run(folder, task, model, list(overrides or []))
+        try:
+            results = json.loads(results_file.read_text())
+            run = Run(folder, results["task"], results["model"], list(results["overrides"]), results)
+            if not all(isinstance(results.get(k), dict) for k in ("best_val", "test")):
+                raise ValueError("no best_val or test metrics")
+            return run
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            return Run(folder, "?", "?", [], why=f"broken results.json ({first_line(err)})")
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "config.yaml")) or {}
+        overrides_file = folder / ".hydra" / "overrides.yaml"
+        overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+        task = (config.get("task") or {}).get("name", "?")
+        model = (config.get("model") or {}).get("cell", "?")
+        return Run(folder, str(task), str(model), [str(o) for o in overrides or []], why=last_error(folder))
+    except Exception as err:  # a broken YAML file is a broken run, not the end of the table
+        return Run(folder, "?", "?", [], why=f"broken .hydra/ record ({first_line(err)})")
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:120] if text else type(err).__name__
+
+
+def last_error(folder: Path) -> str:
+    """The last error line of the run's train.log (a one-line reason, a stop signal), or ''."""
+    try:
+        lines = (folder / "train.log").read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line.split("] - ", 1)[-1] for line in lines if "[ERROR] - " in line]
+    reasons = [e for e in errors if e.startswith(("error: ", "stopped by", "interrupted"))]
+    return (reasons or errors or [""])[-1].removeprefix("error: ")[:200]
 
 
 def read_curve(run: Run, metric: str) -> list[tuple[int, float]]:
@@ -111,7 +139,12 @@ def table(task: str, runs: list[Run]) -> str:
     for run in runs:
         if not run.results:
             blank = [""] * (len(head) - 4)
-            lines.append(f"| {run.model} | incomplete | {run.label} | | " + " | ".join(blank) + f" | ({run.path.name})")
+            # failed: a one-line reason in its log (or a broken file); incomplete: killed, stopped or running
+            stopped = run.why.startswith(("stopped by", "interrupted"))
+            state, why = ("failed" if run.why and not stopped else "incomplete"), f": {run.why}" if run.why else ""
+            lines.append(
+                f"| {run.model} | {state} | {run.label} | | " + " | ".join(blank) + f" | ({run.path.name}{why})"
+            )
     return "\n".join(lines)
 
 
@@ -152,10 +185,24 @@ def compare(root: Path, out: Path | None = None) -> str:
         by_task[run.task].append(run)
     report = "\n\n".join(table(task, task_runs) for task, task_runs in sorted(by_task.items()))
     out = out or root
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.md").write_text(report + "\n")
-    plot(by_task, out / "compare.png")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.md").write_text(report + "\n")
+        plot(by_task, out / "compare.png")
+    except OSError as err:  # the table is still printed, then this one line
+        why = (
+            f"cannot save compare.md and compare.png in {out} ({err.strerror or err}); give --out DIR you can write in"
+        )
+        raise NotSaved(report, why) from None
     return report
+
+
+class NotSaved(UserError):
+    """The report was made but could not be saved: its caller prints `report`, then the error."""
+
+    def __init__(self, report: str, message: str):
+        super().__init__(message)
+        self.report = report
 
 
 def main(argv: list[str]) -> None:
@@ -165,7 +212,11 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if not args.dir.strip():  # Path("") would be the current folder
         raise UserError("give a folder of runs: python -m src.compare outputs/ (or a sweep folder)")
-    report = compare(Path(args.dir), args.out)
+    try:
+        report = compare(Path(args.dir), args.out)
+    except NotSaved as err:
+        print(err.report)
+        raise
     print(report)
     print(f"\nsaved {(args.out or Path(args.dir)) / 'compare.md'} and compare.png")
 
@@ -178,8 +229,19 @@ class CompareWhenSweepEnds(Callback):
         try:
             print(compare(sweep_dir))
             print(f"\nsaved {sweep_dir / 'compare.md'} and compare.png; redo with: python -m src.compare {sweep_dir}")
+        except NotSaved as err:
+            print(err.report)
+            print(f"compare: {err}", file=sys.stderr)
         except UserError as err:
             print(f"compare: {err}", file=sys.stderr)
+        failed = [r for r in find_runs(sweep_dir) if r.why] if sweep_dir.is_dir() else []
+        if failed:  # the sweep's exit status says so, as a single run's would
+            first = failed[0]
+            print(
+                f"error: {len(failed)} job(s) failed, first {first.path.name}: {first.why}",
+                file=sys.stderr,
+            )
+            sys.exit(EXIT_USER_ERROR)
 
 
 def cli(argv: list[str]) -> int:

@@ -20,7 +20,7 @@ from src.errors import EXIT_USER_ERROR, UserError
 COMMON = {
     "ckpt": "a checkpoint written by src.train (a run's checkpoints/best.ckpt)",
     "input": "one input (a name, a sentence, '39 + 17', ...)",
-    "input_file": "a UTF-8 file of inputs, one a line",
+    "input_file": "a UTF-8 file of inputs, one a line (name<TAB>label lines: the first column)",
     "expect_task": "fail unless the checkpoint is of this task (names, dinos, ...)",
     "threads": "torch CPU threads (default 1)",
 }
@@ -56,8 +56,9 @@ def read_inputs(args: dict[str, str]) -> list[tuple[str, str]] | None:
     from src.data.text_files import read_lines
 
     path = Path(args["input_file"]).expanduser()
-    inputs = [(f"{path}:{i}", line.strip()) for i, line in read_lines(path, "a UTF-8 text file, one input a line")
-              if line.strip()]  # fmt: skip
+    # a line `name<TAB>label` (the data files' own form) is read as its first column, the input
+    lines = read_lines(path, "a UTF-8 text file, one input a line (a TAB ends it)")
+    inputs = [(f"{path}:{i}", line.split("\t", 1)[0].strip()) for i, line in lines if line.split("\t", 1)[0].strip()]
     if not inputs:
         raise UserError(f"input_file {path} has no non-empty lines")
     return inputs

@@ -7,9 +7,9 @@ thin Hydra entry point around it.
 import hashlib
 import json
 import logging
+import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import hydra
@@ -25,8 +25,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from src import CONF_DIR
+from src.config_checks import check_config, check_monitor, preflight
+from src.console import route_library_logs
 from src.errors import EXIT_USER_ERROR, UserError
-from src.tasks.checkpoint import checkpoint_task, read_checkpoint
+from src.resume import ResumeState, check_resumable
+from src.run_folder import claim
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +52,23 @@ OmegaConf.register_new_resolver("fit_name", fit_name, replace=True)
 def train(cfg: DictConfig) -> dict:
     """Fit, test the best checkpoint, write results.json in the run folder and return it."""
     run_dir = Path(cfg.paths.output_dir)
+    check_config(cfg)
     if cfg.ckpt_path:
         check_resumable(cfg)
     datamodule, module = build_run(cfg)
+    check_monitor(cfg, module)
     params = sum(p.numel() for p in module.parameters())
     log.info("task %s, model %s: %d parameters; spec from the data: %s", cfg.task.name, cfg.model.cell, params,
              datamodule.spec.summary())  # fmt: skip
 
     logger = TensorBoardLogger(save_dir=run_dir, name="", version="", default_hp_metric=False)
-    trainer = build_trainer(cfg, logger)
+    clock = ResumeState()  # random state and training seconds across resumes
+    trainer = build_trainer(cfg, logger, extra_callbacks=[clock])
     if trainer.is_global_zero:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        claim(run_dir, cfg.ckpt_path, OmegaConf.to_yaml(cfg, resolve=True))
 
-    started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    train_seconds = time.perf_counter() - started
+    train_seconds = clock.train_seconds
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     best_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     best_score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
@@ -143,22 +147,6 @@ def build_trainer(cfg: DictConfig, logger: TensorBoardLogger, extra_callbacks=()
     return instantiate(cfg.trainer, logger=logger, callbacks=[*callbacks, *extra_callbacks], **overrides)
 
 
-def check_resumable(cfg: DictConfig) -> None:
-    """Fail early, in one line, when ckpt_path cannot continue this run."""
-    ckpt = read_checkpoint(cfg.ckpt_path)
-    if checkpoint_task(ckpt) != cfg.task.name:
-        raise UserError(
-            f"{cfg.ckpt_path} is a {checkpoint_task(ckpt)} checkpoint; resume it with task={checkpoint_task(ckpt)}"
-        )
-    saved = ckpt["hyper_parameters"]["model"]
-    wanted = OmegaConf.to_container(cfg.model, resolve=True)
-    if saved != wanted:
-        diff = ", ".join(
-            f"model.{k}={saved.get(k)}" for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)
-        )
-        raise UserError(f"{cfg.ckpt_path} was trained with {diff}; resume with those settings")
-
-
 def log_hparams(logger: TensorBoardLogger, cfg: DictConfig, metrics: dict) -> None:
     """The HPARAMS tab: this run's config beside its final metrics, whose values TensorBoard reads
     from the scalars already logged under the same names (so nothing is written twice)."""
@@ -202,6 +190,7 @@ def check_choices(args: list[str]) -> None:
 
 def cli() -> None:
     check_choices(sys.argv[1:])
+    preflight(sys.argv[1:])
     main()
 
 
@@ -210,8 +199,13 @@ def main(cfg: DictConfig) -> float | None:
     try:
         results = train(cfg)
     except UserError as err:
+        route_library_logs()  # the reason in train.log, where compare finds it
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # Hydra marks this job failed and the sweep's other jobs go on
+            # one line, and the sweep goes on: its compare table lists this job with the reason. The
+            # objective is the worst there is, so a search (Optuna) goes on too and ranks the job last.
+            log.error("error: %s", err)
+            return -math.inf if cfg.task.monitor_mode == "max" else math.inf
+        log.error("error: %s", err, extra={"file_only": True})
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     return results["best_val"].get(cfg.task.monitor)  # the objective a sweeper optimises

@@ -61,7 +61,7 @@ def test_a_failing_job_leaves_the_others_and_compare_lists_it(tmp_path, monkeypa
     assert multirun(argv, monkeypatch) != 0  # Hydra reports the failed job...
     assert len(list(sweep.glob("*/results.json"))) == 1  # ...after the good one finished
     rows = compare(sweep).splitlines()
-    assert any("| incomplete |" in row and "target=ohlo" in row for row in rows)
+    assert any("| failed |" in row and "target=ohlo" in row and "of equal length" in row for row in rows)
 
 
 @pytest.mark.slow

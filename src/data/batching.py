@@ -7,9 +7,10 @@ DataLoader does no per-item Python work.
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, RandomSampler, Sampler
 
 IGNORE = -100  # padding in per-step targets: cross_entropy's ignore_index
 
@@ -83,22 +84,45 @@ class PairedSequences(Dataset):
         return PairBatch(self.src[idx, :s], self.src_lengths[idx], self.tgt_in[idx, :t], self.tgt_out[idx, :t], idx)
 
 
+class EpochShuffle(RandomSampler):
+    """`passes` fresh orders of n items per epoch, drawn from (seed, epoch) alone: Lightning calls
+    `set_epoch` as each epoch starts, so a resumed run shuffles its epochs as an uninterrupted run
+    did, and shuffling takes nothing from the global random state that dropout draws from. Under
+    DDP, Lightning sees a RandomSampler and puts its own shuffling DistributedSampler in its place."""
+
+    def __init__(self, n: int, seed: int, passes: int = 1):
+        super().__init__(range(n), num_samples=n * passes)
+        self.n, self.seed, self.passes, self.epoch = n, seed, passes, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(
+            int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
+        )
+        for _ in range(self.passes):
+            yield from torch.randperm(self.n, generator=generator).tolist()
+
+
 class PassesBatchSampler(Sampler[list[int]]):
-    """`passes` passes over n items per epoch, each freshly shuffled, in batches of `batch_size`
-    (a pass's last batch may be short). A set smaller than one batch (the six course pairs, the
-    one hello example) then makes an epoch of several steps, and Lightning's per-epoch work
-    (epoch hooks, progress bar, loader start, about 2 ms here) is paid once per `passes` steps
+    """`passes` passes over n items per epoch, each freshly shuffled (by `sampler`, an EpochShuffle), in
+    batches of `batch_size` (a pass's last batch may be short). A set smaller than one batch (the six
+    course pairs, the one hello example) then makes an epoch of several steps, and Lightning's per-epoch
+    work (epoch hooks, progress bar, loader start, about 2 ms here) is paid once per `passes` steps
     instead of once per step; the steps themselves are what one pass a epoch would give."""
 
-    def __init__(self, n: int, batch_size: int, passes: int = 1, shuffle: bool = True):
+    def __init__(self, n: int, batch_size: int, passes: int = 1, shuffle: bool = True, seed: int = 0):
         super().__init__()
         if passes < 1:
             raise ValueError(f"passes={passes}; use 1 or more passes over the data an epoch")
-        self.n, self.batch_size, self.passes, self.shuffle = n, batch_size, passes, shuffle
+        self.n, self.batch_size, self.passes = n, batch_size, passes
+        self.sampler = EpochShuffle(n, seed, passes) if shuffle else None  # Lightning sets its epoch
 
     def __iter__(self):
-        for _ in range(self.passes):
-            order = torch.randperm(self.n).tolist() if self.shuffle else list(range(self.n))
+        indices = list(self.sampler) if self.sampler is not None else list(range(self.n)) * self.passes
+        for first in range(0, len(indices), self.n):
+            order = indices[first : first + self.n]
             for start in range(0, self.n, self.batch_size):
                 yield order[start : start + self.batch_size]
 

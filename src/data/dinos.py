@@ -37,11 +37,19 @@ def find_words_file(data_dir: str | Path, file: str = "dinos.txt") -> Path:
     return path
 
 
+# the longest line read as a word: the real names are under 30 letters
+MAX_LINE = 1000
+
+
 def read_words(path: Path) -> tuple[list[str], Counter]:
     """Words folded to ASCII and lowercased over a-z; other symbols are dropped and counted (never a
     crash mid-epoch)."""
     words, dropped = [], Counter()
-    for _, line in read_lines(path, "a UTF-8 file of one word a line"):
+    for lineno, line in read_lines(path, "a UTF-8 file of one word a line"):
+        if len(line) > MAX_LINE:  # one huge line would make a batch of (words x its length) at test time
+            raise UserError(
+                f"{path}:{lineno}: a line of {len(line):,} characters; give one word a line (at most {MAX_LINE})"
+            )
         word = fold_to_ascii(line.strip()).lower()  # 'Ä' -> 'a'; what is still not a-z is dropped
         kept = "".join(ch for ch in word if ch in LETTERS)
         dropped.update(ch for ch in word if ch not in LETTERS)
@@ -92,7 +100,10 @@ class WordsDataModule(SplitsDataModule):
             return
         path = find_words_file(self.data_dir, self.file)
         words, dropped = read_words(path)
-        train, val, test = split_words(words, self.split_seed, self.val_size, self.test_size, self.unique)
+        try:
+            train, val, test = split_words(words, self.split_seed, self.val_size, self.test_size, self.unique)
+        except UserError as err:
+            raise UserError(f"{path}: {err}; give a longer file, or set task.data.val_size and test_size") from None
         self.words = {"train": train, "val": val, "test": test}
         self.spec = LanguageModelSpec(vocab=VOCAB, train_words=sorted(train))  # to tell new samples from seen ones
         self.datasets = language_model_datasets(self.words, VOCAB)

@@ -24,7 +24,7 @@ class NameGenDataModule(NamesDataModule):
             return
         rows, dropped = self.labelled_names()
         languages = sorted({language for _, language in rows})
-        self.cut(rows)
+        self.cut(rows, dropped)
         token = LanguageModelSpec.condition_token
         vocab = Vocab([*NAMES_ALPHABET, *(token(lang) for lang in languages)], specials=[END])
         train_names = sorted({name for name, _ in self.rows["train"]})

@@ -11,6 +11,7 @@ Splits:
 """
 
 import logging
+import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -35,6 +36,8 @@ SPLITS = ("grouped", "classic")
 def read_labelled_names(path: Path) -> list[tuple[str, str]]:
     """(raw name, language) rows from a folder of <Language>.txt or a name<TAB>Language file."""
     if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise UserError(f"cannot read the folder {path} (permission denied); give read access or copy the data")
         files = sorted(path.glob("*.txt"))
         if not files:
             raise UserError(f"{path} has no <Language>.txt files; point task.data.path at the names folder")
@@ -128,20 +131,25 @@ class NamesDataModule(SplitsDataModule):
             raise UserError(f"{self.source_path} holds no usable names")
         return rows, dropped
 
-    def cut(self, rows: list[tuple[str, str]]) -> None:
+    def cut(self, rows: list[tuple[str, str]], dropped: Counter) -> None:
         """self.rows: the (train, val, test) cut of `rows` as the module docstring describes; none empty."""
         train, val, test = split_rows(rows, self.split, self.val_fraction, self.test_fraction, self.split_seed)
         self.rows = {"train": train, "val": val, "test": test}
         for name, part in self.rows.items():
-            if not part:
-                raise UserError(f"the {name} split of {self.source_path} is empty; use a larger file or fractions")
+            if not part:  # say how few names there really are: rows may collapse once cleaned ("Li2", "Li3")
+                distinct = len({n for n, _ in rows})
+                raise UserError(
+                    f"the {name} split of {self.source_path} is empty: its {len(rows)} rows hold {distinct} distinct "
+                    f"names once cleaned (dropped: {dict(dropped) or 'nothing'}); give more names, or raise "
+                    "task.data.val_fraction and test_fraction"
+                )
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         rows, dropped = self.labelled_names()
         labels = sorted({language for _, language in rows})
-        self.cut(rows)
+        self.cut(rows, dropped)
         counts = Counter(language for _, language in self.rows["train"])
         self.spec = ClassificationSpec(vocab=self.vocab, labels=labels, label_counts=[counts[x] for x in labels])
         index = {language: i for i, language in enumerate(labels)}

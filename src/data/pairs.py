@@ -59,7 +59,8 @@ class PairsDataModule(SplitsDataModule):
         self.probes = list(probes)
         for word in self.probes:
             encode_word(word)
-        self.spec = Seq2SeqSpec(source=VOCAB, target=VOCAB, joiner="", probes=self.probes)
+        # normalize="lower": predict reads "Hello" as training read the file's pairs (lowercased)
+        self.spec = Seq2SeqSpec(source=VOCAB, target=VOCAB, joiner="", normalize="lower", probes=self.probes)
 
     def setup(self, stage: str | None = None) -> None:
         if self.file:

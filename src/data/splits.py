@@ -1,9 +1,10 @@
 """The train/val/test loaders every DataModule here shares."""
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
-from src.data.batching import PassesBatchSampler, batch_as_is
+from src.data.batching import EpochShuffle, PassesBatchSampler, batch_as_is
 from src.data.specs import Spec
 from src.errors import UserError
 
@@ -34,10 +35,24 @@ class SplitsDataModule(L.LightningDataModule):
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
+        # Each epoch's order comes from (the run's seed, the epoch), not from the global random state:
+        # see EpochShuffle. The loader's own generator keeps its start from drawing on that state too.
+        seed, n = torch.initial_seed(), len(self.datasets["train"])
         if self.passes == 1:
-            return self._loader("train", self.batch_size, shuffle=True)
-        sampler = PassesBatchSampler(len(self.datasets["train"]), self.batch_size, self.passes)
-        return DataLoader(self.datasets["train"], batch_sampler=sampler, collate_fn=batch_as_is)
+            sampler = EpochShuffle(n, seed)
+            return DataLoader(
+                self.datasets["train"],
+                batch_size=self.batch_size,
+                sampler=sampler,
+                collate_fn=batch_as_is,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+                generator=torch.Generator(),
+            )
+        batches = PassesBatchSampler(n, self.batch_size, self.passes, seed=seed)
+        return DataLoader(
+            self.datasets["train"], batch_sampler=batches, collate_fn=batch_as_is, generator=torch.Generator()
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", self.eval_batch_size)

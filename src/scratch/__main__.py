@@ -21,6 +21,14 @@ OPTIONS = {
     "binary": {"op": str, "bits": int, "steps": int, "hidden": int, "lr": float, "seed": int},
     "dinos": {"steps": int, "hidden": int, "lr": float, "seed": int, "data_dir": str},
 }
+# the values each number may take, and what to say otherwise (bits: operands are drawn as int64)
+LIMITS = {
+    "bits": (lambda v: v <= 62, "give 2 to 62"),  # below 2: binary.train says so
+    "steps": (lambda v: v >= 1, "give at least 1"),
+    "hidden": (lambda v: v >= 1, "give at least 1"),
+    "lr": (lambda v: 0 < v < float("inf"), "give a number above 0, e.g. 0.1"),
+    "seed": (lambda v: v >= 0, "give 0 or more"),
+}
 
 
 def parse(argv: list[str]) -> tuple[str, dict]:
@@ -36,6 +44,9 @@ def parse(argv: list[str]) -> tuple[str, dict]:
             options[key] = OPTIONS[command][key](value)
         except ValueError as err:
             raise UserError(f"{key}={value} is not a {OPTIONS[command][key].__name__}") from err
+        good, wanted = LIMITS.get(key, (lambda v: True, ""))
+        if not good(options[key]):
+            raise UserError(f"{key}={value}: {wanted}")
     return command, options
 
 

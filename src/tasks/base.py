@@ -132,7 +132,7 @@ class RecurrentTask(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         if self._loss_count:
-            self.log("train/loss_epoch", self._loss_sum / self._loss_count, prog_bar=True)
+            self.log("train/loss_epoch", self._loss_sum / self._loss_count, prog_bar=True, sync_dist=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         out = self.step(batch, "val")

@@ -14,6 +14,9 @@ from src.tasks.registry import TASK_CLASSES, task_class
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint dict at `path`, loaded with weights_only=True; UserError if it is not ours."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        names = sorted(p.name for p in path.glob("*.ckpt")) or ["best.ckpt", "last.ckpt"]
+        raise UserError(f"checkpoint {path} is a folder; give a checkpoint file in it ({', '.join(names)})")
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; runs keep theirs in outputs/<task>/<run>/checkpoints/")
     try:

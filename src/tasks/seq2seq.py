@@ -21,7 +21,11 @@ from src.nn.seq2seq import Seq2SeqNet
 from src.tasks.base import Option, RecurrentTask, StepOutput, positive_int
 from src.tasks.metrics import ExactMatch, Picked
 
-NORMALIZERS = {"words": normalize, "strip": str.strip}  # Seq2SeqSpec.normalize: raw text -> the training data's form
+NORMALIZERS = {
+    "words": normalize,
+    "strip": str.strip,
+    "lower": lambda text: text.strip().lower(),
+}  # Seq2SeqSpec.normalize: raw text -> the training data's form
 
 
 class Seq2Seq(RecurrentTask):

@@ -1,0 +1,187 @@
+"""The config boundary of `python -m src.train`: every option a user can get wrong is checked here, as
+one `error:` line, before anything is built or trained.
+
+- `preflight(argv)`: before Hydra starts (and writes a run folder): the command line composes (an
+  unknown key, a syntax error, a value of the wrong type, a sweep with no trials), the options hold
+  values they can take (`check_config`), and `hydra.run.dir`/`hydra.sweep.dir` can be a run folder.
+- `check_config(cfg)`: each run's values (a sweep's jobs too): whole numbers that must be positive,
+  shares in [0, 1), learning rates above 0, a GPU where `trainer=gpu` asks for one.
+- `check_monitor(cfg, module)`: `task.monitor` is a metric the task logs (not found out after an epoch).
+"""
+
+import math
+import os
+import sys
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
+from hydra.errors import HydraException
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from src import CONF_DIR
+from src.errors import EXIT_USER_ERROR, UserError
+from src.run_folder import check_free
+from src.tasks.base import LR_SCHEDULES
+
+
+def whole(low: int):
+    def check(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    return check, f"a whole number of at least {low}"
+
+
+def positive_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def share(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1
+
+
+WHOLE_0, WHOLE_1 = whole(0), whole(1)
+POSITIVE = (positive_number, "a number above 0, e.g. 3e-3")
+NON_NEGATIVE = (lambda v: share(v) or (positive_number(v)), "a number of at least 0")
+SHARE = (share, "a share in [0, 1), e.g. 0.1")
+
+# option -> (is it good, what to give instead); an option a task does not have is skipped
+CHECKS = {
+    "seed": (lambda v: WHOLE_0[0](v) and v < 2**32, "a whole number from 0 to 4294967295"),
+    "threads": (lambda v: v is None or WHOLE_1[0](v), "a whole number of at least 1, or null for torch's default"),
+    "trainer.max_epochs": WHOLE_1,
+    "trainer.devices": (
+        lambda v: v == "auto" or v == -1 or WHOLE_1[0](v) or (isinstance(v, list) and bool(v)),
+        "a number of devices of at least 1, a list of device ids, -1 (all) or auto",
+    ),
+    "task.data.batch_size": WHOLE_1,
+    "task.data.eval_batch_size": WHOLE_1,
+    "task.module.lr": POSITIVE,
+    "task.module.weight_decay": NON_NEGATIVE,
+    "task.module.dropout": SHARE,
+    "task.module.symbol_dropout": SHARE,
+    "task.module.label_smoothing": SHARE,
+    "task.module.lr_schedule": (lambda v: v in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
+    "model.hidden_size": WHOLE_1,
+    "model.num_layers": WHOLE_1,
+    "model.dropout": SHARE,
+}
+
+
+def check_config(cfg: DictConfig) -> None:
+    """UserError naming the first option whose value it cannot take, and what to give instead."""
+    for key, (good, wanted) in CHECKS.items():
+        try:
+            value = OmegaConf.select(cfg, key, throw_on_missing=False, default=Missing)
+        except OmegaConfBaseException as err:
+            raise UserError(f"{key}: {one_line(err)}") from None
+        if value is Missing:
+            continue
+        if isinstance(value, DictConfig | type(OmegaConf.create([]))):
+            value = OmegaConf.to_container(value, resolve=True)
+        if not good(value):
+            raise UserError(f"{key}={value} cannot be used; give {wanted}")
+    strategy, passes = (
+        OmegaConf.select(cfg, "trainer.strategy", default=None),
+        OmegaConf.select(cfg, "task.data.passes"),
+    )
+    if "ddp" in str(strategy) and isinstance(passes, int) and passes > 1:  # a batch sampler Lightning cannot shard
+        raise UserError(f"task.data.passes={passes} cannot be split across DDP processes; add task.data.passes=1")
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"trainer.accelerator={accelerator} but torch sees no CUDA GPU here; use trainer=cpu (or trainer=default)"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise UserError("trainer.accelerator=mps but this machine has no MPS device; use trainer=cpu")
+
+
+class Missing:
+    """An option this config does not have (OmegaConf.select's default)."""
+
+
+def check_monitor(cfg: DictConfig, module) -> None:
+    """`task.monitor` is one of the validation metrics `module` logs with a direction."""
+    logged = [k for k, direction in module.directions.items() if direction is not None]
+    if cfg.task.monitor not in logged:
+        raise UserError(
+            f"task.monitor={cfg.task.monitor} is not a metric this task logs; use one of {', '.join(logged)}"
+        )
+
+
+def one_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def preflight(argv: list[str]) -> None:
+    """Before Hydra runs: the command line composes, its values pass check_config, and the run folder
+    can be used; otherwise one line and exit status 2."""
+    try:
+        check_command_line(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def check_command_line(argv: list[str]) -> None:
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    args = [a for a in argv if "=" in a and not a.startswith("-")]
+    parser, parsed = OverridesParser.create(), []
+    for arg in args:
+        try:
+            parsed += parser.parse_overrides([arg])
+        except HydraException as err:
+            raise UserError(f"{arg}: {one_line(err)}; quote a value with spaces or symbols: 'key=\"a b\"'") from None
+    overrides = []
+    for override, arg in zip(parsed, args, strict=True):
+        if override.is_sweep_override() and multirun:  # each job is checked as it starts; here its first
+            if override.value_type == ValueType.INTERVAL_SWEEP:
+                continue  # a search's interval(a, b): its samples are checked per job
+            first = next(iter(override.sweep_string_iterator()), None)
+            if first is None:
+                raise UserError(f"{arg} sweeps over no values; give at least one")
+            overrides.append(f"{override.get_key_element()}={first}")
+        else:
+            overrides.append(arg)
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        message = one_line(err)
+        if message.startswith("Could not override '"):
+            key = message.split("'")[1]
+            [arg] = [a for a in args if a.split("=", 1)[0] == key][:1] or [key]
+            raise UserError(
+                f"{arg}: {key} is not an option of this config (a typo?); add it with +{arg} only if meant"
+            ) from None
+        raise UserError(message) from None
+    if multirun:
+        trials = OmegaConf.select(cfg, "hydra.sweeper.n_trials", default=None)
+        if trials is not None and not WHOLE_1[0](trials):
+            raise UserError(f"hydra.sweeper.n_trials={trials}; give {WHOLE_1[1]}")
+    check_config(cfg)
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key in ("hydra.run.dir", "hydra.sweep.dir"):
+            check_folder(key, Path(value).expanduser(), None if multirun else cfg.ckpt_path)
+
+
+def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:
+    """`folder` can become a run (or sweep) folder: no file in its way, writable, not another run's."""
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{key}={folder}: {parent} is a file, not a folder; choose another folder")
+            if not os.access(parent, os.W_OK):
+                raise UserError(f"{key}={folder}: cannot write in {parent}; choose a folder you can write in")
+            break
+    # another rank of a distributed run starts in its rank 0's folder: only rank 0 checks it
+    if key == "hydra.run.dir" and rank_zero_only.rank == 0:
+        check_free(folder, ckpt_path)
+    if key == "hydra.sweep.dir" and (folder / "multirun.yaml").exists():
+        raise UserError(f"{folder} holds another sweep (its multirun.yaml); choose a new hydra.sweep.dir")

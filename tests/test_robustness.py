@@ -1,0 +1,321 @@
+"""Bad input is one line before anything is built; a run folder holds one run; a sweep with a failed
+job still ends with its table. Everything through the real entry points, in-process."""
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import src.compare
+import src.train
+
+# (override, words the one error line must hold): each refused before a run folder is written
+BAD_TRAIN_OPTIONS = [
+    ("trainer.max_epochs=x", "trainer.max_epochs=x"),
+    ("trainer.max_epochs=0", "trainer.max_epochs=0"),  # would write a finished-looking untrained run
+    ("trainer.max_epochs=-5", "at least 1"),
+    ("trainer.devices=0", "trainer.devices=0"),
+    ("task.data.batch_size=0", "task.data.batch_size=0"),
+    ("task.data.batch_size=-1", "task.data.batch_size=-1"),
+    ("task.data.eval_batch_size=0", "task.data.eval_batch_size=0"),
+    ("task.module.lr=-1", "task.module.lr=-1"),
+    ("task.module.lr=abc", "task.module.lr=abc"),
+    ("seed=abc", "seed=abc"),
+    ("seed=-1", "seed=-1"),
+    ("threads=-1", "threads=-1"),
+    ("threads=abc", "threads=abc"),
+    ("task.module.label_smoothing=2", "task.module.label_smoothing=2"),
+    ("task.module.dropout=2", "task.module.dropout=2"),
+    ("model.hidden_size=0", "model.hidden_size=0"),
+    ("model.num_layers=0", "model.num_layers=0"),
+    ("model.dropout=2", "model.dropout=2"),
+    ("task.module.lr_schedule=foo", "onecycle"),
+    ("foo=1", "+foo=1"),
+    ("task.modul.lr=1", "+task.modul.lr=1"),
+    ("model.hidden_size=[1", "quote"),
+]
+
+
+@pytest.mark.parametrize("override, needle", BAD_TRAIN_OPTIONS, ids=[o for o, _ in BAD_TRAIN_OPTIONS])
+def test_a_bad_option_is_one_line_before_a_run_folder_exists(override, needle, tiny, tmp_path, run_cli):
+    run = tmp_path / "run"
+    result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", override])
+    result.assert_one_clear_line(needle)
+    assert not run.exists()  # refused before Hydra wrote anything
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [("task.module.pooling=foo", "task.module.pooling=foo"), ("task.monitor=val/losss", "val/acc")],
+)
+def test_an_option_the_task_checks_is_one_line_before_training(override, needle, tiny, tmp_path, run_cli):
+    run = tmp_path / "run"
+    result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", override])
+    result.assert_one_clear_line(needle)
+    assert not (run / "checkpoints").exists() and not (run / "results.json").exists()
+
+
+def test_a_gpu_trainer_without_a_gpu_is_one_line(tiny, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    tiny = [o for o in tiny if not o.startswith("trainer.accelerator")]
+    run_cli(src.train, [*tiny, f"hydra.run.dir={tmp_path / 'run'}", "trainer=gpu"]).assert_one_clear_line(
+        "trainer.accelerator=gpu", "trainer=cpu"
+    )
+
+
+def test_a_run_folder_under_a_file_is_one_line(tiny, tmp_path, run_cli):
+    (tmp_path / "file").write_text("not a folder\n")
+    result = run_cli(src.train, [*tiny, f"hydra.run.dir={tmp_path / 'file' / 'run'}"])
+    result.assert_one_clear_line("is a file, not a folder")
+
+
+def test_a_search_with_no_trials_is_one_line(tiny, tmp_path, run_cli):
+    argv = ["-m", "hparams_search=names_optuna", "hydra.sweeper.n_trials=0", f"hydra.sweep.dir={tmp_path / 's'}"]
+    run_cli(src.train, [*tiny, *argv]).assert_one_clear_line("hydra.sweeper.n_trials=0")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_folder_holding_a_run_is_refused_and_left_as_it_was(tiny, tmp_path, run_cli):
+    run = tmp_path / "run"
+    argv = [*tiny, f"hydra.run.dir={run}", "trainer.max_epochs=1"]
+    assert run_cli(src.train, argv).code == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    run_cli(src.train, argv).assert_one_clear_line("holds another run", "ckpt_path=")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # not a byte written
+
+
+def test_runs_started_in_the_same_second_get_two_folders(tiny, tmp_path, run_cli, monkeypatch):
+    """Hydra's ${now:...} at one frozen second (microseconds apart): two runs, two folders."""
+    import datetime
+
+    import hydra.core.utils
+
+    ticks = iter(range(1, 100))
+
+    class SameSecond(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2026, 11, 23, 10, 0, 0, next(ticks))
+
+    monkeypatch.setattr(hydra.core.utils, "datetime", SameSecond)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert run_cli(src.train, [*tiny, "trainer.max_epochs=1"]).code == 0
+    runs = sorted((tmp_path / "outputs" / "names").iterdir())
+    assert len(runs) == 2 and all(r.name.startswith("2026-11-23_10-00-00") for r in runs), runs
+    assert all((r / "results.json").is_file() for r in runs)
+
+
+def test_a_sweep_job_with_a_bad_value_fails_in_one_line_and_the_table_lists_it(tiny, tmp_path, run_cli):
+    sweep = tmp_path / "sweep"
+    argv = ["-m", *tiny, "trainer.max_epochs=1", "model.hidden_size=8,0", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(src.train, argv)
+    assert result.code == 2 and "Traceback" not in result.err + result.out, result.err
+    assert "error: 1 job(s) failed" in result.err and "model.hidden_size=0" in result.err
+    table = (sweep / "compare.md").read_text()
+    assert table in result.out  # the table is printed, the failed job listed with its reason
+    [failed] = [line for line in table.splitlines() if "| failed |" in line]
+    assert "model.hidden_size=0 cannot be used" in failed
+    assert sum("| gru | 1 |" in line for line in table.splitlines()) == 1  # the good job's row
+
+
+def test_a_reused_sweep_folder_is_refused(tiny, tmp_path, run_cli):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text("{}\n")
+    run_cli(src.train, ["-m", *tiny, f"hydra.sweep.dir={sweep}"]).assert_one_clear_line("holds another sweep")
+
+
+@pytest.fixture
+def run_compare(capsys, monkeypatch):
+    """`python -m src.compare argv...` in-process (its cli returns the exit status), with no logging
+    handlers left by an earlier in-process Hydra run (they write to that run's closed capture)."""
+
+    def run(argv: list[str]):
+        monkeypatch.setattr(logging.root, "handlers", [])
+        capsys.readouterr()
+        code = src.compare.cli(argv)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def finished_run(tiny, tmp_path, compose) -> Path:
+    run = tmp_path / "finished"
+    src.train.train(compose([*tiny, "trainer.max_epochs=1"], run))
+    return run
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda run: (run / "results.json").write_text('{"task": "names", "model": "gru", "overr'),
+        lambda run: (run / "results.json").write_text(""),
+        lambda run: (run / "results.json").write_text("[]"),
+        lambda run: (
+            (run / "results.json").unlink(),
+            (run / ".hydra").mkdir(),
+            (run / ".hydra/config.yaml").write_text("["),
+        ),
+    ],
+    ids=["truncated-results", "empty-results", "results-not-a-record", "broken-hydra-config"],
+)
+def test_compare_lists_a_broken_run_and_still_prints_the_table(write, finished_run, tmp_path, run_compare):
+    good, broken = tmp_path / "runs" / "good", tmp_path / "runs" / "broken"
+    good.parent.mkdir()
+    finished_run.rename(good)
+    shutil.copytree(good, broken)
+    write(broken)
+    code, out, err = run_compare([str(tmp_path / "runs")])
+    assert code == 0 and "Traceback" not in err, err
+    assert "| failed |" in out and "(broken: broken " in out
+    assert sum(line.startswith("| gru | 1 |") for line in out.splitlines()) == 1
+
+
+def test_compare_with_out_under_a_file_prints_the_table_then_one_line(
+    finished_run, tmp_path, run_compare, one_clear_line
+):
+    (tmp_path / "file").write_text("")
+    code, out, err = run_compare([str(finished_run), "--out", str(tmp_path / "file" / "out")])
+    one_clear_line(code, err, "cannot save compare.md", "--out")
+    assert "| gru | 1 |" in out
+
+
+def test_compare_names_why_a_run_failed(tiny, tmp_path, run_cli, run_compare):
+    run = tmp_path / "run"
+    (Path(tiny[0].split("=", 1)[1]) / "names" / "Greek.txt").write_bytes(b"\xff\xfe\x00junk")
+    assert run_cli(src.train, [*tiny, f"hydra.run.dir={run}"]).code == 2
+    _, out, _ = run_compare([str(run)])
+    assert "| failed |" in out and "Greek.txt:1: not UTF-8" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["binary", "hidden=0"], "hidden=0: give at least 1"),
+        (["binary", "hidden=-1"], "hidden=-1: give at least 1"),
+        (["binary", "lr=-1"], "lr=-1: give a number above 0"),
+        (["binary", "steps=-5"], "steps=-5: give at least 1"),
+        (["binary", "bits=100"], "bits=100: give 2 to 62"),
+        (["dinos", "lr=nan"], "lr=nan: give a number above 0"),
+    ],
+)
+def test_scratch_refuses_values_it_cannot_use(argv, message):
+    from src.errors import UserError
+    from src.scratch.__main__ import main
+
+    with pytest.raises(UserError, match=message):
+        main(argv)
+
+
+def test_ddp_with_a_batch_sampler_is_one_line_before_any_process_starts(tiny, tmp_path, run_cli):
+    argv = [tiny[0], "task=hello", "trainer=ddp", "trainer.accelerator=cpu", f"hydra.run.dir={tmp_path / 'run'}"]
+    run_cli(src.train, argv).assert_one_clear_line("task.data.passes=5", "task.data.passes=1")
+
+
+def test_a_non_utf8_pairs_file_is_one_line(tmp_path, run_cli):
+    (tmp_path / "pairs.txt").write_bytes("king\tqueen\nman\tw\xf6man\n".encode("latin-1"))
+    argv = ["task=pairs", f"paths.data_dir={tmp_path}", "task.data.file=pairs.txt", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line("pairs.txt:2: not UTF-8")
+
+
+def test_a_huge_line_in_the_words_file_is_refused_before_training(tmp_path, run_cli):
+    words = [f"{a}{b}saurus" for a in "abcdefghijklmnopqrst" for b in "abcdefghijklmnopqrst"]
+    (tmp_path / "dinos.txt").write_text("\n".join([*words[:3], "x" * 2_000_000, *words[3:]]) + "\n")
+    argv = ["task=dinos", f"paths.data_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line("dinos.txt:4: a line of 2,000,000 characters")
+
+
+def test_a_words_file_too_small_names_the_options_that_fix_it(tmp_path, run_cli):
+    (tmp_path / "dinos.txt").write_text("\n".join(f"{a}{b}saurus" for a in "abcdefgh" for b in "abcdefgh") + "\n")
+    argv = ["task=dinos", f"paths.data_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line("64 words cannot make", "task.data.val_size", "test_size")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, compose, make_data) -> dict[str, Path]:
+    """Tiny names and pairs checkpoints (one epoch each)."""
+    root = tmp_path_factory.mktemp("ckpts")
+    data = make_data(root)
+    found = {}
+    for task in ("names", "pairs"):
+        overrides = [f"task={task}", f"paths.data_dir={data}", "model.hidden_size=8", "trainer.max_epochs=1"]
+        overrides += ["trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+        found[task] = Path(src.train.train(compose(overrides, root / task))["best_ckpt"])
+    return found
+
+
+def test_predict_a_checkpoint_folder_says_it_is_a_folder(checkpoints, run_cli):
+    import src.predict
+
+    result = run_cli(src.predict, [f"ckpt={checkpoints['names'].parent}", "input=Rossi"])
+    result.assert_one_clear_line("is a folder", "best.ckpt")
+
+
+def test_predict_reads_a_name_tab_label_file_by_its_first_column(checkpoints, tmp_path, run_cli):
+    import src.predict
+
+    (tmp_path / "labelled.txt").write_text("Nakamura\tJapanese\nRossi\tItalian\n")
+    (tmp_path / "plain.txt").write_text("Nakamura\nRossi\n")
+    labelled = run_cli(src.predict, [f"ckpt={checkpoints['names']}", f"input_file={tmp_path / 'labelled.txt'}"])
+    plain = run_cli(src.predict, [f"ckpt={checkpoints['names']}", f"input_file={tmp_path / 'plain.txt'}"])
+    assert labelled.code == plain.code == 0 and labelled.err == ""
+    assert labelled.out == plain.out and plain.out.startswith("Nakamura\t")
+
+
+def test_pairs_predict_lowercases_as_training_did(checkpoints, run_cli):
+    import src.predict
+
+    upper = run_cli(src.predict, [f"ckpt={checkpoints['pairs']}", "input=KING"])
+    lower = run_cli(src.predict, [f"ckpt={checkpoints['pairs']}", "input=king"])
+    assert upper.code == lower.code == 0 and "warning" not in upper.err, upper.err
+    assert upper.out.split("\t")[1:] == lower.out.split("\t")[1:]
+
+
+@pytest.mark.parametrize("drop", ["state_dict", "hyper_parameters"])
+def test_predict_a_checkpoint_missing_its_weights_or_settings_is_one_line(drop, checkpoints, tmp_path, run_cli):
+    import src.predict
+
+    ckpt = torch.load(checkpoints["names"], weights_only=True)
+    del ckpt[drop]
+    torch.save(ckpt, tmp_path / "partial.ckpt")
+    result = run_cli(src.predict, [f"ckpt={tmp_path / 'partial.ckpt'}", "input=Rossi"])
+    result.assert_one_clear_line("is not a checkpoint of this project")
+
+
+def test_names_rows_that_collapse_when_cleaned_say_how_few_names_there_are(tmp_path, run_cli):
+    rows = [f"Li{i}\tChinese" for i in range(30)] + [f"Kim{i}\tKorean" for i in range(30)]
+    (tmp_path / "names.tsv").write_text("\n".join(rows) + "\n")
+    argv = [f"paths.data_dir={tmp_path}", "task.data.path=names.tsv", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line("its 60 rows hold 2 distinct names once cleaned", "val_fraction")
+
+
+def test_an_unreadable_names_folder_says_so(data_dir, tmp_path, run_cli, monkeypatch):
+    import os
+
+    names = data_dir / "names"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != names and real_access(path, mode))
+    argv = [f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line(f"cannot read the folder {names}")
+
+
+def test_a_search_goes_on_past_a_failed_trial_and_lists_it(tiny, tmp_path, run_cli):
+    """A failed trial scores the worst objective: Optuna goes on, and the table lists it as failed."""
+    sweep = tmp_path / "search"
+    argv = ["-m", "hparams_search=names_optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.seed=3"]
+    tiny = [o for o in tiny if not o.startswith("model.hidden_size=")]
+    argv += [*tiny, "trainer.max_epochs=1", "model.hidden_size=choice(8,0)", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(src.train, argv)
+    assert result.code == 2 and "Traceback" not in result.err, result.err
+    table = (sweep / "compare.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| gru |")]
+    failed = [row for row in rows if "| failed |" in row]
+    assert len(rows) == 4 and 0 < len(failed) < 4, table  # seed 3 samples both sizes
+    assert all(("model.hidden_size=0 " in row) == (row in failed) for row in rows)
+    assert all(row.endswith("model.hidden_size=0 cannot be used; give a whole number of at least 1)") for row in failed)
+    assert (sweep / "optimization_results.yaml").is_file()
