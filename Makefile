@@ -3,10 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Where the data sets are: RNNLAB_DATA_DIR if you set it; else the offline copy ../shared/data when
-# it sits beside the checkout (the project's own machines have no internet); else data/, where
-# missing files are downloaded.
-export RNNLAB_DATA_DIR ?= $(abspath $(or $(wildcard ../shared/data),data))
+# Where the data sets are: found by the project itself (src.default_data_dir), the same from make and
+# from python -m: RNNLAB_DATA_DIR if you set it; else ../shared/data beside the checkout; else data/.
 
 .PHONY: install train test lint bench quality scaling baselines clean
 

@@ -10,11 +10,11 @@ prints their paths: states_<k>.png and gates_<k>.png for input k, saturation.png
 checkpoints, each one's figures go to a folder of its own under out= and gradient_flow.png holds all.
 """
 
-import os
 import sys
 import tempfile
 from pathlib import Path
 
+from src import default_data_dir
 from src.errors import EXIT_USER_ERROR, UserError
 from src.predict import parse_args, read_inputs
 
@@ -25,7 +25,7 @@ COMMON = {
     "out": "the folder to write the figures to (default: <run>/inspect/)",
     "split": "the data split of the saturation histograms (and the binary carry unit): val, test or none (default val)",
     "max_items": "items of the split to read (default 1000)",
-    "data_dir": "the data folder (default: $RNNLAB_DATA_DIR, else data)",
+    "data_dir": "the data folder (default: $RNNLAB_DATA_DIR, else ../shared/data beside the checkout, else data/)",
     "language": "the language a namegen checkpoint generates for",
     "threads": "torch CPU threads (default 1)",
 }
@@ -104,7 +104,7 @@ def inspect(args: dict[str, str]) -> list[Path]:
         ckpt = read_checkpoint(path)
         loaded.append((path, checkpoint_task(ckpt), load_module(ckpt)))
     out = writable_folder(Path(args["out"]).expanduser() if args.get("out") else default_out(paths[0]))
-    data_dir = args.get("data_dir") or os.environ.get("RNNLAB_DATA_DIR", "data")
+    data_dir = args.get("data_dir") or default_data_dir()
 
     written, curves = [], []
     for k, (path, task_name, task) in enumerate(loaded, 1):

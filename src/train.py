@@ -29,14 +29,16 @@ from src.config_checks import check_config, check_monitor, preflight
 from src.console import route_library_logs
 from src.errors import EXIT_USER_ERROR, UserError
 from src.resume import ResumeState, check_resumable
-from src.run_folder import claim
+from src.run_folder import claim, link_latest
 
 log = logging.getLogger(__name__)
 
 
 def fit_name(text: str, limit: int = 180) -> str:
-    """A folder name under the file system's 255-byte limit: long ones are cut and keep a hash, so
-    two long override sets that share a beginning still get different folders."""
+    """One folder name, under the file system's 255-byte limit: a "/" in an override's value (a path:
+    task.data.file=names/Italian.txt) becomes "_", so it never nests; long names are cut and keep a
+    hash, so two long override sets that share a beginning still get different folders."""
+    text = text.replace("/", "_")
     if len(text) <= limit:
         return text
     return f"{text[: limit - 9]}_{hashlib.sha1(text.encode()).hexdigest()[:8]}"  # "~" would need quoting in ckpt=
@@ -98,6 +100,10 @@ def train(cfg: DictConfig) -> dict:
         log_hparams(logger, cfg, {**results["best_val"], **results["test"]})
         write_json_atomically(run_dir / "results.json", results)
         log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
+        if results["best_ckpt"]:  # outputs/latest/checkpoints/best.ckpt when the run is under outputs/
+            latest, best = link_latest(run_dir), Path(results["best_ckpt"])
+            ckpt = os.path.relpath(latest / best.relative_to(run_dir.resolve())) if latest else best
+            log.info("best checkpoint %s; use it: python -m src.predict ckpt=%s --help", best, ckpt)
         log.info("finished: run folder %s", run_dir.resolve())
     return results
 

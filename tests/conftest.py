@@ -10,7 +10,6 @@ entry points in-process, read TensorBoard back. Tests use these fixtures and imp
     tb_text      (run_dir, tag) -> the last text TensorBoard holds under tag
 """
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from src import CONF_DIR as CONF
+from src import default_data_dir
 
 # The real data sets (CI and every developer machine have ../shared/data); slow tests need them.
-SHARED_DATA = Path(os.environ.get("RNNLAB_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED_DATA = Path(default_data_dir())
 
 # Enough names per language for every split to hold each language with a fixed seed.
 SYNTHETIC = {

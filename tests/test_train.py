@@ -7,6 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import src.train
 from src import CONF_DIR
 from src.data.vocab import NAMES_ALPHABET, PAD
 from src.errors import UserError
@@ -136,3 +137,21 @@ def test_resume_from_a_checkpoint_of_other_model_settings_is_refused(trained: di
     cfg = compose([*overrides, "model=gru", f"ckpt_path={last}"], tmp_path / "other")
     with pytest.raises(UserError, match=r"was trained with model.cell=lstm; resume with those settings"):
         train(cfg)
+
+
+def test_a_run_ends_naming_its_checkpoint_and_outputs_latest_points_at_it(tiny, tmp_path, monkeypatch, run_cli):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(src.train, [*tiny, "task.data.path=names/../names"]).code == 0  # a "/" in a value
+    [run] = [p for p in (tmp_path / "outputs" / "names").iterdir()]  # one folder, not nested by the "/"
+    latest = tmp_path / "outputs" / "latest"
+    assert latest.is_symlink() and latest.resolve() == run.resolve() and (latest / "results.json").is_file()
+    log = (run / "train.log").read_text()
+    assert "use it: python -m src.predict ckpt=outputs/latest/checkpoints/best.ckpt --help" in log
+
+
+def test_folder_names_never_nest_and_stay_short():
+    from src.train import fit_name
+
+    assert fit_name("task.data.file-names/Italian.txt") == "task.data.file-names_Italian.txt"
+    long = fit_name("x" * 300)
+    assert len(long) == 180 and "/" not in long and long != fit_name("x" * 299 + "y")

@@ -5,11 +5,11 @@ python -m src.scratch binary [op=add|sub] [bits=8] [steps=10000] [hidden=16] [lr
 python -m src.scratch dinos [steps=35000] [hidden=50] [lr=0.01] [seed=0] [data_dir=...]
 """
 
-import os
 import sys
 
 import numpy as np
 
+from src import default_data_dir
 from src.data.dinos import find_words_file, read_words, split_words
 from src.errors import EXIT_USER_ERROR, UserError
 from src.scratch import binary, dinos
@@ -89,7 +89,7 @@ def _torch_outputs(torch, state: str) -> tuple[list[float], list[float]]:
 
 def dinosaurs(data_dir: str | None = None, **options) -> float:
     """Train on the anchor split's training names; print samples, then the test NLL per symbol."""
-    path = find_words_file(data_dir or os.environ.get("RNNLAB_DATA_DIR", "data"))
+    path = find_words_file(data_dir or default_data_dir())
     words, _ = read_words(path)
     train_words, _, test_words = split_words(words)
     print(f"{path}: {len(words)} names; training on {len(train_words)}, testing on {len(test_words)} (seed 0)")
