@@ -17,6 +17,7 @@ import logging
 import shlex
 import signal
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -37,11 +38,27 @@ class FileOnly(logging.Filter):
         return not getattr(record, "file_only", False)
 
 
+class DropTips(logging.Filter):
+    """Lightning's advertising tip (litlogger) on every run: not about the user's run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def quiet_libraries() -> None:
+    """What the libraries print that is not about the user's run and the project cannot fix at its
+    source: the litlogger tip, and Lightning 2.6's `_pytree` use that torch 2.13 deprecates."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(DropTips())
+    deprecated = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+    warnings.filterwarnings("ignore", message=deprecated, category=FutureWarning)
+
+
 def route_library_logs() -> None:
     """Send Lightning's messages and Python warnings through the root logger's handlers (Hydra's:
     console and train.log) instead of a bare stderr stream, so train.log holds them too.
 
     Only when the root logger has handlers: otherwise Lightning's own stream handler is all there is."""
+    quiet_libraries()
     root = logging.getLogger()
     if not root.hasHandlers():
         return
