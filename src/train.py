@@ -92,6 +92,7 @@ def train(cfg: DictConfig) -> dict:
     }
     if trainer.is_global_zero:
         log_hparams(logger, cfg, {**results["best_val"], **results["test"]})
+        write_rows(run_dir / "test_predictions.jsonl", module.test_rows)
         write_json_atomically(run_dir / "results.json", results)
         log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
         log.info("finished: run folder %s", run_dir.resolve())
@@ -184,6 +185,11 @@ def write_json_atomically(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """The test predictions, one JSON object a line (see RecurrentTask.rows), before results.json."""
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def check_choices(args: list[str]) -> None:
