@@ -18,6 +18,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from src import verdict
 from src.errors import EXIT_USER_ERROR, UserError
 
 # overrides that do not change what a run learns: left out of labels and grouping
@@ -115,6 +116,12 @@ def table(task: str, runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+def tests(task: str, runs: list[Run]) -> str:
+    """Intervals, pairwise tests and the verdict (src/verdict.py) under a task's table."""
+    done = [r for r in runs if r.results]
+    return "\n\n" + verdict.report(task, done, lambda r: (r.model, r.label)) if done else ""
+
+
 def plot(by_task: dict[str, list[Run]], path: Path) -> None:
     """Per task: validation curves (left) and training time per run (right)."""
     from matplotlib.figure import Figure
@@ -150,7 +157,7 @@ def compare(root: Path, out: Path | None = None) -> str:
         if run.results:
             run.curve = read_curve(run, run.results["monitor"])
         by_task[run.task].append(run)
-    report = "\n\n".join(table(task, task_runs) for task, task_runs in sorted(by_task.items()))
+    report = "\n\n".join(table(task, task_runs) + tests(task, task_runs) for task, task_runs in sorted(by_task.items()))
     out = out or root
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.md").write_text(report + "\n")

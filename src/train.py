@@ -80,6 +80,7 @@ def train(cfg: DictConfig) -> dict:
         "model": cfg.model.cell,
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "monitor": cfg.task.monitor,
+        "monitor_mode": cfg.task.monitor_mode,
         "best_val": best_val,
         "test": {k: float(v) for k, v in test.items()},
         "epochs": trainer.current_epoch,
