@@ -21,10 +21,11 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from src import CONF_DIR
+from src.budget import fit_hidden_size
 from src.errors import EXIT_USER_ERROR, UserError
 from src.tasks.checkpoint import checkpoint_task, read_checkpoint
 
@@ -87,6 +88,8 @@ def train(cfg: DictConfig) -> dict:
         "global_step": trainer.global_step,
         "train_seconds": round(train_seconds, 2),
         "params": params,
+        "hidden_size": cfg.model.hidden_size,
+        "param_budget": cfg.model.get("param_budget"),
         "threads": torch.get_num_threads(),
         "best_ckpt": str(Path(best_ckpt).resolve()) if best_ckpt else None,
         "run_dir": str(run_dir.resolve()),
@@ -110,7 +113,15 @@ def build_run(cfg: DictConfig):
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = OmegaConf.to_container(cfg.model, resolve=True)
-    module = build(cfg.task.module, "task.module", spec=datamodule.spec.to_dict(), model=model, _convert_="all")
+    budget = model.pop("param_budget", None)
+    spec = datamodule.spec.to_dict()
+    if budget is not None:
+        candidate = lambda core: build(cfg.task.module, "task.module", spec=spec, model=core, _convert_="all")  # noqa: E731
+        model["hidden_size"], params = fit_hidden_size(candidate, model, budget)
+        with open_dict(cfg):  # config.yaml and results.json say which size the budget chose
+            cfg.model.hidden_size = model["hidden_size"]
+        log.info("model.param_budget=%d: hidden_size %d, %d parameters", budget, model["hidden_size"], params)
+    module = build(cfg.task.module, "task.module", spec=spec, model=model, _convert_="all")
     return datamodule, module
 
 
@@ -154,6 +165,8 @@ def check_resumable(cfg: DictConfig) -> None:
         )
     saved = ckpt["hyper_parameters"]["model"]
     wanted = OmegaConf.to_container(cfg.model, resolve=True)
+    if wanted.pop("param_budget", None) is not None:  # the budget chooses hidden_size again, the same way
+        wanted["hidden_size"] = saved.get("hidden_size")
     if saved != wanted:
         diff = ", ".join(
             f"model.{k}={saved.get(k)}" for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)
