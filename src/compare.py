@@ -22,7 +22,16 @@ from src import verdict
 from src.errors import EXIT_USER_ERROR, UserError
 
 # overrides that do not change what a run learns: left out of labels and grouping
-HIDDEN_OVERRIDES = ("seed=", "task=", "hydra.", "paths.", "trainer.enable_progress_bar", "trainer.enable_model_summary")
+HIDDEN_OVERRIDES = (
+    "seed=",
+    "task=",
+    "hydra.",
+    "paths.",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "experiment=fair_cells",
+    "fair_cells.",
+)
 
 
 @dataclass

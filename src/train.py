@@ -222,6 +222,10 @@ def check_choices(args: list[str]) -> None:
 
 def cli() -> None:
     check_choices(sys.argv[1:])
+    if "experiment=fair_cells" in sys.argv[1:]:  # a study per cell, then seeds: not one Hydra sweep
+        from src.fair_cells import cli as fair_cells
+
+        sys.exit(fair_cells(sys.argv[1:]))
     main()
 
 

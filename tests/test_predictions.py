@@ -36,6 +36,9 @@ def test_rows_average_to_the_logged_test_metrics(task: str, data_dir: Path, tmp_
             weights = [r.get(f"{metric}_weight", 1) for r in part]
             logged = results["test"][f"test/{metric}{suffix}"]
             assert weighted_mean([r[metric] for r in part], weights) == pytest.approx(logged, abs=1e-5), metric
-    if task == "binary":  # both test sets, every item
-        assert [sum(r["set"] == s for r in rows) for s in ("", "_long")] == [40, 40]
-        assert {r["length"] for r in rows} == {8, 32}
+    if task == "binary":  # every test set, every item: 8 bits as trained, the long set, length_bits
+        sets = ("", "_long", "_16bit", "_64bit", "_128bit")
+        assert [sum(r["set"] == s for r in rows) for s in sets] == [40] * 5
+        assert sorted({r["length"] for r in rows}) == [8, 16, 32, 64, 128]
+        a, b = map(int, next(r for r in rows if r["length"] == 128)["input"].split(" + "))
+        assert a < 2**127 and b < 2**127 and max(a, b) >= 2**62  # wider than numpy's int64 draws
