@@ -110,6 +110,11 @@ def _reference_streams(references: list[list[str]]) -> list[list[str | None]]:
     return [[r[k] if k < len(r) else None for r in references] for k in range(most)]
 
 
+def corpus_bleu(hypotheses: list[str], references: list[list[str]], ngrams: int = 4) -> float:
+    """Corpus BLEU (0-1) of space-separated tokens, every reference of each item counted."""
+    return _bleu(ngrams).corpus_score(hypotheses, _reference_streams(references)).score / 100
+
+
 def bleu_interval(hypotheses: list[str], references: list[list[str]], ngrams: int = 4) -> Interval:
     """Corpus BLEU (0-1) of one run and sacrebleu's bootstrap interval (1000 resamples, its fixed seed)."""
     score = _bleu(ngrams).corpus_score(hypotheses, _reference_streams(references), n_bootstrap=1000)
@@ -123,7 +128,7 @@ def bleu_paired(a: list[str], b: list[str], references: list[list[str]], ngrams:
     from sacrebleu.significance import PairedTest
 
     if a == b:
-        bleu = _bleu(ngrams).corpus_score(a, _reference_streams(references)).score / 100
+        bleu = corpus_bleu(a, references, ngrams)
         return bleu, bleu, 1.0
     test = PairedTest([("a", a), ("b", b)], {"BLEU": _bleu(ngrams)}, _reference_streams(references), "ar")
     _, scores = test()

@@ -27,6 +27,7 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 from src import CONF_DIR
 from src.budget import fit_hidden_size
 from src.errors import EXIT_USER_ERROR, UserError
+from src.lengths import by_length
 from src.tasks.checkpoint import checkpoint_task, read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,12 @@ def train(cfg: DictConfig) -> dict:
         "best_ckpt": str(Path(best_ckpt).resolve()) if best_ckpt else None,
         "run_dir": str(run_dir.resolve()),
     }
+    # the monitored metric per input length (src/lengths.py): results.json, and a curve in TensorBoard
+    metric = cfg.task.monitor.removeprefix("val/")
+    results["by_length"] = by_length(module.test_rows, metric, cfg.task.module.get("bleu_ngrams", 4))
     if trainer.is_global_zero:
+        for bucket in results["by_length"]:
+            logger.experiment.add_scalar(f"test/{metric}_by_length", bucket[metric], global_step=bucket["longest"])
         log_hparams(logger, cfg, {**results["best_val"], **results["test"]})
         write_rows(run_dir / "test_predictions.jsonl", module.test_rows)
         write_json_atomically(run_dir / "results.json", results)

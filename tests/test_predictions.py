@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from src.stats import weighted_mean
 from src.train import train
@@ -42,3 +43,7 @@ def test_rows_average_to_the_logged_test_metrics(task: str, data_dir: Path, tmp_
         assert sorted({r["length"] for r in rows}) == [8, 16, 32, 64, 128]
         a, b = map(int, next(r for r in rows if r["length"] == 128)["input"].split(" + "))
         assert a < 2**127 and b < 2**127 and max(a, b) >= 2**62  # wider than numpy's int64 draws
+        # the monitored metric per operand width, in results.json and as a TensorBoard curve over length
+        assert [b["longest"] for b in results["by_length"]] == [8, 16, 32, 64, 128]
+        events = EventAccumulator(str(tmp_path / "run")).Reload()
+        assert [e.step for e in events.Scalars("test/seq_acc_by_length")] == [8, 16, 32, 64, 128]
