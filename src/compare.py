@@ -18,7 +18,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from src import verdict
+from src import lengths, verdict
 from src.errors import EXIT_USER_ERROR, UserError
 
 # overrides that do not change what a run learns: left out of labels and grouping
@@ -128,7 +128,28 @@ def table(task: str, runs: list[Run]) -> str:
 def tests(task: str, runs: list[Run]) -> str:
     """Intervals, pairwise tests and the verdict (src/verdict.py) under a task's table."""
     done = [r for r in runs if r.results]
-    return "\n\n" + verdict.report(task, done, lambda r: (r.model, r.label)) if done else ""
+    if not done:
+        return ""
+    groups = {name: [r.results for r in members] for name, members in verdict.named_groups(done, group_key).items()}
+    by_length = lengths.table(task, groups)
+    return "\n\n" + verdict.report(task, done, group_key) + ("\n\n" + by_length if by_length else "")
+
+
+def group_key(run: Run) -> tuple[str, str]:
+    return run.model, run.label
+
+
+def band_plot(axes, name: str, curves: list[dict[int, float]]) -> None:
+    """A group's validation curve: the mean over its runs at each step, and the min-max band when
+    there are several (a run stopped early leaves the later steps to the others)."""
+    if not curves:
+        return
+    steps = sorted(set().union(*curves))
+    values = [[c[s] for c in curves if s in c] for s in steps]
+    label = name if len(curves) == 1 else f"{name} (mean of {len(curves)})"
+    (line,) = axes.plot(steps, [sum(v) / len(v) for v in values], marker=".", label=label)
+    if len(curves) > 1:
+        axes.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.2)
 
 
 def plot(by_task: dict[str, list[Run]], path: Path) -> None:
@@ -140,10 +161,10 @@ def plot(by_task: dict[str, list[Run]], path: Path) -> None:
     for (task, runs), (curves, times) in zip(sorted(by_task.items()), axes, strict=True):
         done = [r for r in runs if r.results]
         monitor = done[0].results["monitor"] if done else ""
-        for run in done:
-            if run.curve:
-                curves.plot([s for s, _ in run.curve], [v for _, v in run.curve], marker=".", label=f"{run.label}")
-        curves.set(title=f"{task}: {monitor} during training", xlabel="step", ylabel=monitor)
+        for name, members in verdict.named_groups(done, group_key).items():
+            band_plot(curves, name, [dict(r.curve) for r in members if r.curve])
+        curves.set(title=f"{task}: {monitor} during training (mean over seeds, min-max band)", xlabel="step",
+                   ylabel=monitor)  # fmt: skip
         if any(r.curve for r in done):
             curves.legend(fontsize=7)
         labels = [r.label for r in done]
@@ -155,6 +176,60 @@ def plot(by_task: dict[str, list[Run]], path: Path) -> None:
         times.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+
+
+def plot_lengths(by_task: dict[str, list[Run]], path: Path) -> bool:
+    """Per task, the monitored test metric against input length, a line per group; False if no run has it."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4 * len(by_task)))
+    axes = fig.subplots(len(by_task), 1, squeeze=False)[:, 0]
+    drawn = False
+    for (task, runs), ax in zip(sorted(by_task.items()), axes, strict=True):
+        done = [r for r in runs if r.results]
+        groups = {name: [r.results for r in members] for name, members in verdict.named_groups(done, group_key).items()}
+        drawn = lengths.plot(ax, task, groups) or drawn
+    if drawn:
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+    return drawn
+
+
+def write_up(root: Path, out: Path, by_task: dict[str, list[Run]], report: str, lengths_drawn: bool) -> str:
+    """report.md: the setup (from fair_cells.json when experiment=fair_cells wrote one), then the
+    tables, intervals, verdicts and per-length results, then the figures."""
+    import platform
+
+    lines = [f"# Comparison: {root}", "", "## Setup", ""]
+    setup_file = out / "fair_cells.json"
+    if setup_file.is_file():
+        setup = json.loads(setup_file.read_text())
+        lines += [f"- command: `{setup['command']}`",
+                  f"- parameter budget: {setup['budget']:,} per model (a trial may use a share of it: budget_share)",
+                  f"- tuning: {setup['trials']} Optuna (TPE) trials per cell over {', '.join(setup['search'])}",
+                  f"- seeds: each cell's best trial retrained with seeds {setup['seeds']}",
+                  f"- machine: {setup['machine']}", f"- wall time: {setup['wall_seconds']:.0f} s"]  # fmt: skip
+        for cell, found in setup["studies"].items():
+            best = found["best"]
+            failed = sum("failed" in t for t in found["trials"])
+            chosen = "every trial failed" if best is None else (
+                f"best trial {best['number']}: {' '.join(best['overrides'])}; hidden_size {best['hidden_size']}, "
+                f"{best['params']:,} parameters")  # fmt: skip
+            lines.append(f"- {cell}: {chosen}" + (f" ({failed} trial(s) failed)" if failed else ""))
+    else:
+        lines.append(f"- compared on: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    for task, runs in sorted(by_task.items()):
+        done = [r for r in runs if r.results]
+        for name, members in verdict.named_groups(done, group_key).items():
+            res = members[0].results
+            size = f", hidden_size {res['hidden_size']}" if res.get("hidden_size") else ""
+            params = "n/a" if res.get("params") is None else f"{res['params']:,}"
+            lines.append(f"- {task} {name}: {len(members)} run(s), {params} parameters{size}, threads "
+                         f"{res.get('threads', '?')}")  # fmt: skip
+    lines += ["", "## Results", "", report, "", "## Figures", "", "![validation curves](compare.png)"]
+    if lengths_drawn:
+        lines.append("![by input length](lengths.png)")
+    return "\n".join(lines) + "\n"
 
 
 def compare(root: Path, out: Path | None = None) -> str:
@@ -171,6 +246,8 @@ def compare(root: Path, out: Path | None = None) -> str:
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.md").write_text(report + "\n")
     plot(by_task, out / "compare.png")
+    drawn = plot_lengths(by_task, out / "lengths.png")
+    (out / "report.md").write_text(write_up(root, out, by_task, report, drawn))
     return report
 
 

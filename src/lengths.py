@@ -37,3 +37,47 @@ def by_length(rows: list[dict], metric: str, ngrams: int = 4) -> list[dict]:
         name = str(low) if low == high else f"{low}-{high}"
         out.append({"lengths": name, "shortest": low, "longest": high, "items": len(part), metric: value})
     return out
+
+
+def mean_by_length(results: list[dict]) -> tuple[str, dict[str, float]] | None:
+    """(metric, bucket -> mean over the runs) of runs' by_length results, or None when they have none."""
+    rows = [r.get("by_length") or [] for r in results]
+    if not all(rows):
+        return None
+    metric = next(k for k in rows[0][0] if k not in ("lengths", "shortest", "longest", "items"))
+    values: dict[str, list[float]] = {}
+    for run in rows:
+        for bucket in run:
+            values.setdefault(bucket["lengths"], []).append(bucket[metric])
+    return metric, {name: sum(v) / len(v) for name, v in values.items()}
+
+
+def table(task: str, groups: dict[str, list[dict]]) -> str:
+    """Markdown: a row per group (its runs' results), a column per length bucket, means over seeds."""
+    found = {name: mean_by_length(results) for name, results in groups.items()}
+    found = {name: f for name, f in found.items() if f is not None}
+    if not found:
+        return ""
+    metric = next(iter(found.values()))[0]
+    names = list(dict.fromkeys(b for _, per in found.values() for b in per))
+    lines = [f"#### {task}: test {metric} by input length (mean over seeds)", "",
+             "| group | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]  # fmt: skip
+    for name, (_, per) in found.items():
+        lines.append(f"| {name} | " + " | ".join(f"{per[b]:.4f}" if b in per else "" for b in names) + " |")
+    return "\n".join(lines)
+
+
+def plot(axes, task: str, groups: dict[str, list[dict]]) -> bool:
+    """The metric against length, a line per group (mean over its seeds); False if there is nothing to draw."""
+    drawn = False
+    for name, results in groups.items():
+        found = mean_by_length(results)
+        if found is None:
+            continue
+        metric, per = found
+        axes.plot(list(per), list(per.values()), marker="o", label=name)
+        axes.set(title=f"{task}: test {metric} by input length", xlabel="length", ylabel=metric)
+        drawn = True
+    if drawn:
+        axes.legend(fontsize=7)
+    return drawn

@@ -157,13 +157,19 @@ def verdict(groups: list[Group], key: str, higher: bool) -> tuple[str, list[dict
     return "\n".join(lines), data
 
 
-def report(task: str, runs: list, group_of) -> str:
-    """Intervals and the verdict of one task's finished runs; `group_of(run)` is compare's grouping key."""
+def named_groups(runs: list, group_of) -> dict[str, list]:
+    """compare's groups of runs (`group_of(run)` -> (model, label)), named by the cell where that is
+    unique among them, else by the label."""
     by_key: dict = {}
     for run in runs:
         by_key.setdefault(group_of(run), []).append(run)
-    names = [model for model, _ in by_key]
-    groups = [Group(model if names.count(model) == 1 else label, members) for (model, label), members in by_key.items()]
+    models = [model for model, _ in by_key]
+    return {(model if models.count(model) == 1 else label): members for (model, label), members in by_key.items()}
+
+
+def report(task: str, runs: list, group_of) -> str:
+    """Intervals and the verdict of one task's finished runs; `group_of(run)` is compare's grouping key."""
+    groups = [Group(name, members) for name, members in named_groups(runs, group_of).items()]
     test_keys = sorted({k for r in runs for k in r.results["test"]})
     head = ["group", "runs", *test_keys]
     lines = [f"#### {task}: 95% intervals", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -34,3 +34,7 @@ def test_studies_survive_failed_trials_then_retrain_and_report(data_dir: Path, t
     ][:2]
     assert "verdict on test/acc" in stdout
     assert (out / "compare.png").is_file() and (out / "compare.md").is_file()
+    written = (out / "report.md").read_text()
+    assert "parameter budget: 20,000" in written and "4 Optuna (TPE) trials per cell" in written
+    assert "symbol_dropout" in written  # names has it (dinos would not list it)
+    assert f"hidden_size {setup['studies']['gru']['best']['hidden_size']}" in written

@@ -36,6 +36,12 @@ def test_three_cells_three_seeds_get_intervals_pairwise_p_values_and_a_verdict(s
     # the interval is around the mean of the three seeds
     acc = [json.loads((sweep / f"gru_{s}" / "results.json").read_text())["test"]["test/acc"] for s in (1, 2, 3)]
     assert f"| gru | 3 | {sum(acc) / 3:.4f} [" in report
+    # accuracy per name length, the mean of the seeds' by_length, as a table and a figure
+    assert "#### names: test acc by input length (mean over seeds)" in report
+    assert (sweep / "lengths.png").stat().st_size > 5_000
+    written = (sweep / "report.md").read_text()
+    assert "## Setup" in written and "names gru: 3 run(s)" in written and "verdict on test/acc" in written
+    assert "![by input length](lengths.png)" in written
 
 
 def test_two_identical_runs_are_no_different(sweep: Path, tmp_path: Path):
