@@ -161,17 +161,16 @@ def plot(by_task: dict[str, list[Run]], path: Path) -> None:
     for (task, runs), (curves, times) in zip(sorted(by_task.items()), axes, strict=True):
         done = [r for r in runs if r.results]
         monitor = done[0].results["monitor"] if done else ""
+        labels, seconds = [], []
         for name, members in verdict.named_groups(done, group_key).items():
             band_plot(curves, name, [dict(r.curve) for r in members if r.curve])
+            labels += [f"{name} ({r.path.name})" if len(members) > 1 else name for r in members]
+            seconds += [r.results["train_seconds"] for r in members]
         curves.set(title=f"{task}: {monitor} during training (mean over seeds, min-max band)", xlabel="step",
                    ylabel=monitor)  # fmt: skip
         if any(r.curve for r in done):
             curves.legend(fontsize=7)
-        labels = [r.label for r in done]
-        labels = [
-            f"{lab} ({r.path.name})" if labels.count(lab) > 1 else lab for lab, r in zip(labels, done, strict=True)
-        ]
-        times.barh(labels, [r.results["train_seconds"] for r in done])
+        times.barh(labels, seconds)
         times.set(title=f"{task}: training time", xlabel="seconds")
         times.tick_params(axis="y", labelsize=7)
     fig.tight_layout()

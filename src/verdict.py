@@ -148,9 +148,13 @@ def verdict(groups: list[Group], key: str, higher: bool) -> tuple[str, list[dict
         lines.append(f"| {a.name} vs {b.name} | {diff:+.4f} | {fmt(pw)} | {fmt(pp)} | {said} |")
         data.append({"better": a.name, "worse": b.name, "difference": diff, "p": p, "significant": significant})
     if len(ranked) > 1:
-        ties = [d["worse"] for d in data if d["better"] == ranked[0].name and not d["significant"]]
+        first = [d for d in data if d["better"] == ranked[0].name]
+        ties = [d["worse"] for d in first if d["p"] == d["p"] and not d["significant"]]
+        untested = [d["worse"] for d in first if d["p"] != d["p"]]
         if ties:
             head = f"**no significant difference** between {ranked[0].name} and {', '.join(ties)} on {key}"
+        elif untested:
+            head = f"{ranked[0].name} leads on {key}, untested against {', '.join(untested)}"
         else:
             head = f"**{ranked[0].name} wins** on {key}: significantly better than every other"
         lines += ["", head]

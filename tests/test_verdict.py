@@ -55,3 +55,13 @@ def test_two_identical_runs_are_no_different(sweep: Path, tmp_path: Path):
     assert "| +0.0000 | n/a | 1.0000 | no significant difference |" in row
     assert "bootstrap over" in report  # one run each: the interval comes from the test items
     assert "**no significant difference** between" in report
+
+
+def test_single_runs_without_test_items_are_untested_not_tied(sweep: Path, tmp_path: Path):
+    """Runs from before test_predictions.jsonl (or baselines): one value each, nothing to test with."""
+    for name in ("gru_1", "rnn_1"):
+        shutil.copytree(sweep / name, tmp_path / name)
+        (tmp_path / name / "test_predictions.jsonl").unlink()
+    report = compare(tmp_path)
+    assert "untested (one seed each, no test items)" in report
+    assert "leads on test/acc, untested against" in report and "no significant difference" not in report
