@@ -7,6 +7,7 @@ arithmetic), with torch's random state put back, so the run that follows starts 
 that hidden size given outright.
 """
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -44,8 +45,37 @@ def fit_hidden_size(build: Callable[[dict], torch.nn.Module], model: dict, budge
     sizes = {h: count(build, model, h) for h in range(max(1, high - 2), high + 3)}
     hidden = min(sizes, key=lambda h: abs(sizes[h] - budget))
     if abs(sizes[hidden] - budget) > TOLERANCE * budget:
+        below = max((h for h in sizes if sizes[h] < budget), default=hidden)
+        above = min((h for h in sizes if sizes[h] >= budget), default=hidden)
         raise UserError(
-            f"model.param_budget={budget} cannot be met within 2%: hidden_size={hidden} gives {sizes[hidden]:,} "
-            "parameters; pick a budget nearer that, or change the other sizes"
+            f"model.param_budget={budget} cannot be met within 2%: hidden_size={below} gives {sizes[below]:,} "
+            f"parameters and {above} gives {sizes[above]:,}; pick a budget nearer one of those"
         )
     return hidden, sizes[hidden]
+
+
+def common_budget(build: Callable[[dict], torch.nn.Module], models: list[dict], target: int) -> int:
+    """The smallest budget from `target` up that every model config (a cell each) meets within
+    TOLERANCE. Large models meet any budget; in tiny ones (binary: 16 units, about 1,100 parameters)
+    one unit is more than 2% of the model, so the cells' sizes interleave and some budgets suit none."""
+    try:
+        for model in models:
+            fit_hidden_size(build, model, target)
+        return target
+    except UserError:
+        pass
+    reachable = []  # per model, the parameter count of every hidden size up to 4 times the target
+    for model in models:
+        counts = [count(build, model, 1)]
+        while counts[-1] <= 4 * target:
+            counts.append(count(build, model, len(counts) + 1))
+        reachable.append(counts)
+    # a count n meets the budgets n / (1 + TOLERANCE) .. n / (1 - TOLERANCE): try their lowest ends in order
+    starts = sorted({target} | {math.ceil(n / (1 + TOLERANCE)) for counts in reachable for n in counts})
+    for budget in (b for b in starts if target <= b <= 3 * target):
+        if all(any(abs(n - budget) <= TOLERANCE * budget for n in counts) for counts in reachable):
+            return budget
+    raise UserError(
+        f"no budget from {target} to 4 times that suits every cell within 2%; give a larger fair_cells.budget "
+        "or fewer budget_share choices"
+    )

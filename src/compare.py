@@ -204,8 +204,9 @@ def write_up(root: Path, out: Path, by_task: dict[str, list[Run]], report: str, 
     if setup_file.is_file():
         setup = json.loads(setup_file.read_text())
         lines += [f"- command: `{setup['command']}`",
-                  f"- parameter budget: {setup['budget']:,} per model (a trial may use a share of it: budget_share)",
-                  f"- tuning: {setup['trials']} Optuna (TPE) trials per cell over {', '.join(setup['search'])}",
+                  f"- parameter budget: {setup['budget']:,} per model; by budget_share: {setup.get('budgets')}",
+                  f"- tuning: {setup['trials']} Optuna (TPE) trials per cell over "
+                  f"{', '.join(v.get('key', k) for k, v in setup['search'].items())}",
                   f"- seeds: each cell's best trial retrained with seeds {setup['seeds']}",
                   f"- machine: {setup['machine']}", f"- wall time: {setup['wall_seconds']:.0f} s"]  # fmt: skip
         for cell, found in setup["studies"].items():

@@ -28,9 +28,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src import CONF_DIR
+from src.budget import common_budget
 from src.compare import compare
 from src.errors import EXIT_USER_ERROR, UserError
-from src.train import build_run, check_choices, train
+from src.train import build, build_run, check_choices, train
 
 log = logging.getLogger("src.fair_cells")
 FORMAT = logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
@@ -65,27 +66,43 @@ def run_one(overrides: list[str], run_dir: Path) -> dict:
         handler.close()
 
 
-def default_budget(overrides: list[str]) -> int:
-    """The parameters of the task's default GRU (the sizes of conf/task/<task>.yaml)."""
-    cfg = compose_run([*overrides, "model=gru", "model.param_budget=null"])
-    _, module = build_run(cfg)
-    return sum(p.numel() for p in module.parameters())
+def budgets(overrides: list[str], cfg: DictConfig) -> dict[float, int]:
+    """budget_share -> the parameters of a trial's model: the share of fair_cells.budget (by default
+    the task's default GRU's count), raised where needed to the nearest count every cell meets
+    within 2% (tiny models move in steps of more than 2%), so no cell's trial fails for its size."""
+    gru = compose_run([*overrides, "model=gru", "model.param_budget=null"])
+    datamodule, module = build_run(gru)
+    total = cfg.fair_cells.budget or sum(p.numel() for p in module.parameters())
+    spec = datamodule.spec.to_dict()
+    candidate = lambda core: build(gru.task.module, "task.module", spec=spec, model=core, _convert_="all")  # noqa: E731
+    core = {k: v for k, v in OmegaConf.to_container(gru.model, resolve=True).items() if k != "param_budget"}
+    models = [{**core, "cell": cell} for cell in cfg.fair_cells.cells]
+    shares = cfg.fair_cells.search.get("budget_share", {"choices": [1.0]})["choices"]
+    found = {}
+    for share in shares:
+        try:
+            found[share] = common_budget(candidate, models, round(total * share))
+        except UserError as err:  # a tiny task's small share: searched without it, for every cell alike
+            log.warning("budget_share %s left out of the search: %s", share, err)
+    if not found:
+        raise UserError(f"no budget_share of {total} parameters suits every cell; give fair_cells.budget=N")
+    return found
 
 
-def sample(trial, cfg: DictConfig, budget: int) -> list[str]:
+def sample(trial, cfg: DictConfig, budgets: dict[float, int]) -> list[str]:
     """One trial's overrides from the search space (keys the task lacks are left out)."""
     chosen = []
-    for key, space in cfg.fair_cells.search.items():
-        if key == "budget_share":
-            share = trial.suggest_categorical(key, list(space.choices))
-            chosen.append(f"model.param_budget={round(budget * share)}")
-        elif OmegaConf.select(cfg, key) is not None:
-            value = trial.suggest_float(key, space.low, space.high, log=bool(space.get("log", False)))
-            chosen.append(f"{key}={value:.4g}")
+    for name, space in cfg.fair_cells.search.items():
+        if name == "budget_share":
+            share = trial.suggest_categorical(name, list(budgets))
+            chosen.append(f"model.param_budget={budgets[share]}")
+        elif OmegaConf.select(cfg, space.key) is not None:
+            value = trial.suggest_float(name, space.low, space.high, log=bool(space.get("log", False)))
+            chosen.append(f"{space.key}={value:.4g}")
     return chosen
 
 
-def study(cell: str, overrides: list[str], cfg: DictConfig, budget: int, folder: Path) -> dict:
+def study(cell: str, overrides: list[str], cfg: DictConfig, budgets: dict[float, int], folder: Path) -> dict:
     """One cell's Optuna study; returns its trials and the best one's overrides (None if all failed)."""
     import optuna
 
@@ -96,7 +113,7 @@ def study(cell: str, overrides: list[str], cfg: DictConfig, budget: int, folder:
     trials = []
 
     def objective(trial) -> float:
-        chosen = sample(trial, cfg, budget)
+        chosen = sample(trial, cfg, budgets)
         started = time.perf_counter()
         try:
             results = run_one([*overrides, f"model={cell}", *chosen], folder / str(trial.number))
@@ -129,12 +146,14 @@ def fair_cells(overrides: list[str]) -> Path:
     cfg = compose_run(overrides)
     settings = cfg.fair_cells
     root = Path(settings.output_dir).resolve()
-    budget = settings.budget or default_budget(overrides)
-    log.info("fair comparison of %s on %s: %d trials each, seeds %s, %d parameters a model; folder %s",
-             ", ".join(settings.cells), cfg.task.name, settings.trials, list(settings.seeds), budget, root)  # fmt: skip
+    per_share = budgets(overrides, cfg)
+    budget = max(per_share.values())
+    log.info("fair comparison of %s on %s: %d trials each, seeds %s, parameters a model by budget_share %s; "
+             "folder %s", ", ".join(settings.cells), cfg.task.name, settings.trials, list(settings.seeds), per_share,
+             root)  # fmt: skip
     studies = {}
     for cell in settings.cells:
-        studies[cell] = study(cell, overrides, cfg, budget, root / "search" / cell)
+        studies[cell] = study(cell, overrides, cfg, per_share, root / "search" / cell)
         best = studies[cell]["best"]
         if best is None:
             log.error("%s: every trial failed; left out of the retraining", cell)
@@ -149,12 +168,13 @@ def fair_cells(overrides: list[str]) -> Path:
         "task": cfg.task.name,
         "command": "python -m src.fair_cells " + " ".join(overrides),
         "budget": budget,
+        "budgets": {str(share): n for share, n in per_share.items()},
         "trials": settings.trials,
         "seeds": list(settings.seeds),
         "search": {
             k: v
             for k, v in OmegaConf.to_container(settings.search).items()
-            if k == "budget_share" or OmegaConf.select(cfg, k) is not None
+            if k == "budget_share" or OmegaConf.select(cfg, v["key"]) is not None
         },  # fmt: skip
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={cfg.threads}, "
         f"Python {platform.python_version()}",

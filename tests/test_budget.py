@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.budget import fit_hidden_size
+from src.budget import common_budget, fit_hidden_size
 from src.errors import UserError
 from src.nn.recurrent import RecurrentCore
 from src.train import build_run
@@ -42,3 +42,21 @@ def test_unreachable_budget_is_one_line(data_dir: Path, run_cli):
 
     result = run_cli(train, [f"paths.data_dir={data_dir}", "model.param_budget=10", "trainer=debug"])
     result.assert_one_clear_line("model.param_budget=10", "below the smallest gru model")
+
+
+def test_common_budget_is_one_every_cell_meets():
+    # one-layer cores on 4 inputs: rnn h^2 + 6h parameters (4h + h^2 + 2h), gru 3 times that, lstm 4 times.
+    # 480 is the gru's at h = 10 but no lstm's (h = 9: 540, 12.5% off). The answer, 734, suits all three
+    # within 2%: rnn h = 24: 720 (1.9%), lstm h = 11: 748 (1.9%), gru h = 13: 741 (1.0%); that nothing
+    # between 480 and 733 does is checked against the formulas.
+    def core(cell):
+        return {"cell": cell, "hidden_size": 1, "num_layers": 1, "dropout": 0.0, "bidirectional": False}
+
+    def build(c):
+        return RecurrentCore(input_size=4, **c)
+
+    assert common_budget(build, [core(c) for c in ("rnn", "lstm", "gru")], 480) == 734
+    formulas = [lambda h, k=k: k * (h * h + 6 * h) for k in (1, 4, 3)]
+    suits = lambda b: all(any(abs(f(h) - b) <= 0.02 * b for h in range(1, 100)) for f in formulas)  # noqa: E731
+    assert suits(734) and not any(suits(b) for b in range(480, 734))
+    assert common_budget(build, [core("gru")], 480) == 480  # a budget the cells meet is kept
