@@ -175,7 +175,7 @@ def fair_cells(overrides: list[str]) -> Path:
             k: v
             for k, v in OmegaConf.to_container(settings.search).items()
             if k == "budget_share" or OmegaConf.select(cfg, v["key"]) is not None
-        },  # fmt: skip
+        },
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={cfg.threads}, "
         f"Python {platform.python_version()}",
         "wall_seconds": round(time.perf_counter() - started, 1),
