@@ -142,10 +142,10 @@ def verdict(groups: list[Group], key: str, higher: bool) -> tuple[str, list[dict
         diff = means[a.name] - means[b.name]
         p = pp if pp == pp else pw  # the paired test where the items are there
         significant = p == p and p < ALPHA
-        said = f"{a.name} better by {abs(diff):.4f}" if significant else "no significant difference"
+        said = f"{a.name} better by {abs(diff):.4g}" if significant else "no significant difference"
         if p != p:
             said = "untested (one seed each, no test items)"
-        lines.append(f"| {a.name} vs {b.name} | {diff:+.4f} | {fmt(pw)} | {fmt(pp)} | {said} |")
+        lines.append(f"| {a.name} vs {b.name} | {diff:+.4g} | {fmt(pw)} | {fmt(pp)} | {said} |")
         data.append({"better": a.name, "worse": b.name, "difference": diff, "p": p, "significant": significant})
     if len(ranked) > 1:
         first = [d for d in data if d["better"] == ranked[0].name]

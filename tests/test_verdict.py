@@ -52,7 +52,7 @@ def test_two_identical_runs_are_no_different(sweep: Path, tmp_path: Path):
     (tmp_path / "b" / "results.json").write_text(json.dumps({**results, "model": "lstm"}))
     report = compare(tmp_path)
     row = next(line for line in report.splitlines() if " vs " in line)
-    assert "| +0.0000 | n/a | 1.0000 | no significant difference |" in row
+    assert "| +0 | n/a | 1.0000 | no significant difference |" in row
     assert "bootstrap over" in report  # one run each: the interval comes from the test items
     assert "**no significant difference** between" in report
 
