@@ -19,10 +19,20 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from src import lengths, verdict
 from src.errors import EXIT_USER_ERROR, UserError
 
 # overrides that do not change what a run learns: left out of labels and grouping
-HIDDEN_OVERRIDES = ("seed=", "task=", "hydra.", "paths.", "trainer.enable_progress_bar", "trainer.enable_model_summary")
+HIDDEN_OVERRIDES = (
+    "seed=",
+    "task=",
+    "hydra.",
+    "paths.",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "experiment=fair_cells",
+    "fair_cells.",
+)
 
 
 @dataclass
@@ -148,6 +158,33 @@ def table(task: str, runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+def tests(task: str, runs: list[Run]) -> str:
+    """Intervals, pairwise tests and the verdict (src/verdict.py) under a task's table."""
+    done = [r for r in runs if r.results]
+    if not done:
+        return ""
+    groups = {name: [r.results for r in members] for name, members in verdict.named_groups(done, group_key).items()}
+    by_length = lengths.table(task, groups)
+    return "\n\n" + verdict.report(task, done, group_key) + ("\n\n" + by_length if by_length else "")
+
+
+def group_key(run: Run) -> tuple[str, str]:
+    return run.model, run.label
+
+
+def band_plot(axes, name: str, curves: list[dict[int, float]]) -> None:
+    """A group's validation curve: the mean over its runs at each step, and the min-max band when
+    there are several (a run stopped early leaves the later steps to the others)."""
+    if not curves:
+        return
+    steps = sorted(set().union(*curves))
+    values = [[c[s] for c in curves if s in c] for s in steps]
+    label = name if len(curves) == 1 else f"{name} (mean of {len(curves)})"
+    (line,) = axes.plot(steps, [sum(v) / len(v) for v in values], marker=".", label=label)
+    if len(curves) > 1:
+        axes.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.2)
+
+
 def plot(by_task: dict[str, list[Run]], path: Path) -> None:
     """Per task: validation curves (left) and training time per run (right)."""
     from matplotlib.figure import Figure
@@ -157,21 +194,75 @@ def plot(by_task: dict[str, list[Run]], path: Path) -> None:
     for (task, runs), (curves, times) in zip(sorted(by_task.items()), axes, strict=True):
         done = [r for r in runs if r.results]
         monitor = done[0].results["monitor"] if done else ""
-        for run in done:
-            if run.curve:
-                curves.plot([s for s, _ in run.curve], [v for _, v in run.curve], marker=".", label=f"{run.label}")
-        curves.set(title=f"{task}: {monitor} during training", xlabel="step", ylabel=monitor)
+        labels, seconds = [], []
+        for name, members in verdict.named_groups(done, group_key).items():
+            band_plot(curves, name, [dict(r.curve) for r in members if r.curve])
+            labels += [f"{name} ({r.path.name})" if len(members) > 1 else name for r in members]
+            seconds += [r.results["train_seconds"] for r in members]
+        curves.set(title=f"{task}: {monitor} during training (mean over seeds, min-max band)", xlabel="step",
+                   ylabel=monitor)  # fmt: skip
         if any(r.curve for r in done):
             curves.legend(fontsize=7)
-        labels = [r.label for r in done]
-        labels = [
-            f"{lab} ({r.path.name})" if labels.count(lab) > 1 else lab for lab, r in zip(labels, done, strict=True)
-        ]
-        times.barh(labels, [r.results["train_seconds"] for r in done])
+        times.barh(labels, seconds)
         times.set(title=f"{task}: training time", xlabel="seconds")
         times.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+
+
+def plot_lengths(by_task: dict[str, list[Run]], path: Path) -> bool:
+    """Per task, the monitored test metric against input length, a line per group; False if no run has it."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4 * len(by_task)))
+    axes = fig.subplots(len(by_task), 1, squeeze=False)[:, 0]
+    drawn = False
+    for (task, runs), ax in zip(sorted(by_task.items()), axes, strict=True):
+        done = [r for r in runs if r.results]
+        groups = {name: [r.results for r in members] for name, members in verdict.named_groups(done, group_key).items()}
+        drawn = lengths.plot(ax, task, groups) or drawn
+    if drawn:
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+    return drawn
+
+
+def write_up(root: Path, out: Path, by_task: dict[str, list[Run]], report: str, lengths_drawn: bool) -> str:
+    """report.md: the setup (from fair_cells.json when experiment=fair_cells wrote one), then the
+    tables, intervals, verdicts and per-length results, then the figures."""
+    import platform
+
+    lines = [f"# Comparison: {root}", "", "## Setup", ""]
+    setup_file = out / "fair_cells.json"
+    if setup_file.is_file():
+        setup = json.loads(setup_file.read_text())
+        lines += [f"- command: `{setup['command']}`",
+                  f"- parameter budget: {setup['budget']:,} per model; by budget_share: {setup.get('budgets')}",
+                  f"- tuning: {setup['trials']} Optuna (TPE) trials per cell over "
+                  f"{', '.join(v.get('key', k) for k, v in setup['search'].items())}",
+                  f"- seeds: each cell's best trial retrained with seeds {setup['seeds']}",
+                  f"- machine: {setup['machine']}", f"- wall time: {setup['wall_seconds']:.0f} s"]  # fmt: skip
+        for cell, found in setup["studies"].items():
+            best = found["best"]
+            failed = sum("failed" in t for t in found["trials"])
+            chosen = "every trial failed" if best is None else (
+                f"best trial {best['number']}: {' '.join(best['overrides'])}; hidden_size {best['hidden_size']}, "
+                f"{best['params']:,} parameters")  # fmt: skip
+            lines.append(f"- {cell}: {chosen}" + (f" ({failed} trial(s) failed)" if failed else ""))
+    else:
+        lines.append(f"- compared on: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    for task, runs in sorted(by_task.items()):
+        done = [r for r in runs if r.results]
+        for name, members in verdict.named_groups(done, group_key).items():
+            res = members[0].results
+            size = f", hidden_size {res['hidden_size']}" if res.get("hidden_size") else ""
+            params = "n/a" if res.get("params") is None else f"{res['params']:,}"
+            lines.append(f"- {task} {name}: {len(members)} run(s), {params} parameters{size}, threads "
+                         f"{res.get('threads', '?')}")  # fmt: skip
+    lines += ["", "## Results", "", report, "", "## Figures", "", "![validation curves](compare.png)"]
+    if lengths_drawn:
+        lines.append("![by input length](lengths.png)")
+    return "\n".join(lines) + "\n"
 
 
 def compare(root: Path, out: Path | None = None) -> str:
@@ -183,12 +274,14 @@ def compare(root: Path, out: Path | None = None) -> str:
         if run.results:
             run.curve = read_curve(run, run.results["monitor"])
         by_task[run.task].append(run)
-    report = "\n\n".join(table(task, task_runs) for task, task_runs in sorted(by_task.items()))
+    report = "\n\n".join(table(task, task_runs) + tests(task, task_runs) for task, task_runs in sorted(by_task.items()))
     out = out or root
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "compare.md").write_text(report + "\n")
         plot(by_task, out / "compare.png")
+        drawn = plot_lengths(by_task, out / "lengths.png")
+        (out / "report.md").write_text(write_up(root, out, by_task, report, drawn))
     except OSError as err:  # the table is still printed, then this one line
         why = (
             f"cannot save compare.md and compare.png in {out} ({err.strerror or err}); give --out DIR you can write in"

@@ -31,6 +31,8 @@ def check_resumable(cfg: DictConfig) -> None:
         )
     saved = ckpt["hyper_parameters"]
     wanted = {"model": OmegaConf.to_container(cfg.model, resolve=True)}
+    if wanted["model"].pop("param_budget", None) is not None:  # the budget chooses hidden_size again, the same way
+        wanted["model"]["hidden_size"] = saved["model"].get("hidden_size")
     wanted |= {k: v for k, v in OmegaConf.to_container(cfg.task.module, resolve=True).items() if k in saved}
     changed = [
         f"model.{k}={saved['model'].get(k)}"

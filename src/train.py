@@ -21,13 +21,15 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from src import CONF_DIR
+from src.budget import fit_hidden_size
 from src.config_checks import check_config, check_monitor, preflight
 from src.console import route_library_logs
 from src.errors import EXIT_USER_ERROR, UserError
+from src.lengths import by_length
 from src.resume import ResumeState, check_resumable
 from src.run_folder import claim, link_latest
 
@@ -86,18 +88,27 @@ def train(cfg: DictConfig) -> dict:
         "model": cfg.model.cell,
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "monitor": cfg.task.monitor,
+        "monitor_mode": cfg.task.monitor_mode,
         "best_val": best_val,
         "test": {k: float(v) for k, v in test.items()},
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "train_seconds": round(train_seconds, 2),
         "params": params,
+        "hidden_size": cfg.model.hidden_size,
+        "param_budget": cfg.model.get("param_budget"),
         "threads": torch.get_num_threads(),
         "best_ckpt": str(Path(best_ckpt).resolve()) if best_ckpt else None,
         "run_dir": str(run_dir.resolve()),
     }
+    # the monitored metric per input length (src/lengths.py): results.json, and a curve in TensorBoard
+    metric = cfg.task.monitor.removeprefix("val/")
+    results["by_length"] = by_length(module.test_rows, metric, cfg.task.module.get("bleu_ngrams", 4))
     if trainer.is_global_zero:
+        for bucket in results["by_length"]:
+            logger.experiment.add_scalar(f"test/{metric}_by_length", bucket[metric], global_step=bucket["longest"])
         log_hparams(logger, cfg, {**results["best_val"], **results["test"]})
+        write_rows(run_dir / "test_predictions.jsonl", module.test_rows)
         write_json_atomically(run_dir / "results.json", results)
         log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
         if results["best_ckpt"]:  # outputs/latest/checkpoints/best.ckpt when the run is under outputs/
@@ -118,7 +129,15 @@ def build_run(cfg: DictConfig):
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = OmegaConf.to_container(cfg.model, resolve=True)
-    module = build(cfg.task.module, "task.module", spec=datamodule.spec.to_dict(), model=model, _convert_="all")
+    budget = model.pop("param_budget", None)
+    spec = datamodule.spec.to_dict()
+    if budget is not None:
+        candidate = lambda core: build(cfg.task.module, "task.module", spec=spec, model=core, _convert_="all")  # noqa: E731
+        model["hidden_size"], params = fit_hidden_size(candidate, model, budget)
+        with open_dict(cfg):  # config.yaml and results.json say which size the budget chose
+            cfg.model.hidden_size = model["hidden_size"]
+        log.info("model.param_budget=%d: hidden_size %d, %d parameters", budget, model["hidden_size"], params)
+    module = build(cfg.task.module, "task.module", spec=spec, model=model, _convert_="all")
     return datamodule, module
 
 
@@ -180,6 +199,11 @@ def write_json_atomically(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """The test predictions, one JSON object a line (see RecurrentTask.rows), before results.json."""
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
 def check_choices(args: list[str]) -> None:
     """`model=foo` -> one line naming the choices, before Hydra's longer report (which also lists its
     search path). Sweep lists (`model=rnn,lstm`) are checked item by item."""
@@ -196,6 +220,10 @@ def check_choices(args: list[str]) -> None:
 
 def cli() -> None:
     check_choices(sys.argv[1:])
+    if "experiment=fair_cells" in sys.argv[1:]:  # a study per cell, then seeds: not one Hydra sweep
+        from src.fair_cells import cli as fair_cells
+
+        sys.exit(fair_cells(sys.argv[1:]))
     preflight(sys.argv[1:])
     main()
 

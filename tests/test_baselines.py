@@ -167,7 +167,8 @@ def test_baseline_and_recurrent_runs_share_one_compare_table(
     assert b"baseline.chosen.C" in hparams["_hparams_/session_start_info"]
     assert b"test/acc" in hparams["_hparams_/experiment"]
 
-    rows = [line for line in compare(tmp_path / "runs").splitlines() if line.startswith("| ")]
+    table = compare(tmp_path / "runs").split("\n#### ")[0]  # the table; the statistics follow it
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert any(r.startswith("| gru |") for r in rows) and any(r.startswith("| char_ngram_lr |") for r in rows)
     assert len({r.count("|") for r in rows}) == 1  # one table: the same columns for both
 

@@ -55,7 +55,9 @@ def test_command_line_overrides_reach_the_module(tmp_path: Path, compose):
     ]
     cfg = compose(overrides, tmp_path)
     spec = ClassificationSpec(vocab=Vocab("abc", specials=[PAD]), labels=["x", "y"]).to_dict()
-    module = instantiate(cfg.task.module, spec=spec, model=OmegaConf.to_container(cfg.model), _convert_="all")
+    core = OmegaConf.to_container(cfg.model)
+    assert core.pop("param_budget") is None  # train's build_run turns a budget into hidden_size before this
+    module = instantiate(cfg.task.module, spec=spec, model=core, _convert_="all")
     rnn = module.net.core.rnn
     assert isinstance(rnn, nn.LSTM) and rnn.hidden_size == 16 and rnn.num_layers == 3 and rnn.dropout == 0.1
     assert not rnn.bidirectional and module.net.embed.embedding_dim == 7 and module.lr == 0.01

@@ -7,7 +7,9 @@ A task (one kind of problem) subclasses RecurrentTask and supplies:
 - optionally `observe(split, batch, out)` (per-batch evidence), `epoch_metrics()` (validation
   figures that are not per-batch averages) and `log_evidence(writer, epoch)` (TensorBoard figures
   and text after each validation);
-- `predict(inputs, **options)` through `PREDICT_OPTIONS` and `_predict` (see `predict`).
+- `predict(inputs, **options)` through `PREDICT_OPTIONS` and `_predict` (see `predict`);
+- `rows(batch, out)`: one dict per test item, which train() writes to the run's
+  test_predictions.jsonl (what compare's paired tests and per-length results read).
 
 The base logs train/loss_step and train/loss_epoch, {val,test}/loss, {val,test}/<metric> once an
 epoch, and val/<metric>_best (the best value so far, kept in the checkpoint) for every validation
@@ -90,6 +92,7 @@ class RecurrentTask(L.LightningModule):
             for suffix in self.spec.test_sets
         )
         self.best: dict[str, float] = {}  # val/<metric>_best so far
+        self.test_rows: list[dict] = []  # one per test item of the last test, its set's suffix under "set"
 
     # --- what a task supplies -------------------------------------------------------------------
     def build_net(self, spec: Spec, core: dict) -> nn.Module:
@@ -103,6 +106,13 @@ class RecurrentTask(L.LightningModule):
 
     def observe(self, split: str, batch, out: StepOutput) -> None:
         """Per-batch evidence of val/test batches (a confusion matrix, the first examples)."""
+
+    def rows(self, batch, out: StepOutput) -> list[dict]:
+        """One dict per test item of the batch: `input`, `target`, `prediction` (text), `loss` (the
+        item's mean loss), `length` (of the input, in the unit its per-length results use) and, per
+        test metric that is a mean over items, its value for the item (`acc`: 1.0 or 0.0) with its
+        weight under `<metric>_weight` when items weigh unequally (`nll_weight`: the symbols)."""
+        return []
 
     def epoch_metrics(self) -> dict[str, float]:
         """Validation figures that are not batch averages (e.g. the novelty of sampled names)."""
@@ -162,6 +172,10 @@ class RecurrentTask(L.LightningModule):
         self.test_losses[dataloader_idx].update(out.loss, weight=out.size)
         self.test_metrics[dataloader_idx].update(out.preds, out.target)
         self.observe("test", batch, out)
+        self.test_rows += [{"set": self.spec.test_sets[dataloader_idx], **row} for row in self.rows(batch, out)]
+
+    def on_test_epoch_start(self) -> None:
+        self.test_rows = []
 
     def on_test_epoch_end(self) -> None:
         values = {}

@@ -67,6 +67,23 @@ class SequenceClassifier(RecurrentTask):
         loss = F.cross_entropy(trained, batch.targets, weight=weights, label_smoothing=self.label_smoothing)
         return StepOutput(loss, len(batch.lengths), logits, batch.targets)
 
+    def rows(self, batch: Batch, out: StepOutput) -> list[dict]:
+        losses = F.cross_entropy(out.preds, out.target, label_smoothing=self.label_smoothing, reduction="none")
+        labels, vocab = self.spec.labels, self.spec.vocab
+        guesses = out.preds.argmax(-1).tolist()
+        items = zip(batch.tokens.tolist(), batch.lengths.tolist(), out.target.tolist(), guesses, strict=True)
+        return [
+            {
+                "input": "".join(vocab.decode(ids[:n])),
+                "target": labels[t],
+                "prediction": labels[p],
+                "loss": loss,
+                "length": n,
+                "acc": float(p == t),
+            }
+            for (ids, n, t, p), loss in zip(items, losses.tolist(), strict=True)
+        ]
+
     def observe(self, split: str, batch: Batch, out: StepOutput) -> None:
         if split == "val":
             self.val_confusion.update(out.preds, out.target)

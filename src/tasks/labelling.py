@@ -44,6 +44,32 @@ class StepLabeller(RecurrentTask):
         loss = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE)
         return StepOutput(loss, (batch.targets != IGNORE).sum(), logits, batch.targets)
 
+    def rows(self, batch: Batch, out: StepOutput) -> list[dict]:
+        """Per sequence: its steps right (weighted by its steps, as <step_name>_acc is) and whether all are."""
+        real = batch.targets != IGNORE  # (B, T)
+        nll = F.cross_entropy(out.preds.transpose(1, 2), batch.targets, ignore_index=IGNORE, reduction="none")
+        right = (out.preds.argmax(-1) == batch.targets) & real
+        steps = real.sum(1)
+        losses, shares = (nll.sum(1) / steps).tolist(), (right.sum(1) / steps).tolist()
+        step_acc, outputs = f"{self.hparams.step_name}_acc", self.spec.outputs
+        guesses = out.preds.argmax(-1).tolist()
+        items = zip(batch.tokens.tolist(), guesses, batch.targets.tolist(), steps.tolist(), strict=True)
+        rows = []
+        for (ids, guess, truth, n), loss, share in zip(items, losses, shares, strict=True):
+            rows.append(
+                {
+                    "input": self.codec.text_of(ids[:n], self.spec.inputs),
+                    "target": "".join(outputs.decode(truth[:n])),
+                    "prediction": "".join(outputs.decode(guess[:n])),
+                    "loss": loss,
+                    "length": n,
+                    step_acc: share,
+                    f"{step_acc}_weight": n,
+                    "seq_acc": float(share == 1.0),
+                }
+            )
+        return rows
+
     def observe(self, split: str, batch: Batch, out: StepOutput) -> None:
         if split == "val" and self._first_val is None:
             n = self.hparams.examples

@@ -60,6 +60,22 @@ class CharLanguageModel(RecurrentTask):
         count = (batch.targets != IGNORE).sum()
         return StepOutput(total / count, count, logits, batch.targets)
 
+    def rows(self, batch: Batch, out: StepOutput) -> list[dict]:
+        """Per word: its NLL per symbol (weighted by its symbols, end included, as test/nll is) and the
+        greedy next-symbol guess at every step as the prediction."""
+        nll = F.cross_entropy(out.preds.transpose(1, 2), batch.targets, ignore_index=IGNORE, reduction="none")  # (B, T)
+        counts = (batch.targets != IGNORE).sum(1)
+        losses = (nll.sum(1) / counts).tolist()
+        vocab, end = self.spec.vocab, self.spec.vocab.id(END)
+        rows = []
+        items = zip(batch.targets.tolist(), out.preds.argmax(-1).tolist(), counts.tolist(), losses, strict=True)
+        for target, guess, n, loss in items:
+            word = "".join(vocab.decode(i for i in target[:n] if i != end))
+            guessed = "".join(vocab.decode(guess[:n]))
+            rows.append({"input": word, "target": word, "prediction": guessed, "loss": loss, "length": len(word)})
+            rows[-1].update(nll=loss, nll_weight=n)
+        return rows
+
     def epoch_metrics(self) -> dict[str, float]:
         generator = torch.Generator(device=self.device).manual_seed(self.current_epoch)
         conditions = self.spec.conditions or [None]

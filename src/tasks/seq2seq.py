@@ -98,6 +98,29 @@ class Seq2Seq(RecurrentTask):
             outputs["greedy"] = self._texts(self.search(batch.src, batch.src_lengths, 1))
         return StepOutput(loss, size, outputs, self._references(batch, split))
 
+    def rows(self, batch: PairBatch, out: StepOutput) -> list[dict]:
+        """Per item: source, first reference (all under `references`, for BLEU), output of the test
+        decoding, teacher-forced loss per target symbol, source length in tokens, exact match."""
+        logits = self(batch, 1.0)  # (B, T, V): the loss per item, which step() averages over the batch
+        nll = F.cross_entropy(logits.transpose(1, 2), batch.tgt_out, ignore_index=IGNORE, reduction="none")
+        losses = (nll.sum(1) / (batch.tgt_out != IGNORE).sum(1)).tolist()
+        source, joiner = self.spec.source, self.spec.joiner
+        items = zip(batch.src.tolist(), (batch.src_lengths - 1).tolist(), out.preds["beam"], strict=True)
+        rows = []
+        for (ids, n, output), refs, loss in zip(items, out.target, losses, strict=True):
+            rows.append(
+                {
+                    "input": joiner.join(source.decode(ids[:n])),
+                    "target": refs[0],
+                    "prediction": output,
+                    "loss": loss,
+                    "length": n,
+                    "references": refs,
+                    "exact": float(output in refs),
+                }
+            )
+        return rows
+
     def search(self, src: torch.Tensor, src_lengths: torch.Tensor, beam_size: int = 1) -> list[Hypothesis]:
         return beam_search(self.net, src, src_lengths, self.max_decode_length, self.symbols, beam_size,
                            self.length_penalty)  # fmt: skip

@@ -1,0 +1,81 @@
+"""A parameter budget: the hidden size that gives a task's whole model N parameters.
+
+`model.param_budget=N` compares cells at equal size rather than equal width (at width 256 an LSTM
+has 4/3 of a GRU's parameters and 4 times an RNN's). Every other size stays as configured; the
+hidden size is found by bisection over candidate models built on the meta device (no memory, no
+arithmetic), with torch's random state put back, so the run that follows starts as it would with
+that hidden size given outright.
+"""
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from src.errors import UserError
+
+TOLERANCE = 0.02  # the chosen model is within 2% of the budget
+LARGEST = 1 << 15  # hidden sizes searched: 1 .. LARGEST
+
+
+def count(build: Callable[[dict], torch.nn.Module], model: dict, hidden_size: int) -> int:
+    with torch.random.fork_rng(), torch.device("meta"):
+        module = build({**model, "hidden_size": hidden_size})
+    return sum(p.numel() for p in module.parameters())
+
+
+def fit_hidden_size(build: Callable[[dict], torch.nn.Module], model: dict, budget: int) -> tuple[int, int]:
+    """(hidden size, parameters) nearest `budget`; `build(model config) -> module`. A budget no
+    hidden size meets within TOLERANCE is a UserError."""
+    if budget < 1:
+        raise UserError(f"model.param_budget={budget}; give a number of parameters, e.g. model.param_budget=500000")
+    smallest = count(build, model, 1)
+    if smallest > budget * (1 + TOLERANCE):
+        raise UserError(
+            f"model.param_budget={budget} is below the smallest {model['cell']} model of this task "
+            f"({smallest:,} parameters at hidden_size=1); raise it or shrink the other sizes"
+        )
+    low, high = 1, LARGEST  # the smallest size with at least `budget` parameters is in (low, high]
+    if count(build, model, high) < budget:
+        raise UserError(f"model.param_budget={budget} needs a hidden size above {LARGEST}; lower it")
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if count(build, model, mid) < budget else (low, mid)
+    # the count is not quite monotone (e.g. dinos drops a projection where hidden = embedding): look around
+    sizes = {h: count(build, model, h) for h in range(max(1, high - 2), high + 3)}
+    hidden = min(sizes, key=lambda h: abs(sizes[h] - budget))
+    if abs(sizes[hidden] - budget) > TOLERANCE * budget:
+        below = max((h for h in sizes if sizes[h] < budget), default=hidden)
+        above = min((h for h in sizes if sizes[h] >= budget), default=hidden)
+        raise UserError(
+            f"model.param_budget={budget} cannot be met within 2%: hidden_size={below} gives {sizes[below]:,} "
+            f"parameters and {above} gives {sizes[above]:,}; pick a budget nearer one of those"
+        )
+    return hidden, sizes[hidden]
+
+
+def common_budget(build: Callable[[dict], torch.nn.Module], models: list[dict], target: int) -> int:
+    """The smallest budget from `target` up that every model config (a cell each) meets within
+    TOLERANCE. Large models meet any budget; in tiny ones (binary: 16 units, about 1,100 parameters)
+    one unit is more than 2% of the model, so the cells' sizes interleave and some budgets suit none."""
+    try:
+        for model in models:
+            fit_hidden_size(build, model, target)
+        return target
+    except UserError:
+        pass
+    reachable = []  # per model, the parameter count of every hidden size up to 4 times the target
+    for model in models:
+        counts = [count(build, model, 1)]
+        while counts[-1] <= 4 * target:
+            counts.append(count(build, model, len(counts) + 1))
+        reachable.append(counts)
+    # a count n meets the budgets n / (1 + TOLERANCE) .. n / (1 - TOLERANCE): try their lowest ends in order
+    starts = sorted({target} | {math.ceil(n / (1 + TOLERANCE)) for counts in reachable for n in counts})
+    for budget in (b for b in starts if target <= b <= 3 * target):
+        if all(any(abs(n - budget) <= TOLERANCE * budget for n in counts) for counts in reachable):
+            return budget
+    raise UserError(
+        f"no budget from {target} to 4 times that suits every cell within 2%; give a larger fair_cells.budget "
+        "or fewer budget_share choices"
+    )

@@ -1,0 +1,41 @@
+"""experiment=fair_cells: a study per cell under one budget, the best retrained over seeds, the report."""
+
+import json
+from pathlib import Path
+
+from src import train
+
+
+def test_studies_survive_failed_trials_then_retrain_and_report(data_dir: Path, tmp_path: Path, run_cli):
+    out = tmp_path / "fair"
+    argv = ["-m", "experiment=fair_cells", "task=names", f"paths.data_dir={data_dir}", "fair_cells.trials=4",
+            "fair_cells.cells=[rnn,gru]", "fair_cells.seeds=[1,2]", "fair_cells.budget=20000",
+            # dropout above 1 is refused when the model is built: those trials fail, the others go on
+            "fair_cells.search.dropout.high=1.5", "fair_cells.search.budget_share.choices=[1.0]",
+            f"fair_cells.output_dir={out}",
+            "task.module.embedding_dim=4", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+            "trainer.accelerator=cpu"]  # fmt: skip
+    code, stdout, err = run_cli(train, argv)
+    assert code == 0, err
+    setup = json.loads((out / "fair_cells.json").read_text())
+    assert setup["budget"] == 20000 and setup["trials"] == 4 and setup["seeds"] == [1, 2]
+    for cell in ("rnn", "gru"):
+        trials = setup["studies"][cell]["trials"]
+        assert len(trials) == 4  # every trial ran, the failed ones too
+        assert any("failed" in t for t in trials) and any("value" in t for t in trials)
+        best = setup["studies"][cell]["best"]
+        assert "model.param_budget=20000" in best["overrides"]
+        assert abs(best["params"] - 20000) <= 400  # the budget, within 2%
+        for seed in (1, 2):
+            results = json.loads((out / "seeds" / f"{cell}_seed{seed}" / "results.json").read_text())
+            assert results["params"] == best["params"] and results["hidden_size"] == best["hidden_size"]
+    # the same draws for every cell: the studies differ only by the cell
+    assert [t["overrides"] for t in setup["studies"]["rnn"]["trials"]][:2] == [
+        t["overrides"] for t in setup["studies"]["gru"]["trials"]
+    ][:2]
+    assert "verdict on test/acc" in stdout
+    assert (out / "compare.png").is_file() and (out / "compare.md").is_file()
+    written = (out / "report.md").read_text()
+    assert "parameter budget: 20,000" in written and "4 Optuna (TPE) trials per cell" in written
+    assert "symbol_dropout" in written  # names has it (dinos would not list it)
+    assert f"hidden_size {setup['studies']['gru']['best']['hidden_size']}" in written

@@ -1,0 +1,78 @@
+"""src.stats against values worked out by hand (the arithmetic is in the comments)."""
+
+import math
+
+import pytest
+
+from src.stats import (
+    bleu_interval,
+    bleu_paired,
+    bootstrap_interval,
+    holm,
+    paired_permutation,
+    t_interval,
+    welch,
+)
+
+
+def test_t_interval_of_three_seeds():
+    # mean 2, sd 1, se 1/sqrt(3) = 0.57735; t(0.975, 2 df) = 4.3027 (table): half-width 2.4841
+    mean, low, high = t_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    assert low == pytest.approx(2 - 2.4841, abs=1e-4) and high == pytest.approx(2 + 2.4841, abs=1e-4)
+    assert t_interval([0.7]) == (0.7, 0.7, 0.7)  # one seed: no spread to speak of
+
+
+def test_welch_against_a_hand_computed_t_test():
+    # a = 1, 2, 3: mean 2, var 1; b = 4, 5, 6, 7: mean 5.5, var 5/3
+    # se^2 = 1/3 + (5/3)/4 = 0.75, t = (2 - 5.5) / sqrt(0.75) = -4.0415
+    # df = 0.75^2 / ((1/3)^2 / 2 + (5/12)^2 / 3) = 0.5625 / 0.113426 = 4.959
+    # the table's t(0.995, 5 df) = 4.032, so the two-sided p is just above 0.01 (df a little under 5)
+    t, p = welch([1, 2, 3], [4, 5, 6, 7])
+    assert t == pytest.approx(-4.0415, abs=1e-4)
+    assert 0.0099 < p < 0.0102
+    assert welch([0.5, 0.5], [0.5, 0.5]) == (0.0, 1.0)  # identical, spread-less seeds: no difference
+    assert all(math.isnan(v) for v in welch([1.0], [2.0, 3.0]))  # one seed: no t-test
+
+
+def test_holm_on_a_hand_example():
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1 = 0.03, 0.06, 0.04 -> running max 0.03, 0.06, 0.06
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    # two known p-values: 0.01 * 2 = 0.02, then max(0.02, 0.02 * 1) = 0.02; NaN does not count
+    adjusted = holm([0.01, float("nan"), 0.02])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+
+
+def test_paired_permutation_exact_and_identical():
+    # three items, b better on each by 1: of the 2^3 sign patterns only all-plus and all-minus reach
+    # |mean| = 1, so p = 2/8
+    assert paired_permutation([1, 1, 1], [0, 0, 0]) == pytest.approx(0.25)
+    assert paired_permutation([1, 0, 1, 1], [1, 0, 1, 1]) == 1.0  # the same predictions: no difference
+    # 60 items right against 40 of the same 100 (b right only where a is): a real difference
+    a, b = [1] * 60 + [0] * 40, [1] * 40 + [0] * 60
+    assert paired_permutation(a, b) < 1e-3
+    assert paired_permutation(a, b, seed=0) == paired_permutation(a, b, seed=0)  # a fixed seed
+
+
+def test_bootstrap_interval_with_a_fixed_seed():
+    # 200 right of 400: mean 0.5, binomial se sqrt(0.25 / 400) = 0.025, so +-1.96 se = [0.451, 0.549]
+    values = [1.0] * 200 + [0.0] * 200
+    mean, low, high = bootstrap_interval(values, seed=0)
+    assert mean == 0.5
+    assert low == pytest.approx(0.451, abs=0.006) and high == pytest.approx(0.549, abs=0.006)
+    assert bootstrap_interval(values, seed=0) == bootstrap_interval(values, seed=0)
+    # weights: a ratio of sums, as NLL per symbol is (2 * 1 + 1 * 3) / (1 + 3) = 1.25
+    assert bootstrap_interval([2.0, 1.0], weights=[1, 3]).mean == pytest.approx(1.25)
+
+
+def test_bleu_through_sacrebleu():
+    refs = [["a b c d", "a b c e"], ["e f g h j"], ["x y w"]]  # a varying number of references
+    same = ["a b c d", "e f g h i", "x y z"]
+    bleu_a, bleu_b, p = bleu_paired(same, list(same), refs, ngrams=2)
+    assert bleu_a == bleu_b and p == 1.0
+    # unigrams matched 4 + 4 + 2 of 4 + 5 + 3 = 10/12; bigrams 3 + 3 + 1 of 3 + 4 + 2 = 7/9
+    # BLEU-2 = sqrt(10/12 * 7/9) = 0.8051, no brevity penalty (12 words, the closest references 12)
+    interval = bleu_interval(same, refs, ngrams=2)
+    assert interval.mean == pytest.approx(0.8051, abs=1e-4)
+    assert interval.low <= interval.mean <= interval.high <= 1.0
