@@ -52,7 +52,8 @@ def test_quality_table_runs_the_sweeps_and_aggregates_seeds(tmp_path: Path, caps
     out = quality.main(argv)
     report = (out / "quality.md").read_text()
     assert report.startswith("Measured ") and "cores" in report and "### hello" in report
-    rows = [line for line in report.splitlines() if line.startswith(("| rnn |", "| gru |"))]
+    table = report.split("\n#### ")[0]  # the table; the statistics follow it
+    rows = [line for line in table.splitlines() if line.startswith(("| rnn |", "| gru |"))]
     assert len(rows) == 2 and all(line.split(" | ")[1] == "2" for line in rows)  # two seeds a row
     assert all("±" in line for line in rows)
     assert len(list(tmp_path.rglob("results.json"))) == 4

@@ -15,7 +15,9 @@ from src.train import build
 def classifier(compose, tmp_path, class_balance: str, counts: list[int]):
     cfg = compose([f"task.module.class_balance={class_balance}", "task.module.label_smoothing=0.0"], tmp_path)
     spec = ClassificationSpec(vocab=Vocab("ab", specials=[PAD]), labels=["x", "y"], label_counts=counts).to_dict()
-    return build(cfg.task.module, "task.module", spec=spec, model=OmegaConf.to_container(cfg.model), _convert_="all")
+    model = OmegaConf.to_container(cfg.model)
+    model.pop("param_budget")  # train.build_run turns a budget into hidden_size; the core never sees it
+    return build(cfg.task.module, "task.module", spec=spec, model=model, _convert_="all")
 
 
 @pytest.mark.parametrize("class_balance", ["none", "weights", "logit_adjust"])

@@ -118,7 +118,8 @@ def test_a_sweep_job_with_a_bad_value_fails_in_one_line_and_the_table_lists_it(t
     assert table in result.out  # the table is printed, the failed job listed with its reason
     [failed] = [line for line in table.splitlines() if "| failed |" in line]
     assert "model.hidden_size=0 cannot be used" in failed
-    assert sum("| gru | 1 |" in line for line in table.splitlines()) == 1  # the good job's row
+    rows = table.split("\n#### ")[0].splitlines()  # the table; the statistics follow it
+    assert sum("| gru | 1 |" in line for line in rows) == 1  # the good job's row
 
 
 def test_a_reused_sweep_folder_is_refused(tiny, tmp_path, run_cli):
@@ -173,7 +174,7 @@ def test_compare_lists_a_broken_run_and_still_prints_the_table(write, finished_r
     code, out, err = run_compare([str(tmp_path / "runs")])
     assert code == 0 and "Traceback" not in err, err
     assert "| failed |" in out and "(broken: broken " in out
-    assert sum(line.startswith("| gru | 1 |") for line in out.splitlines()) == 1
+    assert sum(line.startswith("| gru | 1 |") for line in out.split("\n#### ")[0].splitlines()) == 1
 
 
 def test_compare_with_out_under_a_file_prints_the_table_then_one_line(
