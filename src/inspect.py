@@ -16,7 +16,7 @@ from pathlib import Path
 
 from src import default_data_dir
 from src.errors import EXIT_USER_ERROR, UserError
-from src.predict import parse_args, read_inputs
+from src.predict import parse_args, read_inputs, set_threads
 
 COMMON = {
     "ckpt": "a checkpoint written by src.train, or several joined by commas (their gradient flow on one plot)",
@@ -166,12 +166,7 @@ def main() -> None:
         if wants_help:
             print("\n".join([__doc__.strip(), "", USAGE, ""] + [f"  {k}=  {v}" for k, v in COMMON.items()]))
             return
-        threads = args.get("threads", "1")
-        if not threads.isdigit() or int(threads) < 1:
-            raise UserError(f"threads={threads}; give a whole number of at least 1")
-        import torch
-
-        torch.set_num_threads(int(threads))
+        set_threads(args)
         written = inspect(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -94,18 +94,23 @@ def help_text(args: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def set_threads(args: dict[str, str]) -> None:
+    """threads= (default 1): torch's CPU threads; torch is imported only now, after the arguments are read."""
+    threads = args.get("threads", "1")
+    if not threads.isdigit() or int(threads) < 1:
+        raise UserError(f"threads={threads}; give a whole number of at least 1")
+    import torch
+
+    torch.set_num_threads(int(threads))
+
+
 def main() -> None:
     try:
         args, wants_help = parse_args(sys.argv[1:])
         if wants_help:
             print(help_text(args))
             return
-        threads = args.get("threads", "1")
-        if not threads.isdigit() or int(threads) < 1:
-            raise UserError(f"threads={threads}; give a whole number of at least 1")
-        import torch
-
-        torch.set_num_threads(int(threads))
+        set_threads(args)
         lines = predict(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
