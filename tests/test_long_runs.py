@@ -14,7 +14,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 import src.train
 from src.train import build_trainer
-from tests.conftest import compose_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,8 +56,8 @@ def test_output_to_a_file_is_plain_lines_and_train_log_holds_them(tiny, tmp_path
     ("setting", "tty", "bar"),
     [("null", True, True), ("null", False, False), ("true", False, True), ("false", True, False)],
 )
-def test_progress_bar_in_a_terminal_unless_set(setting, tty, bar, tiny, tmp_path, monkeypatch):
-    cfg = compose_cfg([*tiny, f"trainer.enable_progress_bar={setting}"], tmp_path)
+def test_progress_bar_in_a_terminal_unless_set(setting, tty, bar, tiny, tmp_path, monkeypatch, compose):
+    cfg = compose([*tiny, f"trainer.enable_progress_bar={setting}"], tmp_path)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
     trainer = build_trainer(cfg, TensorBoardLogger(tmp_path, name="", version=""))
     assert (trainer.progress_bar_callback is not None) == bar
