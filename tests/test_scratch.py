@@ -153,3 +153,12 @@ def test_dinos_lesson_learns_and_samples_from_the_alphabet(tmp_path, capsys, mak
 
     main(["dinos", "steps=200", "hidden=8", f"data_dir={make_data(tmp_path)}"])
     assert "test NLL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_lists_the_lessons_and_their_options(flag, capsys):
+    from src.scratch.__main__ import main
+
+    main([flag])
+    out = capsys.readouterr().out
+    assert all(f"python -m src.scratch {lesson}" in out for lesson in ("srn", "binary", "dinos")) and "hidden=" in out

@@ -100,6 +100,9 @@ def dinosaurs(data_dir: str | None = None, **options) -> float:
 
 
 def main(argv: list[str]) -> None:
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(__doc__.strip())
+        return
     command, options = parse(argv)
     if command == "srn":
         srn_table()
