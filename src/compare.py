@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from src import lengths, verdict
-from src.errors import EXIT_USER_ERROR, UserError
+from src.errors import EXIT_USER_ERROR, UserError, exit_status
 
 # overrides that do not change what a run learns: left out of labels and grouping
 HIDDEN_OVERRIDES = (
@@ -339,12 +339,7 @@ class CompareWhenSweepEnds(Callback):
 
 def cli(argv: list[str]) -> int:
     """main() with a UserError printed as one line: the exit status."""
-    try:
-        main(argv)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    return 0
+    return exit_status(main, argv)
 
 
 if __name__ == "__main__":

@@ -8,3 +8,15 @@ class UserError(Exception):
 
 
 EXIT_USER_ERROR = 2
+
+
+def exit_status(call, *args) -> int:
+    """`call(*args)` with a UserError printed as one `error:` line on stderr: the process's exit status."""
+    import sys
+
+    try:
+        call(*args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0

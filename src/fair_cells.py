@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from src import CONF_DIR
 from src.budget import common_budget
 from src.compare import compare
-from src.errors import EXIT_USER_ERROR, UserError
+from src.errors import UserError, exit_status
 from src.train import build, build_run, check_choices, train
 
 log = logging.getLogger("src.fair_cells")
@@ -193,13 +193,8 @@ def cli(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format=FORMAT._fmt)
     logging.getLogger("tensorboard").setLevel(logging.WARNING)  # compare reading events: a line per file
     overrides = [a for a in argv if a not in ("-m", "--multirun", "experiment=fair_cells")]
-    try:
-        check_choices(overrides)
-        fair_cells(overrides)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    return 0
+    check_choices(overrides)
+    return exit_status(fair_cells, overrides)
 
 
 if __name__ == "__main__":

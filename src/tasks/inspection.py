@@ -83,18 +83,9 @@ def encode_input(task: RecurrentTask, where: str, text: str, language: str | Non
         tokens, lengths = pad([ids], spec.inputs.id(PAD))
         return Batch(tokens, lengths, None), [spec.inputs.decode(ids)]
     if isinstance(spec, LanguageModelSpec):
-        if spec.conditions and language not in spec.conditions:
-            raise UserError(
-                f"give language= for this {task.hparams.task} checkpoint: one of {', '.join(spec.conditions)}"
-            )
+        task.check_language(language)
         start = spec.condition_token(language) if spec.conditions else END
-        letters = set(task.letters)
-        if not any(ch.isupper() for ch in letters):
-            text = text.lower()
-        outside = sorted({ch for ch in text if ch not in letters})
-        if outside:
-            raise UserError(f"{where}: {text!r} has {''.join(outside)!r}, outside the vocabulary; use only "
-                            f"{''.join(task.letters)}")  # fmt: skip
+        text = task.word(text, f"{where}: {text!r}")
         ids = [spec.vocab.stoi[start], *spec.vocab.encode(text)]
         return Batch(torch.tensor([ids]), torch.tensor([len(ids)]), None), [[start, *text]]
     source = task.source_tokens(text)

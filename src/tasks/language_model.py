@@ -96,24 +96,31 @@ class CharLanguageModel(RecurrentTask):
                  max_length: int, seed: int, language: str | None) -> list[str]:  # fmt: skip
         if inputs:
             raise UserError("a language model generates: give num_samples= (and prefix=), not input= or input_file=")
+        self.check_language(language)
+        prefix = self.word(str(prefix or "").strip(), f"prefix={prefix!r}")
+        if len(prefix) >= max_length:
+            raise UserError(f"prefix={prefix!r} is already max_length={max_length} long; raise max_length")
+        generator = torch.Generator().manual_seed(seed)
+        return self.sample(num_samples, temperature, top_k, prefix, max_length, generator, language)
+
+    def check_language(self, language: str | None) -> None:
+        """A conditional model needs one of its languages; an unconditional one takes none."""
         conditions = self.spec.conditions
         if conditions and language not in conditions:
             given = f"language={language} is not one of its languages" if language else "give language="
             raise UserError(f"{given}; use one of {', '.join(conditions)}")
         if language and not conditions:
             raise UserError(f"language={language}: this {self.hparams.task} model is not conditioned on a language")
+
+    def word(self, text: str, where: str) -> str:
+        """`text` as the model's letters (lowercased when it has no capitals); UserError naming `where`."""
         letters = self.letters
-        prefix = str(prefix or "").strip()
         if not any(ch.isupper() for ch in letters):
-            prefix = prefix.lower()
-        outside = sorted({ch for ch in prefix if ch not in letters})
+            text = text.lower()
+        outside = sorted({ch for ch in text if ch not in letters})
         if outside:
-            raise UserError(f"prefix={prefix!r} has {''.join(outside)!r}, outside the model's letters "
-                            f"{''.join(letters)}")  # fmt: skip
-        if len(prefix) >= max_length:
-            raise UserError(f"prefix={prefix!r} is already max_length={max_length} long; raise max_length")
-        generator = torch.Generator().manual_seed(seed)
-        return self.sample(num_samples, temperature, top_k, prefix, max_length, generator, language)
+            raise UserError(f"{where} has {''.join(outside)!r}, outside the model's letters {''.join(letters)}")
+        return text
 
     @property
     def letters(self) -> list[str]:
