@@ -19,7 +19,8 @@ CLASS_BALANCE = ("none", "weights", "logit_adjust")
 
 class SequenceClassifier(RecurrentTask):
     """Logs {val,test}/{loss,acc,f1,bal_acc} (f1: macro; bal_acc: the mean recall over labels),
-    val/*_best and a validation confusion matrix. predict: each name's `top_k` likeliest labels
+    val/*_best, and after each validation its confusion matrix (val/confusion_matrix) and the names
+    it got wrong (val/misclassified: name, true, predicted). predict: each name's `top_k` likeliest labels
     with their probabilities.
 
     class_balance: how the skewed label mix is met in training. `none`: plain cross-entropy;
@@ -44,6 +45,7 @@ class SequenceClassifier(RecurrentTask):
         self.register_buffer("log_prior", prior.log(), persistent=False)  # (C,)
         self.register_buffer("class_weights", 1 / (prior * len(prior)), persistent=False)  # (C,), mean over items 1
         self.val_confusion = MulticlassConfusionMatrix(len(self.spec.labels))  # counts; normalised per row when drawn
+        self.misclassified: list[tuple[str, str, str]] = []  # this validation's (name, true, predicted)
 
     def build_net(self, spec: ClassificationSpec, core: dict) -> SequenceClassifierNet:
         hp = self.hparams
@@ -87,20 +89,22 @@ class SequenceClassifier(RecurrentTask):
     def observe(self, split: str, batch: Batch, out: StepOutput) -> None:
         if split == "val":
             self.val_confusion.update(out.preds, out.target)
+            guesses, targets = out.preds.argmax(-1).tolist(), out.target.tolist()
+            labels, vocab = self.spec.labels, self.spec.vocab
+            for ids, n, t, p in zip(batch.tokens.tolist(), batch.lengths.tolist(), targets, guesses, strict=True):
+                if p != t:
+                    self.misclassified.append(("".join(vocab.decode(ids[:n])), labels[t], labels[p]))
 
     def log_evidence(self, writer, epoch: int) -> None:
-        fig = Figure(figsize=(11, 10))  # no pyplot: no global figure state, no display needed
-        ax = fig.subplots()
-        counts = self.val_confusion.compute().float()  # (C, C), rows: true class
-        shares = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)  # a language absent from val stays 0
-        self.val_confusion.plot(val=shares, ax=ax, labels=self.spec.labels, add_text=False)
-        ax.set_title(f"validation confusion matrix (rows: true language, normalised), epoch {epoch}")
-        fig.tight_layout()
-        writer.add_figure("val/confusion_matrix", fig, global_step=epoch)
+        counts = self.val_confusion.compute()  # (C, C), rows: true class
+        title = f"validation confusion matrix, epoch {epoch}"
+        writer.add_figure("val/confusion_matrix", confusion_figure(counts, self.spec.labels, title), global_step=epoch)
+        writer.add_text("val/misclassified", misclassified_table(self.misclassified, int(counts.sum())), epoch)
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
         self.val_confusion.reset()
+        self.misclassified = []
 
     def _predict(self, inputs: list[tuple[str, str]] | None, top_k: int) -> list[str]:
         """`name<TAB>Label:probability...` per input, likeliest first."""
@@ -132,3 +136,37 @@ class SequenceClassifier(RecurrentTask):
             [(self.spec.labels[i], float(p)) for p, i in zip(row_p, row_i, strict=True)]
             for row_p, row_i in zip(values.tolist(), indices.tolist(), strict=True)
         ]
+
+
+def confusion_figure(counts: torch.Tensor, labels: list[str], title: str) -> Figure:
+    """The confusion matrix (rows: true label, columns: predicted), coloured by the share of the
+    row (so a rare language's row is as readable as a common one's), each cell that is not 0 with
+    its count written in it, and a colour bar for the shares."""
+    counts = counts.cpu().long()  # (C, C)
+    shares = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)  # a label absent from val stays 0
+    size = max(5.0, 0.45 * len(labels) + 2.5)
+    fig = Figure(figsize=(size + 1.5, size), layout="constrained")  # no pyplot: no global state, no display
+    ax = fig.subplots()
+    image = ax.imshow(shares.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+    for row, line in enumerate(counts.tolist()):
+        for col, count in enumerate(line):
+            if count:
+                color = "white" if shares[row, col] > 0.5 else "black"
+                ax.text(col, row, str(count), ha="center", va="center", fontsize=8, color=color)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true label's items (the counts are written in)")
+    return fig
+
+
+def misclassified_table(rows: list[tuple[str, str, str]], total: int, limit: int = 50) -> str:
+    """A markdown table of (name, true, predicted), the first `limit`, under a line saying how many of
+    `total` were wrong."""
+    shown = f"; the first {limit}:" if len(rows) > limit else ":"
+    head = f"{len(rows)} of {total} validation names misclassified{shown}"
+    lines = [head, "", "| name | true | predicted |", "|---|---|---|"]
+    lines += [f"| {name} | {true} | {guess} |" for name, true, guess in rows[:limit]]
+    return "\n".join(lines)

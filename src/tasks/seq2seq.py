@@ -223,18 +223,23 @@ class Seq2Seq(RecurrentTask):
 
 def attention_figure(items: list[tuple[list[str], list[str], torch.Tensor]], columns: int = 2) -> Figure:
     """One heatmap per (source tokens, output tokens, weights (outputs + end, source + end)):
-    rows are output steps, columns source steps, darker is more weight."""
+    rows are output steps, columns source steps, darker is more weight; each titled with its source,
+    one colour bar for all."""
     rows = (len(items) + columns - 1) // columns
     cols = min(columns, len(items))
-    fig = Figure(figsize=(5.5 * cols, 4.5 * rows))  # no pyplot: no global state, no display needed
+    # no pyplot: no global state, no display needed; constrained: room for the titles and the colour bar
+    fig = Figure(figsize=(5.5 * cols + 1, 4.5 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).flatten()
     for ax, (src, out, weights) in zip(axes, items, strict=False):
-        ax.imshow(weights.float().numpy(), cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+        image = ax.imshow(weights.float().numpy(), cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(weights.shape[1]), [*src, END][: weights.shape[1]], rotation=60, ha="right")
         ax.set_yticks(range(weights.shape[0]), [*out, END][: weights.shape[0]])
         ax.set_xlabel("source")
         ax.set_ylabel("output")
+        source = " ".join(src)
+        ax.set_title(source if len(source) <= 40 else f"{source[:39]}…", fontsize=10)
     for ax in axes[len(items) :]:
         ax.set_axis_off()
-    fig.tight_layout()
+    if items:
+        fig.colorbar(image, ax=list(axes[: len(items)]), shrink=0.8, label="attention weight")
     return fig
