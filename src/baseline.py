@@ -23,8 +23,9 @@ from threadpoolctl import threadpool_limits
 
 from src import CONF_DIR
 from src.baselines import carry_free, kneser_ney, ngram_classifier, retrieval
+from src.dashboard import log_hparams
 from src.errors import EXIT_USER_ERROR, UserError
-from src.train import check_choices, log_hparams, write_json_atomically
+from src.train import check_choices, write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def baseline(cfg: DictConfig) -> dict:
     }
     with open_dict(cfg):
         cfg.baseline.chosen = outcome.chosen  # the HPARAMS tab shows what validation picked
-    log_hparams(logger, cfg, {**outcome.val, **outcome.test})
+    log_hparams(logger.experiment, cfg, run_dir)
     logger.experiment.close()
     write_json_atomically(run_dir / "results.json", results)
     log.info("results: %s", json.dumps({"chosen": outcome.chosen, "best_val": outcome.val, "test": outcome.test}))

@@ -20,14 +20,13 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
-from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
-from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from src import CONF_DIR
 from src.budget import fit_hidden_size
 from src.config_checks import check_config, check_monitor, preflight
 from src.console import route_library_logs
+from src.dashboard import RunLogger, log_hparams, log_layout
 from src.errors import EXIT_USER_ERROR, UserError
 from src.lengths import by_length
 from src.resume import ResumeState, check_resumable
@@ -65,11 +64,14 @@ def train(cfg: DictConfig) -> dict:
     log.info("task %s, model %s: %d parameters; spec from the data: %s", cfg.task.name, cfg.model.cell, params,
              datamodule.spec.summary())  # fmt: skip
 
-    logger = TensorBoardLogger(save_dir=run_dir, name="", version="", default_hp_metric=False)
+    logger = RunLogger(run_dir)
     clock = ResumeState()  # random state and training seconds across resumes
     trainer = build_trainer(cfg, logger, extra_callbacks=[clock])
     if trainer.is_global_zero:
         claim(run_dir, cfg.ckpt_path, OmegaConf.to_yaml(cfg, resolve=True))
+        # the HPARAMS row and the CUSTOM SCALARS charts while the run trains (src/dashboard.py)
+        log_hparams(logger.experiment, cfg, run_dir)
+        log_layout(logger.experiment, cfg.task.name, cfg.task.monitor, list(module.val_metrics.keys()))
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     train_seconds = clock.train_seconds
@@ -107,7 +109,6 @@ def train(cfg: DictConfig) -> dict:
     if trainer.is_global_zero:
         for bucket in results["by_length"]:
             logger.experiment.add_scalar(f"test/{metric}_by_length", bucket[metric], global_step=bucket["longest"])
-        log_hparams(logger, cfg, {**results["best_val"], **results["test"]})
         write_rows(run_dir / "test_predictions.jsonl", module.test_rows)
         write_json_atomically(run_dir / "results.json", results)
         log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
@@ -159,7 +160,7 @@ def build(node: DictConfig, where: str, **kwargs):
         raise
 
 
-def build_trainer(cfg: DictConfig, logger: TensorBoardLogger, extra_callbacks=(), **overrides) -> L.Trainer:
+def build_trainer(cfg: DictConfig, logger: RunLogger, extra_callbacks=(), **overrides) -> L.Trainer:
     """The Trainer of cfg.trainer with the callbacks of cfg.callbacks (the benchmark builds its own the same way)."""
     # a callback set to null on the command line (callbacks.early_stopping=null) is left out
     callbacks = [build(c, "callbacks") for c in cfg.callbacks.values() if c is not None]
@@ -170,26 +171,6 @@ def build_trainer(cfg: DictConfig, logger: TensorBoardLogger, extra_callbacks=()
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     overrides = {**overrides, "enable_progress_bar": bar}
     return instantiate(cfg.trainer, logger=logger, callbacks=[*callbacks, *extra_callbacks], **overrides)
-
-
-def log_hparams(logger: TensorBoardLogger, cfg: DictConfig, metrics: dict) -> None:
-    """The HPARAMS tab: this run's config beside its final metrics, whose values TensorBoard reads
-    from the scalars already logged under the same names (so nothing is written twice)."""
-    flat = {}
-
-    def walk(node, prefix=""):
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            elif not str(key).startswith("_"):
-                flat[f"{prefix}{key}"] = value if isinstance(value, int | float | str | bool) else str(value)
-
-    walk(OmegaConf.to_container(cfg, resolve=True))
-    flat = {k: v for k, v in flat.items() if not k.startswith(("callbacks.", "paths."))}
-    writer = logger.experiment._get_file_writer()
-    for summary in hparams_summaries(flat, metrics):
-        writer.add_summary(summary)
-    logger.experiment.flush()
 
 
 def write_json_atomically(path: Path, data: dict) -> None:

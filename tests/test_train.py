@@ -85,9 +85,9 @@ def test_tensorboard_events_hold_scalars_confusion_matrix_and_hparams(trained: d
     assert len(events.Scalars("train/loss_epoch")) == 3
     assert len(events.Images("val/confusion_matrix")) == 3
     hparams = events.PluginTagToContent("hparams")
-    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(hparams)
+    # no experiment summary: TensorBoard builds the logdir's from every run (tests/test_tensorboard.py)
+    assert set(hparams) == {"_hparams_/session_start_info"}
     assert b"model.cell" in hparams["_hparams_/session_start_info"]
-    assert b"test/acc" in hparams["_hparams_/experiment"]
 
 
 def test_checkpoint_is_self_contained_plain_data(trained: dict):
