@@ -4,8 +4,8 @@ resumable after it is moved.
 - `claim(run_dir, ckpt_path)`: refuses a folder that holds another run (its `config.yaml`), unless
   `ckpt_path` is one of that folder's own checkpoints (a resume); a resumed run's old `results.json` is
   removed, so a resume stopped again never looks finished.
-- `link_latest(run_dir)`: `outputs/latest` points at the run that finished last, so the next
-  command does not need its path.
+- `link_latest(best)`: `outputs/latest.ckpt` points at the best checkpoint of the run that finished
+  last, so the next command does not need its path.
 - `RunCheckpoint`: Lightning's ModelCheckpoint, with each file written to `<name>.partial` and renamed
   (a full disk leaves the previous checkpoint, never a truncated one), and the paths it saved read
   relative to the folder it now lives in (a moved run folder resumes and tests its own best.ckpt).
@@ -41,15 +41,17 @@ def claim(run_dir: Path, ckpt_path: str | None, config_text: str) -> None:
         raise UserError(f"{run_dir} was claimed by another run that started at the same time; run again") from None
 
 
-def link_latest(run_dir: Path, outputs: Path = Path("outputs")) -> Path | None:
-    """Point `outputs/latest` at `run_dir` when the run lives under `outputs/` (replaced atomically);
-    None for a run kept elsewhere (hydra.run.dir=...), whose outputs/ is not ours to touch."""
-    run_dir, outputs = run_dir.resolve(), outputs.resolve()
-    if outputs not in run_dir.parents:
+def link_latest(best: Path, outputs: Path = Path("outputs")) -> Path | None:
+    """Point `outputs/latest.ckpt` at `best`, a run's best checkpoint, when the run lives under
+    `outputs/` (replaced atomically); None for a run kept elsewhere (hydra.run.dir=...), whose
+    outputs/ is not ours to touch. A link to the file, not to the run folder: TensorBoard follows
+    folder links under `--logdir outputs` and would show the run twice."""
+    best, outputs = best.resolve(), outputs.resolve()
+    if outputs not in best.parents:
         return None
-    latest, tmp = outputs / "latest", outputs / f".latest.{os.getpid()}"
+    latest, tmp = outputs / "latest.ckpt", outputs / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
-    tmp.symlink_to(run_dir.relative_to(outputs), target_is_directory=True)
+    tmp.symlink_to(best.relative_to(outputs))
     os.replace(tmp, latest)
     return latest
 

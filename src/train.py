@@ -112,9 +112,10 @@ def train(cfg: DictConfig) -> dict:
         write_rows(run_dir / "test_predictions.jsonl", module.test_rows)
         write_json_atomically(run_dir / "results.json", results)
         log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
-        if results["best_ckpt"]:  # outputs/latest/checkpoints/best.ckpt when the run is under outputs/
-            latest, best = link_latest(run_dir), Path(results["best_ckpt"])
-            ckpt = os.path.relpath(latest / best.relative_to(run_dir.resolve())) if latest else best
+        if results["best_ckpt"]:  # outputs/latest.ckpt when the run is under outputs/
+            best = Path(results["best_ckpt"])
+            latest = link_latest(best)
+            ckpt = os.path.relpath(latest) if latest else best
             log.info("best checkpoint %s; use it: python -m src.predict ckpt=%s --help", best, ckpt)
         log.info("finished: run folder %s", run_dir.resolve())
     return results

@@ -139,14 +139,15 @@ def test_resume_from_a_checkpoint_of_other_model_settings_is_refused(trained: di
         train(cfg)
 
 
-def test_a_run_ends_naming_its_checkpoint_and_outputs_latest_points_at_it(tiny, tmp_path, monkeypatch, run_cli):
+def test_a_run_ends_naming_its_checkpoint_and_outputs_latest_ckpt_points_at_it(tiny, tmp_path, monkeypatch, run_cli):
     monkeypatch.chdir(tmp_path)
     assert run_cli(src.train, [*tiny, "task.data.path=names/../names"]).code == 0  # a "/" in a value
     [run] = [p for p in (tmp_path / "outputs" / "names").iterdir()]  # one folder, not nested by the "/"
-    latest = tmp_path / "outputs" / "latest"
-    assert latest.is_symlink() and latest.resolve() == run.resolve() and (latest / "results.json").is_file()
+    latest = tmp_path / "outputs" / "latest.ckpt"
+    assert latest.is_symlink() and latest.resolve() == (run / "checkpoints" / "best.ckpt").resolve()
+    assert not [p for p in (tmp_path / "outputs").iterdir() if p.is_dir() and p.is_symlink()]  # TensorBoard: no twin
     log = (run / "train.log").read_text()
-    assert "use it: python -m src.predict ckpt=outputs/latest/checkpoints/best.ckpt --help" in log
+    assert "use it: python -m src.predict ckpt=outputs/latest.ckpt --help" in log
 
 
 def test_folder_names_never_nest_and_stay_short():
