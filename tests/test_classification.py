@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from src.data.batching import Batch
 from src.data.specs import ClassificationSpec
 from src.data.vocab import PAD, Vocab
+from src.errors import UserError
 from src.train import build
 
 
@@ -46,3 +47,21 @@ def test_unknown_class_balance_is_one_line(tmp_path, run_cli, one_clear_line):
 
     code, _, err = run_cli(src.train, ["task.module.class_balance=foo", f"hydra.run.dir={tmp_path}"])
     one_clear_line(code, err, "task.module.class_balance=foo is unknown; use one of none, weights, logit_adjust")
+
+
+def test_prior_tau_ranks_by_logits_minus_tau_log_prior(compose, tmp_path):
+    cfg = compose(["task.module.prior_tau=0.5"], tmp_path)
+    spec = ClassificationSpec(vocab=Vocab("ab", specials=[PAD]), labels=["x", "y"], label_counts=[1, 3]).to_dict()
+    model = OmegaConf.to_container(cfg.model)
+    model.pop("param_budget")
+    module = build(cfg.task.module, "task.module", spec=spec, model=model, _convert_="all").eval()
+    raw = torch.tensor([[0.0, 0.5], [0.0, 0.9]])
+    # by hand: minus 0.5 log(1/4) = +0.6931 on x, minus 0.5 log(3/4) = +0.1438 on y
+    expected = torch.tensor([[0.6931, 0.6438], [0.6931, 1.0438]])
+    torch.testing.assert_close(module.adjusted(raw), expected, atol=1e-4, rtol=0)
+    assert module.adjusted(raw).argmax(-1).tolist() == [0, 1]  # the first name's label flips to the rarer x
+    batch = Batch(torch.tensor([[1, 2], [2, 1]]), torch.tensor([2, 2]), torch.tensor([0, 1]))
+    out = module.step(batch, "val")
+    torch.testing.assert_close(out.preds, module.adjusted(module.net(batch.tokens, batch.lengths)))
+    with pytest.raises(UserError, match=r"task.module.prior_tau=-1; use a weight in \[0, 2\]"):
+        build(cfg.task.module, "task.module", spec=spec, model=model, _convert_="all", prior_tau=-1)

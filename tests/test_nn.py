@@ -56,3 +56,29 @@ def test_classifier_logits_ignore_padding(pooling: str):
     assert logits.shape == (2, 3)
     alone = net(tokens[:1, :3], torch.tensor([3]))
     assert torch.allclose(logits[:1], alone, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_weight_drop_masks_the_recurrent_weights_once_per_batch(cell: str):
+    core = RecurrentCore(cell, input_size=3, hidden_size=6, num_layers=2, dropout=0.0, bidirectional=False,
+                         weight_drop=0.5)  # fmt: skip
+    x, lengths = torch.randn(4, 7, 3), torch.tensor([7, 5, 2, 1])
+    torch.manual_seed(0)
+    out, _ = core(x, lengths)
+    # by hand: the same masks (drawn in parameter order, hidden-to-hidden weights only) put into a plain module
+    plain = RecurrentCore(cell, input_size=3, hidden_size=6, num_layers=2, dropout=0.0, bidirectional=False)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, w in core.rnn.named_parameters():
+            kept = torch.nn.functional.dropout(w, 0.5) if name.startswith("weight_hh") else w
+            getattr(plain.rnn, name).copy_(kept)
+    expected, _ = plain(x, lengths)
+    torch.testing.assert_close(out, expected)
+    assert (plain.rnn.weight_hh_l0 == 0).float().mean() > 0.3  # the mask did zero some weights
+    out.sum().backward()
+    assert core.rnn.weight_hh_l1.grad.abs().sum() > 0  # the raw weights learn through the mask
+    core.eval()  # evaluation: the whole weights, the same result every call
+    plain.load_state_dict(core.state_dict())
+    torch.testing.assert_close(core(x, lengths)[0], plain(x, lengths)[0])
+    with pytest.raises(ValueError, match="weight_drop=1"):
+        RecurrentCore(cell, input_size=3, hidden_size=6, num_layers=1, dropout=0.0, bidirectional=False, weight_drop=1)

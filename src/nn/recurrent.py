@@ -4,7 +4,9 @@ This is the only place that knows an LSTM's state is an (h, c) pair; callers get
 opaque state, and ask `last_layer_state` for the (B, directions * H) summary of a sequence.
 """
 
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -13,7 +15,11 @@ State = Tensor | tuple[Tensor, Tensor]  # (L * D, B, H), or LSTM's (h, c) pair o
 
 
 class RecurrentCore(nn.Module):
-    """`cell` in rnn|lstm|gru; batch-first; `dropout` acts between stacked layers."""
+    """`cell` in rnn|lstm|gru; batch-first; `dropout` acts between stacked layers.
+
+    weight_drop: in training, this share of the hidden-to-hidden weights is zeroed (DropConnect,
+    one mask per batch shared by every time step: AWD-LSTM's weight drop, Merity et al. 2018), the
+    rest scaled up to keep their sum; the cell's own fused kernels still run."""
 
     def __init__(
         self,
@@ -23,6 +29,7 @@ class RecurrentCore(nn.Module):
         num_layers: int,
         dropout: float,
         bidirectional: bool,
+        weight_drop: float = 0.0,
     ):
         super().__init__()
         if cell not in CELLS:
@@ -31,6 +38,9 @@ class RecurrentCore(nn.Module):
             raise ValueError(f"hidden_size={hidden_size}, num_layers={num_layers}; both must be at least 1")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout={dropout}; use a share in [0, 1)")
+        if not 0 <= weight_drop < 1:
+            raise ValueError(f"weight_drop={weight_drop}; use a share in [0, 1)")
+        self.weight_drop = weight_drop
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1
         self.rnn = CELLS[cell](
@@ -46,11 +56,20 @@ class RecurrentCore(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
         """x (B, T, I), lengths (B,) on the CPU -> outputs (B, T, D*H) zero past each length, state."""
         if lengths is None:
-            return self.rnn(x, state)
+            return self._run(x, state)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, state = self.rnn(packed, state)
+        outputs, state = self._run(packed, state)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])  # (B, T, D*H)
         return outputs, state
+
+    def _run(self, x, state: State | None):
+        if not (self.training and self.weight_drop):
+            return self.rnn(x, state)
+        weights = {
+            name: F.dropout(w, self.weight_drop) if name.startswith("weight_hh") else w
+            for name, w in self.rnn.named_parameters()
+        }
+        return functional_call(self.rnn, weights, (x, state))
 
     def last_layer_state(self, state: State) -> Tensor:
         """The top layer's final hidden state, directions concatenated: (B, D*H)."""

@@ -5,6 +5,7 @@ import sys
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from src.data.batching import Batch, pad
@@ -27,19 +28,25 @@ class SequenceClassifier(RecurrentTask):
     `weights`: each item weighted by 1 / its label's share (weights averaging 1 over the data);
     `logit_adjust`: the loss sees logits + log prior (Menon et al. 2021, "Long-tail learning via
     logit adjustment"), so the logits the model outputs, used as they are at test and predict,
-    are the balanced ones."""
+    are the balanced ones.
+
+    prior_tau: post-hoc logit adjustment (Menon et al. 2021, section 4): validation, test and predict
+    rank the labels by logits - prior_tau * log prior, which favours the rarer labels; training is
+    unchanged. 0 is off; 1 the full correction of a model trained on the skewed mix."""
 
     spec_kind = ClassificationSpec
     PREDICT_OPTIONS = {"top_k": Option(positive_int, 3, "give how many languages to show per name, e.g. top_k=3")}
 
     def __init__(self, spec: dict, model: dict, task: str, embedding_dim: int, dropout: float, label_smoothing: float,
                  pooling: str, symbol_dropout: float, lr: float, weight_decay: float, lr_schedule: str,
-                 class_balance: str):  # fmt: skip
+                 class_balance: str, prior_tau: float = 0.0):  # fmt: skip
         self.save_hyperparameters(logger=False)
         if class_balance not in CLASS_BALANCE:
             raise ValueError(f"class_balance={class_balance} is unknown; use one of {', '.join(CLASS_BALANCE)}")
+        if not 0 <= prior_tau <= 2:
+            raise ValueError(f"prior_tau={prior_tau}; use a weight in [0, 2] (0: off, 1: the full correction)")
         super().__init__(spec, model, lr, weight_decay, lr_schedule)
-        self.label_smoothing, self.class_balance = label_smoothing, class_balance
+        self.label_smoothing, self.class_balance, self.prior_tau = label_smoothing, class_balance, prior_tau
         counts = torch.tensor(self.spec.label_counts or [1] * len(self.spec.labels), dtype=torch.float)
         prior = counts.clamp(min=1) / counts.clamp(min=1).sum()
         self.register_buffer("log_prior", prior.log(), persistent=False)  # (C,)
@@ -67,7 +74,11 @@ class SequenceClassifier(RecurrentTask):
         trained = logits + self.log_prior if self.class_balance == "logit_adjust" else logits
         weights = self.class_weights if self.class_balance == "weights" else None
         loss = F.cross_entropy(trained, batch.targets, weight=weights, label_smoothing=self.label_smoothing)
-        return StepOutput(loss, len(batch.lengths), logits, batch.targets)
+        return StepOutput(loss, len(batch.lengths), self.adjusted(logits), batch.targets)
+
+    def adjusted(self, logits: Tensor) -> Tensor:
+        """The logits labels are ranked by: minus prior_tau x log prior (post-hoc adjustment)."""
+        return logits - self.prior_tau * self.log_prior if self.prior_tau else logits
 
     def rows(self, batch: Batch, out: StepOutput) -> list[dict]:
         losses = F.cross_entropy(out.preds, out.target, label_smoothing=self.label_smoothing, reduction="none")
@@ -130,7 +141,7 @@ class SequenceClassifier(RecurrentTask):
     def classify(self, names: list[str], top_k: int) -> list[list[tuple[str, float]]]:
         """The top_k (label, probability) pairs for each name; names must be clean (see Vocab.clean)."""
         tokens, lengths = pad([self.spec.vocab.encode(name) for name in names], self.spec.vocab.id(PAD))
-        probs = self.net(tokens.to(self.device), lengths).softmax(dim=-1)  # (N, C)
+        probs = self.adjusted(self.net(tokens.to(self.device), lengths)).softmax(dim=-1)  # (N, C)
         values, indices = probs.topk(min(top_k, len(self.spec.labels)), dim=-1)
         return [
             [(self.spec.labels[i], float(p)) for p, i in zip(row_p, row_i, strict=True)]
