@@ -106,6 +106,13 @@ def test_datamodule_buckets_on_request_and_sorts_evaluation_batches(data_dir, da
         SplitsDataModule(batch_size=4, passes=25, bucketing=True)
 
 
+def test_bucketing_takes_true_or_false(data_dir, compose, tmp_path):
+    from src.config_checks import check_config
+
+    with pytest.raises(UserError, match="task.data.bucketing=maybe.*true or false"):
+        check_config(compose(["task=dinos", "task.data.bucketing=maybe"], tmp_path))
+
+
 def item_order_loader(dm, split: str, batch_size: int) -> DataLoader:
     data = dm.datasets[split]
     return DataLoader(data, sampler=SequentialSampler(data), batch_size=batch_size, collate_fn=batch_as_is)
