@@ -20,6 +20,15 @@ the course's one-name-at-a-time loop.
     (sampled every 10 ms from /proc; the libraries alone hold most of it).
 (d) names only: the course's loop (one-hot input, GRU 128, Adam 1e-3, batch 1) timed on a sample
     and extrapolated, against the default model and the course-sized model batched through Lightning.
+(e) Padding: the share of the positions of one epoch's training batches (and of the validation
+    batches) that are padding. `bucketing=true,false` times each task that has task.data.bucketing
+    both ways in the same run (a row each); left out, each task runs as its config says.
+(f) Roofline: the operations of one training epoch counted from the model's shapes on the real
+    lengths (benchmarks/flops.py: matrix products, forward and backward) over the Lightning epoch's
+    time, as `achieved_gflops`, and as `fraction_of_peak` of the best rate a large torch.mm reaches on
+    this many threads in the same run (timed at its start and end, the better kept). A fraction far
+    below 1 says the epoch is bound by something else than arithmetic: small products, per-step
+    overhead, memory traffic, Python.
 The last line is one JSON object.
 """
 
@@ -40,12 +49,15 @@ from omegaconf import open_dict
 from torch import nn
 
 from benchmarks.cli import CELLS, TASKS, choices, run, split_args, whole_number
+from benchmarks.flops import training_flops
 from src import CONF_DIR
 from src.data.batching import IGNORE, PairBatch
 from src.errors import UserError
 from src.train import build_run, build_trainer, check_choices
 
-OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 3, "course": True}
+OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 3, "course": True,
+           "bucketing": None}  # fmt: skip
+MATMUL_SIZE = 1024  # the square torch.mm that sets the peak: 2.1 GFLOP, large enough to run at full rate
 # batches timed an epoch when batches= is not given: whole epochs (so the per-epoch cost counts
 # once per epoch, as in training), except translate's 40-second epochs
 DEFAULT_BATCHES = {"translate": 50}
@@ -123,6 +135,27 @@ def symbols(batch) -> int:
     return int(batch.lengths.sum())
 
 
+def padding_share(batches) -> float:
+    """The share of the positions of `batches` that are padding (source and target positions of pairs)."""
+    real = padded = 0
+    for batch in batches:
+        real += symbols(batch)
+        padded += batch.src.numel() + batch.tgt_out.numel() if isinstance(batch, PairBatch) else batch.tokens.numel()
+    return 1 - real / padded if padded else 0.0
+
+
+def matmul_gflops(size: int = MATMUL_SIZE, repeats: int = 10) -> float:
+    """The best rate of `repeats` (size, size) @ (size, size) float32 products on this process's threads."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
 def lightning_epochs(cfg, reshape=None) -> tuple[list[tuple[float, float]], float | None]:
     """The timed epochs of the project's own Lightning run, and the peak memory during it;
     `reshape(dm)` may change the DataModule's training set first (the scaling benchmark)."""
@@ -179,7 +212,12 @@ def bench_overrides(task: str, cell: str, batches: int) -> list[str]:
 def measure(task: str, cell: str, options: dict, overrides: list[str], tmp: str) -> dict:
     batches = options["batches"] or DEFAULT_BATCHES.get(task, 10**9)
     cfg = compose_train([*bench_overrides(task, cell, batches), *overrides], f"{tmp}/{task}_{cell}")
-    full = len(setup_run(cfg)[0].train_dataloader())
+    dm, module = setup_run(cfg)
+    loader = dm.train_dataloader()
+    full = len(loader)
+    flops, padding, eval_padding = training_flops(module.net, loader), padding_share(loader), None
+    if dm.datasets.get("val") is not None:
+        eval_padding = padding_share(dm.val_dataloader())
     timed = min(batches, full)
     bare, lightning, peak, count = [], [], None, 0
     for _ in range(options["rounds"]):  # alternate: the machine's load changes under us
@@ -192,11 +230,14 @@ def measure(task: str, cell: str, options: dict, overrides: list[str], tmp: str)
     (bare_wall, bare_cpu), (light_wall, light_cpu) = min(bare), min(lightning)
     scale = full / timed
     return {
-        "task": task, "model": cell, "batches_timed": timed, "batches_per_epoch": full,
+        "task": task, "model": cell, "bucketing": cfg.task.data.get("bucketing"),
+        "batches_timed": timed, "batches_per_epoch": full,
         "bare_epoch_wall_s": round(bare_wall * scale, 4), "bare_epoch_cpu_s": round(bare_cpu * scale, 4),
         "lightning_epoch_wall_s": round(light_wall * scale, 4), "lightning_epoch_cpu_s": round(light_cpu * scale, 4),
         "lightning_vs_bare": round(light_wall / bare_wall, 3), "symbols_per_s": round(count / light_wall),
-        "peak_rss_mb": peak,
+        "peak_rss_mb": peak, "padding_share": round(padding, 4),
+        "eval_padding_share": None if eval_padding is None else round(eval_padding, 4),
+        "epoch_gflop": round(flops / 1e9, 3), "achieved_gflops": round(flops / 1e9 / (light_wall * scale), 3),
     }  # fmt: skip
 
 
@@ -261,6 +302,8 @@ def parse(argv: list[str]) -> tuple[dict, list[str]]:
     options["batches"] = None if options["batches"] is None else whole_number("batches", options["batches"])
     options["rounds"] = whole_number("rounds", options["rounds"])
     options["course"] = str(options["course"]).lower() in ("true", "1", "yes")
+    if options["bucketing"] is not None:
+        options["bucketing"] = choices("bucketing", options["bucketing"], ("true", "false"))
     if any(o.startswith(("task=", "model=")) for o in overrides):
         raise UserError("this benchmark sets task= and model= itself; pick them with tasks=names,dinos cells=gru")
     return options, overrides
@@ -276,19 +319,32 @@ def main(argv: list[str]) -> dict:
     print(f"torch {torch.__version__}, {threads} thread(s), {options['batches'] or 'whole epochs'} timed "
           f"({DEFAULT_BATCHES} by default), "
           f"{options['rounds']} rounds; overrides: {overrides}")  # fmt: skip
-    rows, course_result = [], None
+    rows, course_result, peak = [], None, matmul_gflops()
+    print(f"best torch.mm rate: {peak:.1f} GFLOP/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for task in options["tasks"].split(","):
+            ways = [[]]  # the task's own bucketing, or each asked for when the task has the option
+            if options["bucketing"] and "bucketing" in compose_train([f"task={task}", *overrides], ".").task.data:
+                ways = [[f"task.data.bucketing={way}"] for way in options["bucketing"].split(",")]
             for cell in options["cells"].split(","):
-                rows.append(measure(task, cell, options, overrides, tmp))
-                print(f"  {task} x {cell}: {rows[-1]['lightning_vs_bare']:.3f}", flush=True)
+                for way in ways:
+                    rows.append(measure(task, cell, options, [*overrides, *way], tmp))
+                    r = rows[-1]
+                    print(f"  {task} x {cell} (bucketing {r['bucketing']}): {r['lightning_vs_bare']:.3f}, "
+                          f"padding {r['padding_share']:.3f}, {r['lightning_epoch_wall_s']:.3f} s/epoch",
+                          flush=True)  # fmt: skip
         names = [r for r in rows if r["task"] == "names"]
         if options["course"] and names:
-            course_result = course(next((r for r in names if r["model"] == "gru"), names[0]), overrides, tmp)
+            row = next((r for r in names if r["model"] == "gru"), names[0])
+            way = [] if row["bucketing"] is None else [f"task.data.bucketing={str(row['bucketing']).lower()}"]
+            course_result = course(row, [*overrides, *way], tmp)
+    peak = max(peak, matmul_gflops())
+    for r in rows:
+        r["fraction_of_peak"] = round(r["achieved_gflops"] / peak, 4)
     worst = max(rows, key=lambda r: r["lightning_vs_bare"])
     result = {
         "torch": torch.__version__, "threads": threads, "batches": options["batches"], "rounds": options["rounds"],
-        "overrides": overrides, "rows": rows,
+        "overrides": overrides, "matmul_peak_gflops": round(peak, 2), "rows": rows,
         "worst_lightning_vs_bare": {k: worst[k] for k in ("task", "model", "lightning_vs_bare")},
         "course": course_result,
     }  # fmt: skip
@@ -298,13 +354,21 @@ def main(argv: list[str]) -> dict:
 
 
 def print_table(result: dict) -> None:
-    head = ("task", "cell", "bare s/ep", "Lightning s/ep", "ratio", "Lightning cpu s", "symbols/s", "peak RSS MiB")
+    head = ("task", "cell", "bucketing", "bare s/ep", "Lightning s/ep", "ratio", "Lightning cpu s", "symbols/s",
+            "peak RSS MiB", "padding", "val padding", "GFLOP/ep", "GFLOP/s", "fraction_of_peak")  # fmt: skip
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in result["rows"]:
-        cells = (r["task"], r["model"], f"{r['bare_epoch_wall_s']:.3f}", f"{r['lightning_epoch_wall_s']:.3f}",
-                 f"{r['lightning_vs_bare']:.3f}", f"{r['lightning_epoch_cpu_s']:.3f}", f"{r['symbols_per_s']:,}",
-                 f"{r['peak_rss_mb']}")  # fmt: skip
+        cells = (r["task"], r["model"], str(r["bucketing"]), f"{r['bare_epoch_wall_s']:.3f}",
+                 f"{r['lightning_epoch_wall_s']:.3f}", f"{r['lightning_vs_bare']:.3f}",
+                 f"{r['lightning_epoch_cpu_s']:.3f}",
+                 f"{r['symbols_per_s']:,}", f"{r['peak_rss_mb']}", f"{r['padding_share']:.3f}",
+                 str(r["eval_padding_share"]), f"{r['epoch_gflop']:.2f}", f"{r['achieved_gflops']:.2f}",
+                 f"{r['fraction_of_peak']:.3f}")  # fmt: skip
         print("| " + " | ".join(cells) + " |")
+    print(
+        f"fraction_of_peak: the epoch's counted GFLOP/s over the best torch.mm rate, {result['matmul_peak_gflops']} "
+        "GFLOP/s on these threads"
+    )
     w = result["worst_lightning_vs_bare"]
     print(f"\nworst lightning_vs_bare = {w['lightning_vs_bare']:.3f} ({w['task']} x {w['model']}; target <= 1.10)")
     c = result["course"]

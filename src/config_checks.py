@@ -60,6 +60,7 @@ CHECKS = {
     ),
     "task.data.batch_size": WHOLE_1,
     "task.data.eval_batch_size": WHOLE_1,
+    "task.data.bucketing": (lambda v: isinstance(v, bool), "true or false"),
     "task.module.lr": POSITIVE,
     "task.module.weight_decay": NON_NEGATIVE,
     "task.module.dropout": SHARE,

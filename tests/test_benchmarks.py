@@ -24,6 +24,12 @@ def test_speed_benchmark_prints_ratios_and_raw_timings(data_dir: Path, capsys):
         for key in ("lightning_vs_bare", "bare_epoch_wall_s", "lightning_epoch_wall_s", "symbols_per_s", "peak_rss_mb"):
             assert row[key] > 0, (row["task"], key)
         assert row["batches_timed"] == min(3, row["batches_per_epoch"])
+        assert 0 < row["fraction_of_peak"] < 1 and row["epoch_gflop"] > 0
+        assert row["achieved_gflops"] == pytest.approx(
+            row["fraction_of_peak"] * result["matmul_peak_gflops"], abs=1e-4 * result["matmul_peak_gflops"] + 1e-3
+        )
+    assert [r["bucketing"] for r in result["rows"]] == [True, None, False]  # pairs has no such option
+    assert all(0 <= r["padding_share"] < 1 for r in result["rows"]) and result["rows"][0]["padding_share"] > 0
     assert result["rows"][1]["batches_per_epoch"] == 25  # the six course pairs: one batch, 25 passes an epoch
     assert result["worst_lightning_vs_bare"]["lightning_vs_bare"] == max(r["lightning_vs_bare"] for r in result["rows"])
     course = result["course"]

@@ -137,3 +137,24 @@ def test_without_teacher_forcing_each_step_is_fed_the_previous_guess():
         prev = logits.argmax(-1)
     assert torch.allclose(own, torch.cat(expected, dim=1), atol=1e-6)
     assert not torch.allclose(own, module(batch, teacher_forcing=1.0), atol=1e-3)  # gold inputs differ
+
+
+@pytest.mark.parametrize("attention", ["none", "dot", "general", "additive"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_decoding_the_real_steps_alone_equals_the_padded_path_there(cell: str, attention: str):
+    from src.data.batching import IGNORE
+
+    torch.manual_seed(0)
+    core = {"cell": cell, "hidden_size": 5, "num_layers": 2, "dropout": 0.0, "bidirectional": True}
+    net = Seq2SeqNet(10, 12, 6, 0.0, core, attention, pad_id=0).eval()
+    memory, state = net.encode(torch.randint(1, 10, (3, 7)), torch.tensor([7, 4, 2]))
+    lengths = torch.tensor([2, 5, 3])  # the longest not first: packing sorts, the output must not
+    prev = torch.randint(1, 12, (3, 5))
+    target = torch.randint(1, 12, (3, 5)).masked_fill(torch.arange(5) >= lengths.unsqueeze(1), IGNORE)
+    padded, _, _ = net.decode(prev, state, memory)  # (3, 5, 12): every step, padding included
+    real = net.decode_real(prev, lengths, state, memory)
+    assert real.shape == (10, 12)  # 2 + 5 + 3 real steps
+    assert torch.allclose(real, padded[target != IGNORE], atol=1e-6)
+    old = torch.nn.functional.cross_entropy(padded.flatten(0, 1), target.flatten(), ignore_index=IGNORE)
+    new = torch.nn.functional.cross_entropy(real, target[target != IGNORE])
+    assert torch.allclose(old, new, atol=1e-6)

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, RandomSampler, Sampler
+from torch.utils.data import BatchSampler, Dataset, RandomSampler, Sampler
 
 IGNORE = -100  # padding in per-step targets: cross_entropy's ignore_index
 
@@ -19,6 +19,7 @@ class Batch(NamedTuple):
     tokens: Tensor  # (B, T) padded ids
     lengths: Tensor  # (B,) true lengths, on the CPU as pack_padded_sequence wants them
     targets: Tensor  # (B,) one label per sequence, or (B, T) one per step
+    index: Tensor | None = None  # (B,) positions in the dataset (test predictions are written in item order)
 
 
 def pad(sequences: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
@@ -40,6 +41,11 @@ class PaddedSequences(Dataset):
     def __len__(self) -> int:
         return self.tokens.shape[0]
 
+    @property
+    def length_key(self) -> Tensor:
+        """(N,) what LengthBatchSampler groups items by: their lengths."""
+        return self.lengths
+
     def __getitem__(self, index: int) -> Batch:
         return self.__getitems__([index])
 
@@ -50,7 +56,7 @@ class PaddedSequences(Dataset):
         targets = self.targets[idx]
         if targets.dim() > 1:  # per-step targets are trimmed like the inputs
             targets = targets[:, :longest]
-        return Batch(self.tokens[idx, :longest], lengths, targets)
+        return Batch(self.tokens[idx, :longest], lengths, targets, idx)
 
 
 def batch_as_is(batch: Batch) -> Batch:
@@ -78,10 +84,21 @@ class PairedSequences(Dataset):
     def __len__(self) -> int:
         return len(self.src)
 
+    @property
+    def length_key(self) -> Tensor:
+        """(N,) what LengthBatchSampler groups items by: target length, then source length (the
+        decoder's steps cost more: each ends in the output layer over the whole target vocabulary)."""
+        return self.tgt_lengths * (int(self.src_lengths.max()) + 1) + self.src_lengths
+
     def __getitems__(self, indices: list[int]) -> PairBatch:
         idx = torch.as_tensor(indices, dtype=torch.long)
         s, t = int(self.src_lengths[idx].max()), int(self.tgt_lengths[idx].max())
         return PairBatch(self.src[idx, :s], self.src_lengths[idx], self.tgt_in[idx, :t], self.tgt_out[idx, :t], idx)
+
+
+def epoch_generator(seed: int, epoch: int, *stream: int) -> torch.Generator:
+    """A generator drawn from (seed, epoch) alone (`stream` tells apart two draws of one epoch)."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch, *stream]).generate_state(1)[0]))
 
 
 class EpochShuffle(RandomSampler):
@@ -98,9 +115,7 @@ class EpochShuffle(RandomSampler):
         self.epoch = epoch
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(
-            int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
-        )
+        generator = epoch_generator(self.seed, self.epoch)
         for _ in range(self.passes):
             yield from torch.randperm(self.n, generator=generator).tolist()
 
@@ -128,3 +143,37 @@ class PassesBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return self.passes * -(-self.n // self.batch_size)
+
+
+class LengthBatchSampler(BatchSampler):
+    """Batches of items of similar length, so that little of a batch is padding.
+
+    The order `sampler` gives (in training an EpochShuffle, or under DDP the DistributedSampler
+    Lightning puts in its place, which yields this rank's share) is cut into chunks of
+    `chunk_batches` batches (None: one chunk); each chunk is sorted by `lengths` (stably: equal
+    lengths keep the sampler's random order), longest first, and cut into batches. With `shuffle`,
+    the batches then come in an order drawn from (the sampler's seed, its epoch), so a resumed run
+    sees the batches an uninterrupted one did. Every item the sampler gives is in exactly one batch,
+    and the number of batches depends only on how many items it gives: every DDP rank gets as many.
+    A BatchSampler with a `sampler` argument, so that Lightning can put its DistributedSampler in.
+    """
+
+    def __init__(self, sampler: Sampler[int], batch_size: int, drop_last: bool = False, *, lengths: Tensor,
+                 shuffle: bool = True, chunk_batches: int | None = 100):  # fmt: skip
+        super().__init__(sampler, batch_size, drop_last)
+        self.lengths, self.shuffle, self.chunk_batches = torch.as_tensor(lengths), shuffle, chunk_batches
+
+    def __iter__(self):
+        order = torch.as_tensor(list(self.sampler), dtype=torch.long)
+        chunk = max(len(order), 1) if self.chunk_batches is None else self.chunk_batches * self.batch_size
+        batches = []
+        for part in order.split(chunk):
+            part = part[torch.sort(self.lengths[part], descending=True, stable=True).indices]
+            batches += part.split(self.batch_size)  # full batches but for the very last one
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.shuffle:
+            generator = epoch_generator(self.sampler.seed, self.sampler.epoch, 1)
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        for batch in batches:
+            yield batch.tolist()

@@ -85,8 +85,8 @@ class WordsDataModule(SplitsDataModule):
     """Character language modelling on a words file (dinos.txt, or any file via task.data.file)."""
 
     def __init__(self, data_dir: str, file: str, val_size: int, test_size: int, split_seed: int, unique: bool,
-                 batch_size: int, eval_batch_size: int):  # fmt: skip
-        super().__init__(batch_size, eval_batch_size)
+                 batch_size: int, eval_batch_size: int, bucketing: bool):  # fmt: skip
+        super().__init__(batch_size, eval_batch_size, bucketing=bucketing)
         self.data_dir, self.file = data_dir, file
         self.val_size, self.test_size, self.split_seed, self.unique = val_size, test_size, split_seed, unique
         self.spec = LanguageModelSpec(vocab=VOCAB)

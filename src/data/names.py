@@ -87,8 +87,9 @@ class NamesDataModule(SplitsDataModule):
     """Names -> language. After setup(), `spec` holds what the model needs: alphabet and labels."""
 
     def __init__(self, data_dir: str, path: str, split: str, val_fraction: float, test_fraction: float,
-                 split_seed: int, batch_size: int, eval_batch_size: int, num_workers: int = 0):  # fmt: skip
-        super().__init__(batch_size, eval_batch_size, num_workers=num_workers)
+                 split_seed: int, batch_size: int, eval_batch_size: int, bucketing: bool,
+                 num_workers: int = 0):  # fmt: skip
+        super().__init__(batch_size, eval_batch_size, num_workers=num_workers, bucketing=bucketing)
         if split not in SPLITS:
             raise UserError(f"task.data.split={split} is unknown; use one of {', '.join(SPLITS)}")
         if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):

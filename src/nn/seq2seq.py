@@ -7,7 +7,9 @@ Decoder (Luong et al. 2015, attention after the recurrent step, no input feeding
 Because no step's input depends on an earlier step's attention, a teacher-forced target runs
 through the decoder in one call, and every step attends at once: training costs a few large
 matrix products instead of a Python loop of small ones. Greedy and beam decoding call `decode`
-one step at a time (T = 1); the two paths are the same function.
+one step at a time (T = 1); the two paths are the same function. Training calls `decode_real`,
+the same arithmetic on the real target steps alone: the recurrence packed, and attention, the
+output layer (the largest product: every target word) and the loss only where there is a target.
 """
 
 from typing import NamedTuple
@@ -67,3 +69,15 @@ class Seq2SeqNet(nn.Module):
             context, weights = self.attention(outputs, memory.keys, memory.mask, memory.projected)  # (B, T, H)
             outputs = torch.cat([outputs, context], dim=-1)
         return self.out(self.dropout(torch.tanh(self.combine(outputs)))), state, weights
+
+    def decode_real(self, prev: Tensor, lengths: Tensor, state: State, memory: Memory) -> Tensor:
+        """prev (B, T) and the target lengths (B,) -> logits (N, V) of the N real steps (t < lengths[b]),
+        in the order of the (B, T) mask: what `decode` gives at those steps, with no work on the rest."""
+        outputs, _ = self.decoder(self.dropout(self.tgt_embed(prev)), lengths, state)  # (B, T, H), packed
+        real = torch.arange(prev.shape[1], device=prev.device) < lengths.to(prev.device).unsqueeze(1)  # (B, T)
+        outputs = outputs[real]  # (N, H)
+        if self.attention is not None:  # each real step against its own source: one-step attention, N rows
+            memory = memory.select(real.nonzero()[:, 0])  # (N, S, .)
+            context, _ = self.attention(outputs, memory.keys, memory.mask, memory.projected)  # (N, H)
+            outputs = torch.cat([outputs, context], dim=-1)
+        return self.out(self.dropout(torch.tanh(self.combine(outputs))))  # (N, V)

@@ -172,12 +172,17 @@ class RecurrentTask(L.LightningModule):
         self.test_losses[dataloader_idx].update(out.loss, weight=out.size)
         self.test_metrics[dataloader_idx].update(out.preds, out.target)
         self.observe("test", batch, out)
-        self.test_rows += [{"set": self.spec.test_sets[dataloader_idx], **row} for row in self.rows(batch, out)]
+        rows = self.rows(batch, out)
+        self.test_rows += [{"set": self.spec.test_sets[dataloader_idx], **row} for row in rows]
+        self._test_order += [(dataloader_idx, i) for i in batch.index[: len(rows)].tolist()]
 
     def on_test_epoch_start(self) -> None:
-        self.test_rows = []
+        self.test_rows, self._test_order = [], []  # rows, and (test set, item) of each
 
     def on_test_epoch_end(self) -> None:
+        # test batches come sorted by length: the rows go back to test set, then item order
+        order = sorted(range(len(self.test_rows)), key=self._test_order.__getitem__)
+        self.test_rows = [self.test_rows[i] for i in order]
         values = {}
         for suffix, loss, metrics in zip(self.spec.test_sets, self.test_losses, self.test_metrics, strict=True):
             values[f"test/loss{suffix}"] = loss.compute()

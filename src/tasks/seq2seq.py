@@ -87,9 +87,15 @@ class Seq2Seq(RecurrentTask):
         return torch.cat(steps, dim=1)  # (B, T, V)
 
     def step(self, batch: PairBatch, split: str) -> StepOutput:
-        logits = self(batch, self.teacher_forcing if split == "train" else 1.0)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=IGNORE)
-        size = (batch.tgt_out != IGNORE).sum()
+        real = batch.tgt_out != IGNORE  # (B, T)
+        if split != "train" or self.teacher_forcing >= 1.0:  # the real steps alone (Seq2SeqNet.decode_real)
+            memory, state = self.net.encode(batch.src, batch.src_lengths)
+            logits = self.net.decode_real(batch.tgt_in, real.sum(1), state, memory)  # (N, V)
+            loss = F.cross_entropy(logits, batch.tgt_out[real])
+        else:
+            logits = self(batch, self.teacher_forcing)  # (B, T, V)
+            loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=IGNORE)
+        size = real.sum()
         if split == "train":
             return StepOutput(loss, size)
         beam = self.beam_size if split == "test" else 1
