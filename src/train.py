@@ -109,6 +109,7 @@ def train(cfg: DictConfig) -> dict:
     if trainer.is_global_zero:
         for bucket in results["by_length"]:
             logger.experiment.add_scalar(f"test/{metric}_by_length", bucket[metric], global_step=bucket["longest"])
+        logger.experiment.flush()  # Lightning flushed at test end; these came after (and a run may end here)
         write_rows(run_dir / "test_predictions.jsonl", module.test_rows)
         write_json_atomically(run_dir / "results.json", results)
         log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))

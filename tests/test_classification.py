@@ -27,7 +27,7 @@ def test_class_balance_losses(class_balance, compose, tmp_path):
     module = classifier(compose, tmp_path, class_balance, counts=[1, 3]).eval()  # prior 1/4, 3/4
     batch = Batch(torch.tensor([[1, 2], [2, 1]]), torch.tensor([2, 2]), torch.tensor([0, 1]))
     out = module.step(batch, "val")
-    logits = out.preds.detach()
+    logits = module.net(batch.tokens, batch.lengths).detach()  # the loss is on the raw logits (out.preds: prior_tau)
     logp = lambda z: z.log_softmax(-1)  # noqa: E731
     if class_balance == "none":
         expected = -(logp(logits)[0, 0] + logp(logits)[1, 1]) / 2
