@@ -196,7 +196,6 @@ def cli(argv: list[str]) -> int:
         print(__doc__.strip())
         return 0
     logging.basicConfig(level=logging.INFO, format=FORMAT._fmt)
-    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # compare reading events: a line per file
     overrides = [a for a in argv if a not in ("-m", "--multirun", "experiment=fair_cells")]
     check_choices(overrides)
     return exit_status(fair_cells, overrides)
