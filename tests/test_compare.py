@@ -1,5 +1,6 @@
 """`python -m src.compare DIR`: the table and picture of a set of runs, and its bad inputs."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,14 @@ def runs_dir(tmp_path_factory, compose, make_data) -> Path:
     (killed / "config.yaml").write_text("task:\n  name: names\nmodel:\n  cell: lstm\n")
     (killed / "overrides.yaml").write_text("- model=lstm\n")
     return root / "runs"
+
+
+def test_reading_the_events_logs_nothing_about_their_files(runs_dir: Path, caplog):
+    """TensorBoard's directory watcher logs a line per events file at INFO ("No path found after ...");
+    a sweep's console (INFO) showed them under the table."""
+    caplog.set_level(logging.INFO)
+    compare(runs_dir)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("tensorboard")] == []
 
 
 def test_table_aggregates_seeds_groups_tasks_and_lists_incomplete_runs(runs_dir: Path):
