@@ -57,10 +57,12 @@ def train(cfg: DictConfig) -> dict:
     import torch
     from lightning.pytorch.loggers import TensorBoardLogger
 
+    from src.console import route_library_logs
     from src.lengths import by_length
     from src.resume import ResumeState, check_resumable
     from src.run_folder import claim, link_latest
 
+    route_library_logs()  # from the first line on (Lightning's "Seed set to ..."): console format and train.log
     run_dir = Path(cfg.paths.output_dir)
     check_config(cfg)
     if cfg.ckpt_path:
