@@ -10,6 +10,7 @@ incomplete (killed, stopped, still running).
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 from collections import defaultdict
@@ -107,6 +108,9 @@ def last_error(folder: Path) -> str:
 def read_curve(run: Run, metric: str) -> list[tuple[int, float]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    # its directory watcher logs "No path found after ..." and "Directory watcher advancing ..." at INFO
+    # for every events file read (a sweep's table printed them into the console): not about the runs
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)
     events = EventAccumulator(str(run.path), size_guidance={"scalars": 0}).Reload()
     if metric not in events.Tags().get("scalars", []):
         return []

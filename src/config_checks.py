@@ -14,19 +14,16 @@ import os
 import sys
 from pathlib import Path
 
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ValueType
 from hydra.errors import HydraException
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from src import CONF_DIR
 from src.errors import EXIT_USER_ERROR, UserError
-from src.run_folder import check_free
-from src.tasks.base import LR_SCHEDULES
+from src.tasks import LR_SCHEDULES
 
 
 def whole(low: int):
@@ -93,6 +90,10 @@ def check_config(cfg: DictConfig) -> None:
     if "ddp" in str(strategy) and isinstance(passes, int) and passes > 1:  # a batch sampler Lightning cannot shard
         raise UserError(f"task.data.passes={passes} cannot be split across DDP processes; add task.data.passes=1")
     accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    if accelerator not in ("gpu", "cuda", "mps"):
+        return
+    import torch  # only to ask for a device: a bad option elsewhere answers without torch's import
+
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(
             f"trainer.accelerator={accelerator} but torch sees no CUDA GPU here; use trainer=cpu (or trainer=default)"
@@ -181,6 +182,10 @@ def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:
             if not os.access(parent, os.W_OK):
                 raise UserError(f"{key}={folder}: cannot write in {parent}; choose a folder you can write in")
             break
+    from lightning.pytorch.utilities import rank_zero_only  # Lightning: only for a chosen run folder
+
+    from src.run_folder import check_free
+
     # another rank of a distributed run starts in its rank 0's folder: only rank 0 checks it
     if key == "hydra.run.dir" and rank_zero_only.rank == 0:
         check_free(folder, ckpt_path)

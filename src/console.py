@@ -47,10 +47,13 @@ class DropTips(logging.Filter):
 
 def quiet_libraries() -> None:
     """What the libraries print that is not about the user's run and the project cannot fix at its
-    source: the litlogger tip, and Lightning 2.6's `_pytree` use that torch 2.13 deprecates."""
+    source: the litlogger tip, Lightning 2.6's `_pytree` use that torch 2.13 deprecates, and Lightning's
+    advice to raise `num_workers` (on machines of more than 2 cores, once per loader of every run): the
+    data sets are tensors in memory, and `num_workers=0` is the measured choice (DESIGN.md, Speed)."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(DropTips())
     deprecated = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
     warnings.filterwarnings("ignore", message=deprecated, category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"The '\w+' does not have many workers")
 
 
 def route_library_logs() -> None:

@@ -28,8 +28,6 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src import CONF_DIR
-from src.budget import common_budget
-from src.compare import compare
 from src.errors import UserError, exit_status
 from src.train import build, build_run, check_choices, train
 
@@ -70,6 +68,8 @@ def budgets(overrides: list[str], cfg: DictConfig) -> dict[float, int]:
     """budget_share -> the parameters of a trial's model: the share of fair_cells.budget (by default
     the task's default GRU's count), raised where needed to the nearest count every cell meets
     within 2% (tiny models move in steps of more than 2%), so no cell's trial fails for its size."""
+    from src.budget import common_budget  # torch: imported once a study starts, not for --help
+
     gru = compose_run([*overrides, "model=gru", "model.param_budget=null"])
     datamodule, module = build_run(gru)
     total = cfg.fair_cells.budget or sum(p.numel() for p in module.parameters())
@@ -184,14 +184,18 @@ def fair_cells(overrides: list[str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "fair_cells.json").write_text(json.dumps(setup, indent=2) + "\n")  # report.md's setup reads it
     if (root / "seeds").is_dir():
+        from src.compare import compare  # scipy: imported once there is something to compare
+
         print(compare(root / "seeds", root))
     log.info("finished in %.0f s: %s", setup["wall_seconds"], root / "report.md")
     return root
 
 
 def cli(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:  # what it does and its settings, not an override parse error
+        print(__doc__.strip())
+        return 0
     logging.basicConfig(level=logging.INFO, format=FORMAT._fmt)
-    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # compare reading events: a line per file
     overrides = [a for a in argv if a not in ("-m", "--multirun", "experiment=fair_cells")]
     check_choices(overrides)
     return exit_status(fair_cells, overrides)

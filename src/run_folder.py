@@ -87,6 +87,10 @@ class RunCheckpoint(ModelCheckpoint):
             ) from err
         self._last_checkpoint_saved = filepath
 
+    def _ModelCheckpoint__warn_if_dir_not_empty(self, dirpath) -> None:
+        """Lightning warns at every fit whose checkpoints folder holds files. Here that is only ever a
+        resume of the run in this folder (claim refuses another run's folder): nothing to warn about."""
+
     def load_state_dict(self, state_dict: dict) -> None:
         """A run folder that was moved: the saved paths under the old checkpoints folder are read under
         this one when the file is there, and the rest of the state (best score, top-k) is kept."""

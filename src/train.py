@@ -4,6 +4,8 @@
 thin Hydra entry point around it.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import logging
@@ -11,26 +13,25 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src import CONF_DIR
-from src.budget import fit_hidden_size
 from src.config_checks import check_config, check_monitor, preflight
-from src.console import route_library_logs
-from src.dashboard import RunLogger, log_hparams, log_layout
 from src.errors import EXIT_USER_ERROR, UserError
-from src.lengths import by_length
-from src.resume import ResumeState, check_resumable
-from src.run_folder import claim, link_latest
+
+# Lightning and torch are imported where a run starts, inside the functions: `--help` and a bad option
+# answer in a fraction of a second instead of after the ~5 s `import lightning` takes.
+if TYPE_CHECKING:
+    import lightning as L
+
+    from src.dashboard import RunLogger
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,15 @@ OmegaConf.register_new_resolver("fit_name", fit_name, replace=True)
 
 def train(cfg: DictConfig) -> dict:
     """Fit, test the best checkpoint, write results.json in the run folder and return it."""
+    import torch
+
+    from src.console import route_library_logs
+    from src.dashboard import RunLogger, log_hparams, log_layout
+    from src.lengths import by_length
+    from src.resume import ResumeState, check_resumable
+    from src.run_folder import claim, link_latest
+
+    route_library_logs()  # from the first line on (Lightning's "Seed set to ..."): console format and train.log
     run_dir = Path(cfg.paths.output_dir)
     check_config(cfg)
     if cfg.ckpt_path:
@@ -125,6 +135,11 @@ def train(cfg: DictConfig) -> dict:
 def build_run(cfg: DictConfig):
     """The run's DataModule (set up) and task module, as train() and the benchmarks build them:
     threads and seed set, data found or downloaded, the spec handed to the task as plain data."""
+    import lightning as L
+    import torch
+
+    from src.budget import fit_hidden_size
+
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True)
@@ -164,6 +179,8 @@ def build(node: DictConfig, where: str, **kwargs):
 
 def build_trainer(cfg: DictConfig, logger: RunLogger, extra_callbacks=(), **overrides) -> L.Trainer:
     """The Trainer of cfg.trainer with the callbacks of cfg.callbacks (the benchmark builds its own the same way)."""
+    from lightning.pytorch.callbacks import ProgressBar
+
     # a callback set to null on the command line (callbacks.early_stopping=null) is left out
     callbacks = [build(c, "callbacks") for c in cfg.callbacks.values() if c is not None]
     bar = overrides.get("enable_progress_bar", cfg.trainer.get("enable_progress_bar"))
@@ -216,6 +233,8 @@ def main(cfg: DictConfig) -> float | None:
     try:
         results = train(cfg)
     except UserError as err:
+        from src.console import route_library_logs
+
         route_library_logs()  # the reason in train.log, where compare finds it
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # one line, and the sweep goes on: its compare table lists this job with the reason. The

@@ -79,7 +79,9 @@ def test_quality_bad_options_are_clear():
 def test_scaling_times_data_sizes_and_widths_and_draws_them(data_dir: Path, tmp_path: Path, capsys):
     from benchmarks import scaling
 
+    # log_every_n_steps=1: the synthetic words are fewer batches than dinos' interval of 10
     argv = [f"paths.data_dir={data_dir}", "tasks=dinos", f"out={tmp_path / 's.png'}", "task.data.batch_size=16"]
+    argv.append("trainer.log_every_n_steps=1")
     result = scaling.main(argv)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
     dinos = result["tasks"]["dinos"]

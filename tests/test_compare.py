@@ -1,5 +1,6 @@
 """`python -m src.compare DIR`: the table and picture of a set of runs, and its bad inputs."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ def runs_dir(tmp_path_factory, compose, make_data) -> Path:
 
     root = tmp_path_factory.mktemp("compare")
     make_data(root)
+    # log_every_n_steps=1: these runs have one batch an epoch (Lightning warns when it is below the interval)
     base = [f"paths.data_dir={root / 'data'}", "model.hidden_size=8", "trainer.max_epochs=2",
-            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]  # fmt: skip
+            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]  # fmt: skip
     for cell in ("rnn", "gru"):
         for seed in (1, 2):
             overrides = [*base, f"model={cell}", f"seed={seed}"]
@@ -27,6 +29,14 @@ def runs_dir(tmp_path_factory, compose, make_data) -> Path:
     (killed / "config.yaml").write_text("task:\n  name: names\nmodel:\n  cell: lstm\n")
     (killed / "overrides.yaml").write_text("- model=lstm\n")
     return root / "runs"
+
+
+def test_reading_the_events_logs_nothing_about_their_files(runs_dir: Path, caplog):
+    """TensorBoard's directory watcher logs a line per events file at INFO ("No path found after ...");
+    a sweep's console (INFO) showed them under the table."""
+    caplog.set_level(logging.INFO)
+    compare(runs_dir)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("tensorboard")] == []
 
 
 def test_table_aggregates_seeds_groups_tasks_and_lists_incomplete_runs(runs_dir: Path):

@@ -14,7 +14,7 @@ def test_studies_survive_failed_trials_then_retrain_and_report(data_dir: Path, t
             "fair_cells.search.dropout.high=1.5", "fair_cells.search.budget_share.choices=[1.0]",
             f"fair_cells.output_dir={out}",
             "task.module.embedding_dim=4", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-            "trainer.accelerator=cpu"]  # fmt: skip
+            "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]  # fmt: skip
     code, stdout, err = run_cli(train, argv)
     assert code == 0, err
     setup = json.loads((out / "fair_cells.json").read_text())

@@ -22,7 +22,8 @@ RUNS = {  # name: (overrides, an input, the figures expected besides states_1.pn
                     "trainer.gradient_clip_val=1e-6"], "Dostoevsky", {"gates_1.png", "saturation.png"}),
     "pairs_gru": (["task=pairs", "model=gru", "trainer=debug"], "man", {"gates_1.png", "saturation.png"}),
     "binary_rnn": (["task=binary", "model=rnn", B8, "task.data.train_size=64", "task.data.val_size=64",
-                    "task.data.test_size=8", "trainer.val_check_interval=null"], "39 + 17", {"carry.png"}),
+                    "task.data.test_size=8", "trainer.val_check_interval=null",
+                    "trainer.log_every_n_steps=1"], "39 + 17", {"carry.png"}),  # 8 batches, below the 50
     "dinos_gru": (["task=dinos", "model=gru", B8, "task.module.embedding_dim=4", "task.module.novelty_samples=4"],
                   "tyrannosaurus", {"gates_1.png", "saturation.png"}),
     "hello_lstm": (["task=hello", "model=lstm"], "hello", {"gates_1.png", "saturation.png"}),

@@ -245,7 +245,7 @@ def checkpoints(tmp_path_factory, compose, make_data) -> dict[str, Path]:
     found = {}
     for task in ("names", "pairs"):
         overrides = [f"task={task}", f"paths.data_dir={data}", "model.hidden_size=8", "trainer.max_epochs=1"]
-        overrides += ["trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+        overrides += ["trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]
         found[task] = Path(src.train.train(compose(overrides, root / task))["best_ckpt"])
     return found
 

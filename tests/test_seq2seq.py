@@ -88,6 +88,7 @@ def test_translate_trains_and_scores_against_every_reference(data_dir: Path, tmp
     overrides = [
         "task=translate", f"paths.data_dir={data_dir}", "task.data.val_size=20", "task.data.test_size=20",
         "model.hidden_size=16", "task.module.embedding_dim=16", "trainer.max_epochs=2", *QUIET,
+        "trainer.log_every_n_steps=1",  # tiny data: fewer batches than the default interval
     ]  # fmt: skip
     results = train(compose(overrides, tmp_path))
     assert 0.0 <= results["test"]["test/bleu"] <= 1.0 and 0.0 <= results["test"]["test/exact"] <= 1.0

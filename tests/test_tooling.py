@@ -15,7 +15,13 @@ from hydra.core.global_hydra import GlobalHydra
 import src.train
 from src.compare import compare
 
-TINY = ["model.hidden_size=8", "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]
+# log_every_n_steps=1: the synthetic data is fewer batches than the default interval (Lightning warns)
+TINY = [
+    "model.hidden_size=8",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=1",
+]
 
 
 def multirun(argv: list[str], monkeypatch) -> int:

@@ -10,9 +10,8 @@ import sys
 import numpy as np
 
 from src import default_data_dir
-from src.data.dinos import find_words_file, read_words, split_words
 from src.errors import EXIT_USER_ERROR, UserError
-from src.scratch import binary, dinos
+from src.scratch import binary
 from src.scratch.srn import SRN
 
 COURSE_INPUTS = np.array([[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]])
@@ -89,6 +88,10 @@ def _torch_outputs(torch, state: str) -> tuple[list[float], list[float]]:
 
 def dinosaurs(data_dir: str | None = None, **options) -> float:
     """Train on the anchor split's training names; print samples, then the test NLL per symbol."""
+    # here, not at the top: the dinos data module imports Lightning (~5 s), which help and srn/binary never need
+    from src.data.dinos import find_words_file, read_words, split_words
+    from src.scratch import dinos
+
     path = find_words_file(data_dir or default_data_dir())
     words, _ = read_words(path)
     train_words, _, test_words = split_words(words)

@@ -28,10 +28,10 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from src.data.specs import Spec, spec_from_dict
 from src.errors import UserError
+from src.tasks import LR_SCHEDULES
 
 # Written into every checkpoint so that predict and resume can tell what it is without guessing.
 CHECKPOINT_KEY = "rnnlab"
-LR_SCHEDULES = ("onecycle", "constant")
 
 
 class StepOutput(NamedTuple):

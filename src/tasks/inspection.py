@@ -228,8 +228,8 @@ def states_figure(traced: list[tuple[Reading, list[Trace]]], symbols: list[list[
     fig = Figure(figsize=(min(4 + 0.25 * width, 18), 2.6 * len(panels)))
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, (reading, t, name, syms) in zip(axes, panels, strict=True):
-        values = t.values[name][0, : len(syms)].T.cpu()  # (H, T)
-        limit = float(values.abs().max().clamp(min=1e-6))
+        values = t.values[name][0, : len(syms)].T.cpu().numpy()  # (H, T): matplotlib reads arrays, not tensors
+        limit = max(float(abs(values).max()), 1e-6)
         image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
         fig.colorbar(image, ax=ax, fraction=0.03)
         _axis(ax, syms, values.shape[0])
@@ -251,7 +251,7 @@ def gates_figure(traced: list[tuple[Reading, list[Trace]]], symbols: list[list[s
     for col, (reading, t, syms) in enumerate(columns):
         for row, gate in enumerate(gates):
             ax = axes[row, col]
-            values = t.values[gate][0, : len(syms)].T.cpu()  # (H, T)
+            values = t.values[gate][0, : len(syms)].T.cpu().numpy()  # (H, T)
             tanh = gate in ("cell", "candidate")
             image = ax.imshow(values, cmap="RdBu_r" if tanh else "viridis", vmin=-1 if tanh else 0, vmax=1,
                               aspect="auto", interpolation="nearest")  # fmt: skip
