@@ -176,6 +176,11 @@ def group_key(run: Run) -> tuple[str, str]:
     return run.model, run.label
 
 
+def shorten(label: str, width: int = 40) -> str:
+    """A label that fits beside a chart: a search's long override lists are cut, the table has them whole."""
+    return label if len(label) <= width else label[: width - 1] + "\u2026"
+
+
 def band_plot(axes, name: str, curves: list[dict[int, float]]) -> None:
     """A group's validation curve: the mean over its runs at each step, and the min-max band when
     there are several (a run stopped early leaves the later steps to the others)."""
@@ -183,7 +188,7 @@ def band_plot(axes, name: str, curves: list[dict[int, float]]) -> None:
         return
     steps = sorted(set().union(*curves))
     values = [[c[s] for c in curves if s in c] for s in steps]
-    label = name if len(curves) == 1 else f"{name} (mean of {len(curves)})"
+    label = shorten(name) if len(curves) == 1 else f"{shorten(name)} (mean of {len(curves)})"
     (line,) = axes.plot(steps, [sum(v) / len(v) for v in values], marker=".", label=label)
     if len(curves) > 1:
         axes.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.2)
@@ -201,7 +206,7 @@ def plot(by_task: dict[str, list[Run]], path: Path) -> None:
         labels, seconds = [], []
         for name, members in verdict.named_groups(done, group_key).items():
             band_plot(curves, name, [dict(r.curve) for r in members if r.curve])
-            labels += [f"{name} ({r.path.name})" if len(members) > 1 else name for r in members]
+            labels += [shorten(f"{name} ({r.path.name})" if len(members) > 1 else name) for r in members]
             seconds += [r.results["train_seconds"] for r in members]
         curves.set(title=f"{task}: {monitor} during training (mean over seeds, min-max band)", xlabel="step",
                    ylabel=monitor)  # fmt: skip
@@ -224,7 +229,7 @@ def plot_lengths(by_task: dict[str, list[Run]], path: Path) -> bool:
     for (task, runs), ax in zip(sorted(by_task.items()), axes, strict=True):
         done = [r for r in runs if r.results]
         groups = {name: [r.results for r in members] for name, members in verdict.named_groups(done, group_key).items()}
-        drawn = lengths.plot(ax, task, groups) or drawn
+        drawn = lengths.plot(ax, task, groups, label=shorten) or drawn
     if drawn:
         fig.tight_layout()
         fig.savefig(path, dpi=90)

@@ -67,15 +67,16 @@ def table(task: str, groups: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def plot(axes, task: str, groups: dict[str, list[dict]]) -> bool:
-    """The metric against length, a line per group (mean over its seeds); False if there is nothing to draw."""
+def plot(axes, task: str, groups: dict[str, list[dict]], label=str) -> bool:
+    """The metric against length, a line per group (mean over its seeds), each named by `label(name)`;
+    False if there is nothing to draw."""
     drawn = False
     for name, results in groups.items():
         found = mean_by_length(results)
         if found is None:
             continue
         metric, per = found
-        axes.plot(list(per), list(per.values()), marker="o", label=name)
+        axes.plot(list(per), list(per.values()), marker="o", label=label(name))
         axes.set(title=f"{task}: test {metric} by input length", xlabel="length", ylabel=metric)
         drawn = True
     if drawn:

@@ -103,7 +103,9 @@ class RunCheckpoint(ModelCheckpoint):
                 here = Path(self.dirpath) / Path(path).relative_to(saved_dir)
                 return str(here) if here.exists() else path
 
-            if Path(moved(state_dict.get("best_model_path"))).parent == Path(self.dirpath):
+            best = state_dict.get("best_model_path")
+            # nothing saved yet (the last-checkpoint callback's state inside best.ckpt), or saved here
+            if not best or Path(moved(best)).parent == Path(self.dirpath):
                 state_dict = {
                     **state_dict,
                     "dirpath": self.dirpath,

@@ -11,7 +11,7 @@ from src.errors import UserError
 
 def test_speed_benchmark_prints_ratios_and_raw_timings(data_dir: Path, capsys):
     argv = [f"paths.data_dir={data_dir}", "tasks=names,pairs,translate", "cells=gru", "batches=3", "rounds=1",
-            "model.hidden_size=8", "trainer.enable_progress_bar=false"]  # fmt: skip
+            "model.hidden_size=8", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1"]  # fmt: skip
     result = speed.main(argv)
     out = capsys.readouterr().out.strip().splitlines()
     assert json.loads(out[-1]) == result

@@ -39,7 +39,7 @@ def test_class_balance_losses(class_balance, compose, tmp_path):
         # the loss sees logits + log prior: log 1/4 on x, log 3/4 on y
         adjusted = logits + torch.tensor([math.log(1 / 4), math.log(3 / 4)])
         expected = -(logp(adjusted)[0, 0] + logp(adjusted)[1, 1]) / 2
-    assert float(out.loss) == pytest.approx(float(expected), rel=1e-5)
+    assert float(out.loss.detach()) == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_unknown_class_balance_is_one_line(tmp_path, run_cli, one_clear_line):

@@ -122,12 +122,16 @@ def run_python(args: list[str]) -> int:
     GlobalHydra.instance().clear()
     saved = sys.argv
     sys.argv = [args[2], *args[3:]]
+    # as `python -m` does, run the module afresh: one left imported by an earlier command would be run
+    # a second time over itself (runpy warns); the imported one is put back afterwards
+    imported = {name: sys.modules.pop(name) for name in (args[2], f"{args[2]}.__main__") if name in sys.modules}
     try:
         runpy.run_module(args[2], run_name="__main__", alter_sys=False)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:
         sys.argv = saved
+        sys.modules.update(imported)
     return 0
 
 

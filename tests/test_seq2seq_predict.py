@@ -19,7 +19,7 @@ def ckpts(tmp_path_factory, compose, make_data) -> dict[str, Path]:
     make_data(root)
     runs = {
         "translate": ["task=translate", "task.data.val_size=20", "task.data.test_size=20", "model.hidden_size=16",
-                      "task.module.embedding_dim=16", "trainer.max_epochs=2"],
+                      "task.module.embedding_dim=16", "trainer.max_epochs=2", "trainer.log_every_n_steps=1"],
         "pairs_plain": ["task=pairs", "task.module.attention=none", "trainer=debug"],
         "names": ["model.hidden_size=4", "trainer=debug"],
     }  # fmt: skip

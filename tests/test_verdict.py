@@ -16,7 +16,8 @@ def sweep(tmp_path_factory, compose, make_data) -> Path:
     root = tmp_path_factory.mktemp("verdict")
     make_data(root)
     base = [f"paths.data_dir={root / 'data'}", "model.hidden_size=8", "task.module.embedding_dim=4",
-            "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]  # fmt: skip
+            "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
+            "trainer.log_every_n_steps=1"]  # fmt: skip
     for cell in ("rnn", "lstm", "gru"):
         for seed in (1, 2, 3):
             train(compose([*base, f"model={cell}", f"seed={seed}"], root / "runs" / f"{cell}_{seed}"))
