@@ -26,7 +26,7 @@ lint: install
 	$(PY) -m ruff check src tests benchmarks docs
 	$(PY) -m ruff format --check src tests benchmarks docs
 
-bench: install  ## speed: Lightning vs a bare loop, every task x cell (~8 min)
+bench: install  ## speed: Lightning vs a bare loop, every task x cell (~17 min)
 	$(PY) -m benchmarks.speed
 
 quality: install  ## every task x cell x 3 seeds, the README's quality table (~45 min on 2 cores)

@@ -2,7 +2,7 @@
 PyTorch loop over the same batches, model and optimiser; throughput; peak memory; and, for names,
 the course's one-name-at-a-time loop.
 
-    python -m benchmarks.speed                                    # every task x cell (~10 min)
+    python -m benchmarks.speed                                    # every task x cell (~17 min)
     python -m benchmarks.speed tasks=names,dinos cells=gru        # a subset
     python -m benchmarks.speed batches=100 rounds=3 threads=2     # 100 batches an epoch, 3 rounds, 2 threads
     python -m benchmarks.speed model.hidden_size=128              # any train override, for every task
