@@ -28,7 +28,7 @@ def test_speed_benchmark_prints_ratios_and_raw_timings(data_dir: Path, capsys):
         assert row["achieved_gflops"] == pytest.approx(
             row["fraction_of_peak"] * result["matmul_peak_gflops"], abs=1e-4 * result["matmul_peak_gflops"] + 1e-3
         )
-    assert [r["bucketing"] for r in result["rows"]] == [True, None, False]  # pairs has no such option
+    assert [r["bucketing"] for r in result["rows"]] == [True, None, True]  # pairs has no such option
     assert all(0 <= r["padding_share"] < 1 for r in result["rows"]) and result["rows"][0]["padding_share"] > 0
     assert result["rows"][1]["batches_per_epoch"] == 25  # the six course pairs: one batch, 25 passes an epoch
     assert result["worst_lightning_vs_bare"]["lightning_vs_bare"] == max(r["lightning_vs_bare"] for r in result["rows"])

@@ -45,7 +45,7 @@ def torch_loss(model: SRN, xs: np.ndarray, targets: np.ndarray) -> tuple[float, 
         else:
             loss = loss + 0.5 * ((act[model.output](z) - torch.tensor(targets[t])) ** 2).sum()
     loss.backward()
-    return float(loss), {k: v.grad.numpy() for k, v in p.items()}
+    return float(loss.detach()), {k: v.grad.numpy() for k, v in p.items()}
 
 
 @pytest.mark.parametrize("state", ["identity", "tanh", "sigmoid"])
