@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from src.compare import cli, compare, main
+from src.compare import cli, compare, main, shorten
 from src.errors import UserError
 from src.train import train
 
@@ -102,3 +102,9 @@ def test_mean_std_leaves_out_missing_metrics():
     assert mean_std([float("nan"), float("nan")]) == "n/a"
     assert mean_std([0.5, float("nan")]) == "0.5000"
     assert mean_std([1.0, 3.0], digits=1) == "2.0 ± 1.4"
+
+
+def test_long_labels_are_cut_for_the_figures_and_short_ones_kept():
+    label = "model=lstm task.module.lr=0.005186 task.module.dropout=0.003371 task.module.weight_decay=0.0001"
+    assert shorten(label) == label[:39] + "\u2026" and len(shorten(label)) == 40
+    assert shorten("gru") == "gru" and shorten("x" * 40) == "x" * 40

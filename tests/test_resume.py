@@ -83,6 +83,8 @@ def test_a_changed_module_option_is_refused_on_resume(finished, tiny, run_cli):
     result.assert_one_clear_line("task.module.lr=0.003", "resume with those settings")
 
 
+# Lightning warns that it drops the checkpoint state when the folder moved; RunCheckpoint reads it there
+@pytest.mark.filterwarnings("error:The dirpath has changed")
 def test_a_moved_run_folder_resumes_and_tests_its_own_best_checkpoint(finished, tiny, tmp_path, run_cli):
     moved = tmp_path / "elsewhere" / "moved"
     moved.parent.mkdir()
