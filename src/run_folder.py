@@ -14,6 +14,7 @@ resumable after it is moved.
 import os
 from pathlib import Path
 
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from src.errors import UserError
@@ -92,26 +93,48 @@ class RunCheckpoint(ModelCheckpoint):
         resume of the run in this folder (claim refuses another run's folder): nothing to warn about."""
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """A run folder that was moved: the saved paths under the old checkpoints folder are read under
-        this one when the file is there, and the rest of the state (best score, top-k) is kept."""
-        saved_dir = state_dict.get("dirpath")
-        if saved_dir and self.dirpath and saved_dir != self.dirpath:
+        """The saved state is plain data from a file that may come from anyone: Lightning would remove
+        its k-th best path when a better checkpoint comes, and test its best path. So each saved path is
+        read as a file name in this run's checkpoints folder (where this callback writes them; a moved
+        run folder resumes as it is), kept only when that file is there, and the scores are checked
+        numbers; anything else (a path outside, `..`, a link, a URL, another type) is dropped."""
+        worst = self.kth_value  # a fresh callback's: +-inf
+        best_k = state_dict.get("best_k_models")
+        super().load_state_dict(
+            {
+                "dirpath": self.dirpath,
+                "monitor": self.monitor,
+                "best_model_score": self.saved_score(state_dict.get("best_model_score")),
+                "best_model_path": self.saved_path(state_dict.get("best_model_path")),
+                "kth_best_model_path": self.saved_path(state_dict.get("kth_best_model_path")),
+                "kth_value": self.saved_score(state_dict.get("kth_value"), default=self.kth_value),
+                "last_model_path": self.saved_path(state_dict.get("last_model_path")),
+                "best_k_models": {
+                    path: score
+                    for key, value in (best_k.items() if isinstance(best_k, dict) else ())
+                    if (path := self.saved_path(key)) and (score := self.saved_score(value)) is not None
+                },
+            }
+        )
+        if self.best_model_path not in self.best_k_models:  # a best score without its file: nothing to keep
+            self.best_model_score = None
+        if self.kth_best_model_path not in self.best_k_models:
+            self.kth_best_model_path, self.kth_value = "", worst
 
-            def moved(path):
-                if not path or not Path(path).is_relative_to(saved_dir):
-                    return path
-                here = Path(self.dirpath) / Path(path).relative_to(saved_dir)
-                return str(here) if here.exists() else path
+    def saved_path(self, saved) -> str:
+        """`saved`'s file name in this callback's folder when it is a checkpoint file there, else ""."""
+        if not isinstance(saved, str) or not saved or not self.dirpath:
+            return ""
+        name = saved.replace("\\", "/").rsplit("/", 1)[-1]
+        here = Path(self.dirpath) / name
+        if not name.endswith(".ckpt") or name.startswith(".") or here.is_symlink() or not here.is_file():
+            return ""
+        return str(here)
 
-            best = state_dict.get("best_model_path")
-            # nothing saved yet (the last-checkpoint callback's state inside best.ckpt), or saved here
-            if not best or Path(moved(best)).parent == Path(self.dirpath):
-                state_dict = {
-                    **state_dict,
-                    "dirpath": self.dirpath,
-                    "best_model_path": moved(state_dict.get("best_model_path")),
-                    "kth_best_model_path": moved(state_dict.get("kth_best_model_path")),
-                    "last_model_path": moved(state_dict.get("last_model_path")),
-                    "best_k_models": {moved(k): v for k, v in state_dict.get("best_k_models", {}).items()},
-                }
-        super().load_state_dict(state_dict)
+    @staticmethod
+    def saved_score(saved, default: torch.Tensor | None = None) -> torch.Tensor | None:
+        """A saved score as a one-number float tensor, else `default`."""
+        if isinstance(saved, bool) or not isinstance(saved, int | float | torch.Tensor):
+            return default
+        value = torch.as_tensor(saved, dtype=torch.float32).detach()
+        return value.reshape(()) if value.numel() == 1 and not value.isnan() else default

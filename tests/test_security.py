@@ -1,0 +1,89 @@
+"""Nothing read from a checkpoint or a run folder acts. Each test crafts a plain-data file as an
+attacker who shares a run folder or a checkpoint would, goes through a real entry point, and checks
+that no file outside the run folder is created, changed or removed."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import src.train
+
+
+def snapshot(root: Path, skip: Path | None = None) -> dict[str, tuple[int, int]]:
+    """Every file and folder under `root` (but those under `skip`), with its size and mtime."""
+    seen = {}
+    for path in [root, *root.rglob("*")]:
+        if skip is not None and (path == skip or skip in path.parents):
+            continue
+        stat = path.lstat()
+        seen[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    return seen
+
+
+def resume(run: Path, *extra: str) -> list[str]:
+    return [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={run}", *extra]
+
+
+@pytest.fixture
+def finished(tiny, tmp_path, run_cli) -> Path:
+    run = tmp_path / "finished"
+    assert run_cli(src.train, [*tiny, f"hydra.run.dir={run}"]).code == 0  # 2 epochs
+    return run
+
+
+def craft(run: Path, **state) -> None:
+    """Rewrite the best-checkpoint callback's saved state in the run's last.ckpt (plain data)."""
+    last = run / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    [key] = [k for k, saved in ckpt["callbacks"].items() if saved.get("monitor") == "val/acc"]
+    ckpt["callbacks"][key] |= state
+    torch.save(ckpt, last)
+
+
+def test_a_crafted_checkpoint_path_never_removes_a_folder_outside_the_run(finished, tiny, tmp_path, run_cli):
+    """A crafted last.ckpt names a folder outside the run as its k-th best checkpoint, under a saved
+    dirpath that a moved run folder's state is read from (/x/../../victim): when the resumed run
+    writes a better best.ckpt, Lightning removes the k-th best path, recursively."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    crafted = "/x/../../victim"
+    craft(
+        finished,
+        dirpath="/x",
+        best_model_path="/x/best.ckpt",
+        kth_best_model_path=crafted,
+        best_k_models={crafted: torch.tensor(-1.0)},
+        kth_value=torch.tensor(-1.0),  # any accuracy beats it: the next validation replaces it
+        best_model_score=torch.tensor(-1.0),
+    )
+    before = snapshot(tmp_path, skip=finished)
+    result = run_cli(src.train, [*tiny, *resume(finished, "trainer.max_epochs=3")])
+    assert result.code == 0, result.err
+    assert (victim / "precious.txt").read_text() == "keep me"
+    assert snapshot(tmp_path, skip=finished) == before
+
+
+def test_a_crafted_best_checkpoint_outside_the_run_is_never_loaded(finished, tiny, tmp_path, run_cli):
+    """The saved best_model_path names a file outside the run with a score no epoch beats: the run
+    would test (load) that file and record it as its best checkpoint."""
+    outside = tmp_path / "outside.ckpt"
+    outside.write_bytes((finished / "checkpoints" / "best.ckpt").read_bytes())
+    checkpoints = str(finished / "checkpoints")
+    craft(
+        finished,
+        dirpath=checkpoints,
+        best_model_path=str(outside),
+        best_k_models={str(outside): torch.tensor(2.0)},
+        kth_best_model_path=str(outside),
+        kth_value=torch.tensor(2.0),
+        best_model_score=torch.tensor(2.0),
+    )
+    before = snapshot(tmp_path, skip=finished)
+    result = run_cli(src.train, [*tiny, *resume(finished, "trainer.max_epochs=3")])
+    assert result.code == 0, result.err
+    assert snapshot(tmp_path, skip=finished) == before
+    best = json.loads((finished / "results.json").read_text())["best_ckpt"]
+    assert Path(best).parent == finished / "checkpoints"
