@@ -49,6 +49,61 @@ def writable_folder(path: Path) -> Path:
     return path
 
 
+PLAIN = (str, int, float, bool, type(None))
+
+
+def saved_data_options(run_config: Path, defaults: dict) -> dict:
+    """The run's own `task.data` values from its config.yaml, as plain data: a file that came with a
+    run folder may come from anyone, so it is read without interpolation (yaml.safe_load), only the
+    keys the project's conf/task has are taken (never `_target_`, never data_dir), and each value must
+    be of its default's kind (a number, a string, a list of them); a path is kept under the data
+    folder. Anything else is one UserError naming the file and the key."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(run_config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise UserError(f"{run_config} cannot be read ({str(err).splitlines()[0]}); give split=none") from None
+    saved = config.get("task", {}) if isinstance(config, dict) else None
+    saved = saved.get("data", {}) if isinstance(saved, dict) else None
+    if not isinstance(saved, dict):
+        raise UserError(f"{run_config} has no task.data mapping; it is not a run's config: give split=none")
+    options = {}
+    for key, value in saved.items():
+        if not isinstance(key, str) or key.startswith("_") or key == "data_dir" or key not in defaults:
+            continue
+        default = defaults[key]
+        if not plain_like(value, default) or (isinstance(value, str) and not inside_data_folder(value)):
+            raise UserError(
+                f"{run_config}: task.data.{key} is {str(value)[:60]!r}, not a plain value like {default!r}; "
+                "fix that file, or give split=none"
+            )
+        options[key] = value
+    return options
+
+
+def plain_like(value, default) -> bool:
+    """Whether `value` is plain data of `default`'s kind (an int where a float is; anything plain
+    where the default is None; a list of plain scalars)."""
+    if isinstance(value, list):
+        return isinstance(default, list | type(None)) and all(isinstance(v, PLAIN) for v in value)
+    if not isinstance(value, PLAIN):
+        return False
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, int | float):
+        return isinstance(value, int | float) and (isinstance(default, float) or isinstance(value, int))
+    return isinstance(value, type(default))
+
+
+def inside_data_folder(text: str) -> bool:
+    """A relative path with no `..` and no interpolation: it names a file under the data folder."""
+    parts = Path(text).parts
+    return not Path(text).is_absolute() and ".." not in parts and not text.startswith("~") and "${" not in text
+
+
 def split_batches(task_name: str, ckpt: Path, task, split: str, data_dir: str):
     """The batches of `split` as the task's DataModule serves them, built from this project's
     conf/task/<task>.yaml with the run's own data settings (its config.yaml) when it has one."""
@@ -63,12 +118,9 @@ def split_batches(task_name: str, ckpt: Path, task, split: str, data_dir: str):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"task={task_name}", f"paths.data_dir={data_dir}"])
     run_config = default_out(ckpt).parent / "config.yaml"
-    if run_config.is_file():  # plain values only: never a _target_ read from a file
-        saved = OmegaConf.load(run_config).get("task", {}).get("data", {})
+    if run_config.is_file():
         with open_dict(cfg):
-            for key, value in saved.items():
-                if not key.startswith("_") and key != "data_dir" and key in cfg.task.data:
-                    cfg.task.data[key] = value
+            cfg.task.data.update(saved_data_options(run_config, OmegaConf.to_container(cfg.task.data)))
     datamodule = build(cfg.task.data, "task.data")
     datamodule.prepare_data()
     datamodule.setup("fit")

@@ -87,3 +87,60 @@ def test_a_crafted_best_checkpoint_outside_the_run_is_never_loaded(finished, tin
     assert snapshot(tmp_path, skip=finished) == before
     best = json.loads((finished / "results.json").read_text())["best_ckpt"]
     assert Path(best).parent == finished / "checkpoints"
+
+
+def test_a_run_folders_config_never_reaches_instantiate(finished, data_dir, tmp_path, run_cli):
+    """inspect builds the split's DataModule with the run's own data settings from its config.yaml: a
+    nested `_target_` there was instantiated, and Path.write_text wrote any file."""
+    import yaml
+
+    import src.inspect
+
+    pwned = tmp_path / "pwned.txt"
+    config = yaml.safe_load((finished / "config.yaml").read_text())
+    config["task"]["data"]["path"] = {
+        "_target_": "pathlib.Path.write_text",
+        "self": {"_target_": "pathlib.Path", "_args_": [str(pwned)]},
+        "data": "written by a run folder",
+    }
+    (finished / "config.yaml").write_text(yaml.safe_dump(config))
+    before = snapshot(tmp_path, skip=finished)
+    argv = [f"ckpt={finished / 'checkpoints' / 'best.ckpt'}", "input=Rossi", f"data_dir={data_dir}"]
+    run_cli(src.inspect, argv).assert_one_clear_line("config.yaml", "task.data.path")
+    assert not pwned.exists()
+    assert snapshot(tmp_path, skip=finished) == before
+
+
+def test_a_run_folders_data_settings_are_checked_plain_values(tmp_path):
+    import yaml
+
+    from src.errors import UserError
+    from src.inspect import saved_data_options
+
+    defaults = {"_target_": "x.Y", "data_dir": "/d", "path": "names", "val_fraction": 0.1, "batch_size": 64,
+                "bucketing": True, "prefixes": None}  # fmt: skip
+    config = tmp_path / "config.yaml"
+
+    def read(**data):
+        config.write_text(yaml.safe_dump({"task": {"data": data}}))
+        return saved_data_options(config, defaults)
+
+    kept = read(path="names/sub", val_fraction=1, batch_size=8, bucketing=False, prefixes=["i am"], extra=1,
+                data_dir="/elsewhere", _target_="os.system")  # fmt: skip
+    assert kept == {"path": "names/sub", "val_fraction": 1, "batch_size": 8, "bucketing": False, "prefixes": ["i am"]}
+    for bad in [
+        {"path": {"_target_": "builtins.open"}},
+        {"path": "/etc"},
+        {"path": "../../etc"},
+        {"path": "~/x"},
+        {"path": "${oc.env:HOME}"},
+        {"batch_size": 0.5},
+        {"batch_size": True},
+        {"bucketing": "yes"},
+        {"prefixes": [{"_target_": "os.system"}]},
+    ]:
+        with pytest.raises(UserError, match=f"task.data.{next(iter(bad))}"):
+            read(**bad)
+    config.write_text("- a list\n")
+    with pytest.raises(UserError, match="no task.data"):
+        saved_data_options(config, defaults)
