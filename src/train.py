@@ -62,6 +62,7 @@ def train(cfg: DictConfig) -> dict:
     from src.lengths import by_length
     from src.resume import ResumeState, check_resumable
     from src.run_folder import claim, link_latest
+    from src.tasks.checkpoint import local_file
 
     route_library_logs()  # from the first line on (Lightning's "Seed set to ..."): console format and train.log
     run_dir = Path(cfg.paths.output_dir)
@@ -83,7 +84,9 @@ def train(cfg: DictConfig) -> dict:
         log_hparams(logger.experiment, cfg, run_dir)
         log_layout(logger.experiment, cfg.task.name, cfg.task.monitor, list(module.val_metrics.keys()))
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    # every checkpoint handed to Lightning is a local file, loaded as plain data (src/tasks/checkpoint.py)
+    resume_from = local_file(cfg.ckpt_path) if cfg.ckpt_path else None
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     train_seconds = clock.train_seconds
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     best_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
@@ -92,7 +95,10 @@ def train(cfg: DictConfig) -> dict:
         best_val[cfg.task.monitor] = float(best_score)
     # one dict per test dataloader (binary has two: test and test_long)
     # verbose=False: src.console logs the test metrics as a line (console and train.log), not a table
-    tested = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
+    tested = trainer.test(
+        module, datamodule=datamodule, ckpt_path=local_file(best_ckpt) if best_ckpt else None, verbose=False,
+        weights_only=True,
+    )  # fmt: skip
     test = {k: v for per_loader in tested for k, v in per_loader.items()}
 
     results = {

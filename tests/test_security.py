@@ -144,3 +144,35 @@ def test_a_run_folders_data_settings_are_checked_plain_values(tmp_path):
     config.write_text("- a list\n")
     with pytest.raises(UserError, match="no task.data"):
         saved_data_options(config, defaults)
+
+
+class Planted:
+    """A pickle that acts when loaded without weights_only: it writes `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.write_text, (self.marker, "a pickle ran")
+
+
+def test_a_resume_path_that_starts_with_http_is_a_local_file_loaded_as_weights(tiny, tmp_path, run_cli, monkeypatch):
+    """Lightning takes a ckpt_path starting with "http" for a URL and loads the file of that name in
+    torch.hub's cache with weights_only=False: a pickle planted there ran. A run folder under
+    http_runs/ must resume from its own checkpoint, as plain data."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    marker = tmp_path / "ran.txt"
+    cache = tmp_path / "torch_home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save({"state_dict": Planted(marker)}, cache / "last.ckpt")
+    run = Path("http_runs") / "run"
+    assert run_cli(src.train, [*tiny, f"hydra.run.dir={run}"]).code == 0
+    before = snapshot(tmp_path, skip=tmp_path / run)
+
+    result = run_cli(src.train, [*tiny, *resume(run, "trainer.max_epochs=3")])
+
+    assert not marker.exists()
+    assert result.code == 0, result.err
+    assert snapshot(tmp_path, skip=tmp_path / run) == before
+    assert json.loads((run / "results.json").read_text())["epochs"] == 3

@@ -11,6 +11,13 @@ from src.tasks.base import CHECKPOINT_KEY, RecurrentTask
 from src.tasks.registry import TASK_CLASSES, task_class
 
 
+def local_file(path: str | Path) -> str:
+    """`path` as the absolute local file name handed to Lightning: Lightning reads a path that starts
+    with "http" as a URL (torch.hub's cache, loaded with weights_only=False), and a relative run folder
+    may well be called http_runs/."""
+    return str(Path(path).expanduser().resolve())
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint dict at `path`, loaded with weights_only=True; UserError if it is not ours."""
     path = Path(path).expanduser()
