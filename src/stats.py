@@ -1,10 +1,16 @@
-"""The statistics of a comparison: confidence intervals, tests between two cells, Holm's correction.
+"""The statistics of a comparison: confidence intervals, tests between groups of runs, equivalence,
+the runs a comparison needs, Holm's correction.
 
-Over seeds a metric is one number per run: a t-interval, and Welch's t-test between two cells (no
-equal variances assumed). Over test items every run scores the same items: a bootstrap interval of
-one run's mean, and a paired sign-flip permutation test between two cells. BLEU is not a mean over
-items, so its interval and paired test (approximate randomisation) come from sacrebleu. Random
-draws take a fixed seed: the same runs give the same p-values.
+The unit of replication is the training run (a seed, a fold): a metric is one number per run.
+Between two groups of runs: Welch's t over runs (no equal variances assumed), the difference of
+the means with its Welch interval, two one-sided tests (TOST) against an equivalence margin, and
+the runs per group a planner says would settle an inconclusive pair at 80% power (noncentral t).
+A group of runs against one fixed value (a deterministic baseline): the same over the group's runs
+alone (one-sample t). Test items pooled over seeds are not independent evidence (Dror et al. 2018;
+Bouthillier et al. 2021): the tests over items answer only "this trained model vs that one": a
+bootstrap interval of one run's mean, a paired sign-flip permutation test of two runs. BLEU is not
+a mean over items, so its interval and paired test (approximate randomisation) come from sacrebleu,
+the one BLEU of the project. Random draws take a fixed seed: the same runs give the same p-values.
 """
 
 import warnings
@@ -15,6 +21,7 @@ from scipy import stats
 
 LEVEL = 0.95
 RESAMPLES = 9999
+MOST_RUNS = 1000  # the planner's ceiling: a pair that needs more is called what it is
 
 
 class Interval(NamedTuple):
@@ -67,6 +74,128 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float]:
         warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.ttest_ind(a, b, equal_var=False)
     return float(result.statistic), float(result.pvalue)
+
+
+class Difference(NamedTuple):
+    """The difference of two means (a - b), its interval, the test that it is 0 and the one that it is
+    within +-margin (TOST), the standard error and degrees of freedom they used, and how."""
+
+    diff: float
+    low: float
+    high: float
+    p: float  # two-sided, H0: no difference
+    p_equivalent: float  # TOST, H0: |difference| >= margin; NaN without a margin
+    se: float
+    df: float
+    how: str
+
+
+def tost(diff: float, se: float, df: float, margin: float | None) -> float:
+    """Two one-sided t-tests of |diff| < margin: the larger of their p-values (Schuirmann 1987)."""
+    if margin is None or not margin > 0 or se != se or df != df:
+        return float("nan")
+    if se == 0:
+        return 0.0 if abs(diff) < margin else 1.0
+    lower = stats.t.sf((diff + margin) / se, df)  # H0: diff <= -margin
+    upper = stats.t.cdf((diff - margin) / se, df)  # H0: diff >= +margin
+    return float(max(lower, upper))
+
+
+def t_difference(diff: float, se: float, df: float, margin: float | None, how: str, level: float = LEVEL) -> Difference:
+    if se == 0:
+        p = 1.0 if diff == 0 else 0.0
+        return Difference(diff, diff, diff, p, tost(diff, se, df, margin), se, df, how)
+    half = stats.t.ppf((1 + level) / 2, df) * se
+    p = float(2 * stats.t.sf(abs(diff) / se, df))
+    return Difference(diff, float(diff - half), float(diff + half), p, tost(diff, se, df, margin), se, df, how)
+
+
+def welch_difference(a: list[float], b: list[float], margin: float | None = None, level: float = LEVEL) -> Difference:
+    """mean(a) - mean(b) over runs (two or more each), Welch's interval and test, and TOST."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = float(np.sqrt(va + vb))
+    df = float((va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))) if se > 0 else len(a) + len(b) - 2.0
+    how = f"Welch over runs ({len(a)} vs {len(b)})"
+    return t_difference(float(a.mean() - b.mean()), se, df, margin, how, level)
+
+
+def fixed_difference(a: list[float], fixed: float, margin: float | None = None, level: float = LEVEL) -> Difference:
+    """mean(a) - fixed: a group of runs (two or more) against a value that does not vary with the seed
+    (a deterministic baseline): the one-sample t over the group's runs, and TOST."""
+    a = np.asarray(a, dtype=float)
+    se = float(a.std(ddof=1) / np.sqrt(len(a)))
+    how = f"one-sample t over {len(a)} runs vs a fixed value"
+    return t_difference(float(a.mean() - fixed), se, len(a) - 1.0, margin, how, level)
+
+
+def power(n: int, effect: float, sd: float, margin: float | None, alpha: float, groups: int = 2) -> float:
+    """The chance that n runs per group (groups=2: Welch's two groups of equal spread; groups=1: runs
+    against a fixed value) settle a true difference `effect`: the t-test finds it, or, when it lies
+    inside +-margin, TOST shows the equivalence; the larger of the two."""
+    se = sd * np.sqrt(groups / n)
+    df = groups * (n - 1)
+
+    def above(
+        x: float, nc: float
+    ) -> float:  # P(T > x), T noncentral t; scipy's is NaN far out, the normal is exact there
+        p = stats.nct.sf(x, df, nc)
+        return float(p) if p == p else float(stats.norm.sf(x - nc))
+
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    found = 0.0
+    if effect != 0:
+        nc = abs(effect) / se
+        found = above(crit, nc) + 1 - above(-crit, nc)
+    equivalent = 0.0
+    if margin and abs(effect) < margin:
+        one = stats.t.ppf(1 - alpha, df)
+        equivalent = max(0.0, above(one, (effect + margin) / se) - above(-one, (effect - margin) / se))
+    return float(max(found, equivalent))
+
+
+def runs_needed(
+    effect: float,
+    sd: float,
+    margin: float | None,
+    alpha: float = 0.05,
+    target: float = 0.8,
+    groups: int = 2,
+    most: int = MOST_RUNS,
+) -> int | None:
+    """The fewest runs per group whose power (see `power`) reaches `target` when the true difference
+    is `effect` and the seed spread `sd` (both as observed); None when even `most` would not (the
+    difference is 0 and no margin, or it sits on the margin)."""
+    if sd != sd or sd <= 0:
+        return None
+    if power(most, effect, sd, margin, alpha, groups) < target:
+        return None
+    low, high = 2, most  # power grows with n: bisect for the first n that reaches the target
+    while low < high:
+        mid = (low + high) // 2
+        if power(mid, effect, sd, margin, alpha, groups) >= target:
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
+def paired_difference(
+    a: list[float],
+    b: list[float],
+    weights: list[float] | None = None,
+    resamples: int = 2000,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> tuple[float, float, float]:
+    """Two runs scored on the same items: the (weighted) mean of a - b and its paired percentile
+    bootstrap interval (items drawn with replacement)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
+    diffs = ((x[idx] - y[idx]) * w[idx]).sum(1) / w[idx].sum(1)
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    return weighted_mean(x - y, w), float(low), float(high)
 
 
 def paired_permutation(

@@ -1,39 +1,72 @@
-"""The statistics of a comparison of runs: intervals, pairwise tests, a verdict (src.compare prints them).
+"""The statistics of a comparison of runs: intervals, tests over runs, a verdict (src.compare prints them).
 
-Runs are grouped as compare's table groups them (the same settings, seeds apart). Per group and
-test metric: the mean and its 95% interval, a t-interval over seeds, or for a single run a bootstrap
-over the test items of its test_predictions.jsonl. Per pair of groups, on the task's monitored
-metric (its test value): Welch's t over seeds and a paired test over the same test items (a sign-flip
-permutation test; for BLEU sacrebleu's approximate randomisation), each Holm-corrected across the
-pairs. The verdict names the better of each pair where the paired test (Welch's without items)
-says so at 5%, and "no significant difference" where it does not.
+The unit of replication is the training run. Runs are grouped as compare's table groups them (the
+same settings, seeds apart). Per group and test metric: the mean and its 95% interval, a t-interval
+over runs, or for a single run a bootstrap over the test items of its test_predictions.jsonl.
+
+Per pair of groups, on the task's monitored metric (its test value), the difference of the means
+with its 95% interval and a test over runs (src/stats.py):
+- two groups of two or more runs: Welch's t over runs;
+- a group against a deterministic model (a baseline: `deterministic` in its results.json; its value
+  does not move with the seed): a one-sample t over the group's runs;
+- one run against a group: a t with the group's seed spread standing for the single run's too;
+- one run against one run: the test paired over their test items (a sign-flip permutation test; for
+  BLEU sacrebleu's approximate randomisation). It answers "this trained model against that one",
+  not which cell is better, and the verdict says so (two deterministic models are exactly that).
+Test items pooled over seeds never decide: they are not independent evidence about the cells.
+
+The verdict of a pair is one of four: A better, B better (the pair is written better-ranked first),
+equivalent within the task's margin (`margin` in conf/task/<task>.yaml: two one-sided tests), or
+inconclusive, with the runs per group that a planner estimates would settle it at 80% power from the
+observed difference and spread. p-values are Holm-corrected over the family of pairs tested, which
+the header names.
 """
 
 import json
+import math
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
-from omegaconf import OmegaConf
+import yaml
 
-from src import stats
+from src import CONF_DIR, stats
 
 ALPHA = 0.05
+POWER = 0.8
 
 
 def read_rows(run_dir: Path) -> list[dict]:
-    """A run's test predictions (one dict per item), or [] when it has none (older runs, baselines)."""
+    """A run's test predictions (one dict per item), or [] when it has none or they are not plain rows
+    (a file from a run folder is data: every line must be a JSON object with the keys compare reads)."""
     path = run_dir / "test_predictions.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    if not path.is_file():
+        return []
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []
+    ok = all(isinstance(r, dict) and isinstance(r.get("set", ""), str) and "input" in r for r in rows)
+    return rows if ok else []
 
 
-def run_config(run_dir: Path) -> dict:
-    path = run_dir / "config.yaml"
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=False) if path.is_file() else {}
+def task_setting(task: str, key: str):
+    """`task.<key>` of this project's own conf/task/<task>.yaml (not of a run folder), or None."""
+    path = Path(CONF_DIR) / "task" / f"{task}.yaml"
+    if task not in {p.stem for p in path.parent.glob("*.yaml")}:
+        return None
+    return (yaml.safe_load(path.read_text()).get("task") or {}).get(key)
 
 
-def higher_is_better(results: dict, run_dir: Path) -> bool:
-    mode = results.get("monitor_mode") or run_config(run_dir).get("task", {}).get("monitor_mode")
-    if mode is None:  # an older run: losses and NLL go down, everything else up
+def margin_of(task: str) -> float | None:
+    """The task's equivalence margin on its monitored test metric (conf/task/<task>.yaml `margin`)."""
+    margin = task_setting(task, "margin")
+    return float(margin) if isinstance(margin, int | float) and margin > 0 else None
+
+
+def higher_is_better(results: dict) -> bool:
+    mode = results.get("monitor_mode") or task_setting(results["task"], "monitor_mode")
+    if mode not in ("min", "max"):  # an older run: losses and NLL go down, everything else up
         return not results["monitor"].split("/")[-1].startswith(("loss", "nll"))
     return mode == "max"
 
@@ -51,25 +84,31 @@ def item_metric(key: str, rows: list[dict]) -> tuple[str, str] | None:
     return None
 
 
-def bleu_ngrams(run_dir: Path) -> int:
-    return int(run_config(run_dir).get("task", {}).get("module", {}).get("bleu_ngrams", 4))
+def bleu_ngrams(run) -> int:
+    """The BLEU n-gram order the run was scored with (its config.yaml, read as plain data), else 4."""
+    try:
+        config = yaml.safe_load((run.path / "config.yaml").read_text(encoding="utf-8"))
+        ngrams = config["task"]["module"]["bleu_ngrams"]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
+        return 4
+    return ngrams if isinstance(ngrams, int) and not isinstance(ngrams, bool) and 1 <= ngrams <= 8 else 4
 
 
-def item_interval(metric: str, rows: list[dict], run_dir: Path) -> stats.Interval:
+def item_interval(metric: str, rows: list[dict], ngrams: int) -> stats.Interval:
     if metric == "bleu":
-        return stats.bleu_interval(
-            [r["prediction"] for r in rows], [r["references"] for r in rows], bleu_ngrams(run_dir)
-        )
+        return stats.bleu_interval([r["prediction"] for r in rows], [r["references"] for r in rows], ngrams)
     return stats.bootstrap_interval([r[metric] for r in rows], [r.get(f"{metric}_weight", 1) for r in rows])
 
 
 class Group:
-    """Runs of one setting (seeds apart): per-seed test values and, when saved, their test items."""
+    """Runs of one setting (seeds apart): per-run test values and, when saved, their test items."""
 
     def __init__(self, name: str, runs: list):
         self.name = name
         self.runs = sorted(runs, key=lambda r: str(r.path))
         self.rows = [read_rows(r.path) for r in self.runs]
+        # a deterministic model (a baseline): its runs differ by nothing but the seed they ignore
+        self.fixed = all(r.results.get("deterministic") is True for r in self.runs)
 
     def values(self, key: str) -> list[float]:
         return [r.results["test"][key] for r in self.runs if key in r.results["test"]]
@@ -77,88 +116,224 @@ class Group:
     def interval(self, key: str) -> tuple[stats.Interval, str] | None:
         """The mean of `key` and its 95% interval, with how it was drawn."""
         values = self.values(key)
-        if len(values) >= 2:
-            return stats.t_interval(values), f"t over {len(values)} seeds"
+        if len(values) >= 2 and not self.fixed:
+            return stats.t_interval(values), f"t over {len(values)} runs"
         found = item_metric(key, self.rows[0]) if values and self.rows[0] else None
         if found is None:
             return (stats.Interval(values[0], float("nan"), float("nan")), "one run") if values else None
         metric, suffix = found
         rows = [r for r in self.rows[0] if r["set"] == suffix]
-        return item_interval(metric, rows, self.runs[0].path), f"bootstrap over {len(rows)} items"
+        return item_interval(metric, rows, bleu_ngrams(self.runs[0])), f"bootstrap over {len(rows)} items"
 
-    def items(self, key: str) -> tuple[str, list[dict]] | None:
-        """The metric and the test items of `key` from every run (seeds in order), or None."""
-        if not self.rows or not all(self.rows):
-            return None
-        found = item_metric(key, self.rows[0])
+    def sample(self, key: str) -> "Sample":
+        found = item_metric(key, self.rows[0]) if len(self.runs) == 1 and self.rows[0] else None
+        items = None
+        if found is not None:
+            metric, suffix = found
+            items = (metric, [r for r in self.rows[0] if r["set"] == suffix], bleu_ngrams(self.runs[0]))
+        return Sample(self.name, self.values(key), self.fixed, items, self.test_set())
+
+    def test_set(self) -> str | None:
+        """What tells the runs' test sets apart (their inputs, in order); None when no run saved them,
+        "mixed" when this group's own runs differ."""
+        seen = {json.dumps([r["input"] for r in rows], sort_keys=True) for rows in self.rows if rows}
+        return None if not seen else seen.pop() if len(seen) == 1 else "mixed"
+
+
+@dataclass
+class Sample:
+    """What the tests read of a group on one metric."""
+
+    name: str
+    values: list[float]  # one per run
+    fixed: bool = False  # a deterministic model: its value does not move with the seed
+    items: tuple[str, list[dict], int] | None = None  # one run's (metric, test rows, BLEU n-grams)
+    test_set: str | None = None  # see Group.test_set
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / len(self.values)
+
+
+@dataclass
+class Pair:
+    better: str  # ranked first (the better mean)
+    worse: str
+    difference: stats.Difference | None  # better - worse in the metric's direction of "better"
+    scope: str  # "runs", "items (one run each)", "items (deterministic)", or why it is untested
+    sd: float = float("nan")  # the seed spread the planner reads
+    groups: int = 2  # 2: runs on both sides; 1: runs against a fixed value
+    p: float = float("nan")  # Holm-corrected over the family
+    p_equivalent: float = float("nan")
+    outcome: str = "untested"  # better, equivalent, inconclusive, untested
+    needed: int | None = None  # runs per group that would settle an inconclusive pair
+
+
+def test_pair(a: Sample, b: Sample, margin: float | None, sign: int) -> Pair:
+    """The difference a - b (times `sign`: +1 when higher is better, so a positive difference favours
+    a) with its interval and tests, chosen by what the groups are (see the module's text)."""
+    if a.test_set and b.test_set and (a.test_set == "mixed" or a.test_set != b.test_set):
+        return Pair(a.name, b.name, None, "untested: not the same test items")
+    na, nb = len(a.values), len(b.values)
+
+    def signed(d: stats.Difference) -> stats.Difference:
+        if sign > 0:
+            return d
+        return d._replace(diff=-d.diff, low=-d.high, high=-d.low)
+
+    def spread(values: list[float]) -> float:
+        return float(stats.np.std(values, ddof=1)) if len(values) >= 2 else float("nan")
+
+    if a.fixed and b.fixed or (na == 1 and nb == 1):
+        scope = "items (deterministic)" if a.fixed and b.fixed else "items (one run each)"
+        found = paired_items(a, b, margin)
         if found is None:
-            return None
-        metric, suffix = found
-        return metric, [[r for r in rows if r["set"] == suffix] for rows in self.rows]
+            return Pair(a.name, b.name, None, "untested: one run each, no test items")
+        return Pair(a.name, b.name, signed(found), scope)
+    if a.fixed or b.fixed:
+        group, fixed, flip = (a, b, 1) if b.fixed else (b, a, -1)
+        if len(group.values) < 2:
+            return Pair(a.name, b.name, None, "untested: one run against a fixed value")
+        d = stats.fixed_difference(group.values, fixed.mean, margin)
+        if flip < 0:
+            d = d._replace(diff=-d.diff, low=-d.high, high=-d.low)
+        return Pair(a.name, b.name, signed(d), "runs", spread(group.values), groups=1)
+    if na >= 2 and nb >= 2:
+        d = stats.welch_difference(a.values, b.values, margin)
+        sd = math.sqrt((spread(a.values) ** 2 + spread(b.values) ** 2) / 2)
+        return Pair(a.name, b.name, signed(d), "runs", sd)
+    # one run against a group: the group's seed spread stands for the single run's as well
+    group = a if na >= 2 else b
+    sd = spread(group.values)
+    se, df = sd * math.sqrt(1 + 1 / len(group.values)), len(group.values) - 1.0
+    how = f"t with the spread of {len(group.values)} runs for the single run"
+    d = stats.t_difference(a.mean - b.mean, se, df, margin, how)
+    return Pair(a.name, b.name, signed(d), "runs", sd)
 
 
-def paired_p(a: Group, b: Group, key: str) -> float:
-    """The paired test of a and b over the same test items; seeds are paired in order (the first
-    seed of a with the first of b, ...) and their items pooled. NaN without comparable items."""
-    found_a, found_b = a.items(key), b.items(key)
-    if found_a is None or found_b is None or found_a[0] != found_b[0]:
-        return float("nan")
-    metric, runs_a = found_a
-    runs_b = found_b[1]
-    pairs = list(zip(runs_a, runs_b, strict=False))  # as many pairs as the smaller group has seeds
-    if any([r["input"] for r in x] != [r["input"] for r in y] for x, y in pairs):
-        return float("nan")  # not the same test items (another split or data set)
-    xs = [r for x, _ in pairs for r in x]
-    ys = [r for _, y in pairs for r in y]
+def paired_items(a: Sample, b: Sample, margin: float | None) -> stats.Difference | None:
+    """One run against one run over their shared test items, or None without comparable items."""
+    if a.items is None or b.items is None or a.items[0] != b.items[0]:
+        return None
+    metric, xs, ngrams = a.items
+    ys = b.items[1]
+    if [r["input"] for r in xs] != [r["input"] for r in ys]:
+        return None
+    how = f"paired over {len(xs)} test items"
     if metric == "bleu":
         refs = [r["references"] for r in xs]
-        hyps_a, hyps_b = [r["prediction"] for r in xs], [r["prediction"] for r in ys]
-        return stats.bleu_paired(hyps_a, hyps_b, refs, bleu_ngrams(a.runs[0].path))[2]
+        bleu_a, bleu_b, p = stats.bleu_paired(
+            [r["prediction"] for r in xs], [r["prediction"] for r in ys], refs, ngrams
+        )
+        nan = float("nan")
+        return stats.Difference(bleu_a - bleu_b, nan, nan, p, nan, nan, nan, how + " (approximate randomisation)")
     weights = [r.get(f"{metric}_weight", 1) for r in xs]
-    return stats.paired_permutation([r[metric] for r in xs], [r[metric] for r in ys], weights)
+    va, vb = [r[metric] for r in xs], [r[metric] for r in ys]
+    diff, low, high = stats.paired_difference(va, vb, weights)
+    p = stats.paired_permutation(va, vb, weights)
+    # equivalent when the 90% paired bootstrap interval lies within the margin (TOST by intervals)
+    low90, high90 = stats.paired_difference(va, vb, weights, level=0.90)[1:]
+    equivalent = float("nan") if not margin else (0.0 if -margin < low90 and high90 < margin else 1.0)
+    return stats.Difference(diff, low, high, p, equivalent, float("nan"), float("nan"), how)
+
+
+def settle(pairs: list[Pair], margin: float | None) -> list[Pair]:
+    """Holm over the family of tested pairs, then each pair's outcome (and the planner's runs)."""
+    tested = [p for p in pairs if p.difference is not None]
+    for pair, p, q in zip(
+        tested,
+        stats.holm([p.difference.p for p in tested]),
+        stats.holm([p.difference.p_equivalent for p in tested]),
+        strict=True,
+    ):
+        pair.p, pair.p_equivalent = p, q
+        if p < ALPHA:
+            pair.outcome = "better" if pair.difference.diff > 0 else "worse"
+        elif q < ALPHA:
+            pair.outcome = "equivalent"
+        else:
+            pair.outcome = "inconclusive"
+            if pair.scope == "runs":
+                pair.needed = stats.runs_needed(pair.difference.diff, pair.sd, margin, ALPHA, POWER, pair.groups)
+    return pairs
+
+
+def verdicts(samples: list[Sample], higher: bool, margin: float | None) -> list[Pair]:
+    """Every pair of the samples, better-ranked first, tested and settled (Holm over the family)."""
+    ranked = sorted((s for s in samples if s.values), key=lambda s: s.mean, reverse=higher)
+    sign = 1 if higher else -1
+    return settle([test_pair(a, b, margin, sign) for a, b in combinations(ranked, 2)], margin)
 
 
 def fmt(p: float) -> str:
     return "n/a" if p != p else ("<0.0001" if p < 1e-4 else f"{p:.4f}")
 
 
-def verdict(groups: list[Group], key: str, higher: bool) -> tuple[str, list[dict]]:
+def said(pair: Pair, margin: float | None) -> str:
+    """The verdict column: what the test says, in words that say what it is about."""
+    if pair.difference is None:
+        return pair.scope
+    d = pair.difference
+    one_each = pair.scope == "items (one run each)"
+    about = " on these test items (one run each: these two trained models, not the cells)" if one_each else ""
+    if pair.outcome == "better":
+        return f"**{pair.better} better** by {abs(d.diff):.4g}{about}"
+    if pair.outcome == "worse":  # ranked by mean, yet the test says the other way: cannot happen over runs
+        return f"**{pair.worse} better** by {abs(d.diff):.4g}{about}"
+    if pair.outcome == "equivalent":
+        return f"equivalent within ±{margin:g}{about}"
+    if one_each:
+        return "inconclusive on these items; one run each says nothing of the cells: train seeds"
+    if pair.needed is None:
+        return f"inconclusive; over {stats.MOST_RUNS} runs per group would be needed at this difference and spread"
+    return f"inconclusive; about {pair.needed} runs per group would settle it (80% power)"
+
+
+def verdict(groups: list[Group], key: str, higher: bool, margin: float | None) -> tuple[str, list[Pair]]:
     """The markdown verdict of one task on test metric `key`, and its pairs as data."""
-    means = {g.name: sum(g.values(key)) / len(g.values(key)) for g in groups if g.values(key)}
-    ranked = sorted((g for g in groups if g.name in means), key=lambda g: means[g.name], reverse=higher)
-    pairs = list(combinations(ranked, 2))  # better first
-    welch_p = stats.holm([stats.welch(a.values(key), b.values(key))[1] for a, b in pairs])
-    paired = stats.holm([paired_p(a, b, key) for a, b in pairs])
+    pairs = verdicts([g.sample(key) for g in groups], higher, margin)
+    tested = [p for p in pairs if p.difference is not None]
     better = "higher" if higher else "lower"
+    names = sorted({n for p in pairs for n in (p.better, p.worse)})
+    equivalence = f"equivalence margin ±{margin:g}" if margin else "no equivalence margin for this metric"
     lines = [
-        f"verdict on {key} ({better} is better; p-values Holm-corrected over {len(pairs)} pairs, significant "
-        f"below {ALPHA}):",
+        f"verdict on {key} ({better} is better; the unit is the training run; family: the {len(tested)} "
+        f"pair(s) tested of {len(names)} groups ({', '.join(names)}), p-values Holm-corrected, significant "
+        f"below {ALPHA}; {equivalence}):",
         "",
-        "| pair | difference | Welch p (seeds) | paired p (items) | verdict |",
-        "|---|---|---|---|---|",
+        "| pair | difference [95% interval] | test | p | TOST p | verdict |",
+        "|---|---|---|---|---|---|",
     ]
-    data = []
-    for (a, b), pw, pp in zip(pairs, welch_p, paired, strict=True):
-        diff = means[a.name] - means[b.name]
-        p = pp if pp == pp else pw  # the paired test where the items are there
-        significant = p == p and p < ALPHA
-        said = f"{a.name} better by {abs(diff):.4g}" if significant else "no significant difference"
-        if p != p:
-            said = "untested (one seed each, no test items)"
-        lines.append(f"| {a.name} vs {b.name} | {diff:+.4g} | {fmt(pw)} | {fmt(pp)} | {said} |")
-        data.append({"better": a.name, "worse": b.name, "difference": diff, "p": p, "significant": significant})
-    if len(ranked) > 1:
-        first = [d for d in data if d["better"] == ranked[0].name]
-        ties = [d["worse"] for d in first if d["p"] == d["p"] and not d["significant"]]
-        untested = [d["worse"] for d in first if d["p"] != d["p"]]
-        if ties:
-            head = f"**no significant difference** between {ranked[0].name} and {', '.join(ties)} on {key}"
-        elif untested:
-            head = f"{ranked[0].name} leads on {key}, untested against {', '.join(untested)}"
-        else:
-            head = f"**{ranked[0].name} wins** on {key}: significantly better than every other"
-        lines += ["", head]
-    return "\n".join(lines), data
+    for pair in pairs:
+        d = pair.difference
+        if d is None:
+            lines.append(f"| {pair.better} vs {pair.worse} | | | | | {pair.scope} |")
+            continue
+        interval = f"{d.diff:+.4g}" + ("" if d.low != d.low else f" [{d.low:+.4g}, {d.high:+.4g}]")
+        lines.append(f"| {pair.better} vs {pair.worse} | {interval} | {d.how} | {fmt(pair.p)} | "
+                     f"{fmt(pair.p_equivalent)} | {said(pair, margin)} |")  # fmt: skip
+    if pairs:
+        lines += ["", headline(pairs, key)]
+    return "\n".join(lines), pairs
+
+
+def headline(pairs: list[Pair], key: str) -> str:
+    """One sentence about the group ranked first: whom it beats, equals, and where it is not settled."""
+    first = pairs[0].better
+    own = [p for p in pairs if p.better == first]
+    beats = [p.worse for p in own if p.outcome == "better" and p.scope != "items (one run each)"]
+    equal = [p.worse for p in own if p.outcome == "equivalent"]
+    open_ = [p for p in own if p.outcome not in ("better", "equivalent") or p.scope == "items (one run each)"]
+    parts = []
+    if beats:
+        parts.append(f"**{first} is better** than {', '.join(beats)}")
+    if equal:
+        parts.append(f"equivalent to {', '.join(equal)}")
+    if open_:
+        needed = [p.needed for p in open_ if p.needed]
+        plan = f" (the planner asks for up to {max(needed)} runs per group)" if needed else ""
+        parts.append(f"**not settled** against {', '.join(p.worse for p in open_)}{plan}")
+    return f"{first} ranks first on {key}: " + "; ".join(parts)
 
 
 def named_groups(runs: list, group_of) -> dict[str, list]:
@@ -176,7 +351,8 @@ def report(task: str, runs: list, group_of) -> str:
     groups = [Group(name, members) for name, members in named_groups(runs, group_of).items()]
     test_keys = sorted({k for r in runs for k in r.results["test"]})
     head = ["group", "runs", *test_keys]
-    lines = [f"#### {task}: 95% intervals", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [f"#### {task}: 95% intervals (test numbers)", "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]  # fmt: skip
     how = set()
     for g in groups:
         cells = []
@@ -187,5 +363,5 @@ def report(task: str, runs: list, group_of) -> str:
         lines.append(f"| {g.name} | {len(g.runs)} | " + " | ".join(cells) + " |")
     lines += ["", "intervals: " + "; ".join(sorted(how)), ""]
     key = "test/" + runs[0].results["monitor"].removeprefix("val/")
-    text, _ = verdict(groups, key, higher_is_better(runs[0].results, runs[0].path))
+    text, _ = verdict(groups, key, higher_is_better(runs[0].results), margin_of(task))
     return "\n".join(lines) + f"\n#### {task}: " + text

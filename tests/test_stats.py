@@ -8,10 +8,15 @@ from src.stats import (
     bleu_interval,
     bleu_paired,
     bootstrap_interval,
+    fixed_difference,
     holm,
+    paired_difference,
     paired_permutation,
+    runs_needed,
     t_interval,
+    tost,
     welch,
+    welch_difference,
 )
 
 
@@ -76,3 +81,47 @@ def test_bleu_through_sacrebleu():
     interval = bleu_interval(same, refs, ngrams=2)
     assert interval.mean == pytest.approx(0.8051, abs=1e-4)
     assert interval.low <= interval.mean <= interval.high <= 1.0
+
+
+def test_welch_difference_interval_against_hand_arithmetic():
+    # the samples above: difference -3.5, se 0.8660, df 4.959; t(0.975, 5 df) = 2.5706 (table), a
+    # hair more at 4.959 df: half-width about 2.5706 * 0.8660 = 2.226
+    d = welch_difference([1, 2, 3], [4, 5, 6, 7])
+    assert d.diff == -3.5 and d.se == pytest.approx(0.8660, abs=1e-4) and d.df == pytest.approx(4.959, abs=1e-3)
+    assert d.low == pytest.approx(-3.5 - 2.226, abs=0.01) and d.high == pytest.approx(-3.5 + 2.226, abs=0.01)
+    assert 0.0099 < d.p < 0.0102  # the p of welch() above
+    assert math.isnan(d.p_equivalent)  # no margin, no equivalence test
+
+
+def test_tost_against_the_t_table():
+    # difference 0, se 1, 10 df, margin 2: both one-sided tests have t = 2, P(T10 > 2) = 0.0367 (table)
+    assert tost(0.0, 1.0, 10, 2.0) == pytest.approx(0.0367, abs=1e-4)
+    # difference 1: t = 3 and t = -1; the larger p is P(T10 > 1) = 0.1704
+    assert tost(1.0, 1.0, 10, 2.0) == pytest.approx(0.1704, abs=1e-4)
+    assert tost(0.0, 0.0, 10, 2.0) == 0.0 and tost(3.0, 0.0, 10, 2.0) == 1.0  # no spread: where the value is
+    # a group against a fixed value: runs 1, 2, 3 (mean 2, se 0.5774, 2 df) against 1
+    d = fixed_difference([1, 2, 3], 1.0, margin=0.5)
+    assert d.diff == 1.0 and d.df == 2 and d.se == pytest.approx(0.5774, abs=1e-4)
+    # two-sided P(|T2| > 1.732) = 0.2254 (t = 1 / 0.5774)
+    assert d.p == pytest.approx(0.2254, abs=1e-4)
+
+
+def test_runs_needed_against_textbook_sample_sizes():
+    # Cohen's tables (and G*Power): effect size d = 1 at alpha 0.05 two-sided, power 0.8: 17 runs per
+    # group for two groups, 10 for one group against a fixed value; d = 0.5: 64 per group
+    assert runs_needed(1.0, 1.0, None) == 17
+    assert runs_needed(1.0, 1.0, None, groups=1) == 10
+    assert runs_needed(0.5, 1.0, None) == 64
+    # equivalence with a true difference 0, margin 0.5 sd: n = 2 (z.95 + z.90)^2 / 0.5^2 = 68.5 by the
+    # normal approximation; the t distribution asks a little more
+    assert 68 <= runs_needed(0.0, 1.0, 0.5) <= 72
+    assert runs_needed(0.0, 1.0, None) is None  # nothing to find and no margin: never settled
+    assert runs_needed(0.1, 0.0, None) is None  # no spread seen: nothing to plan from
+
+
+def test_paired_difference_of_two_runs_on_the_same_items():
+    # 60 of 100 right against 40, a right wherever b is: difference 0.2, se sqrt(0.2 * 0.8 / 100) = 0.04
+    a, b = [1] * 60 + [0] * 40, [1] * 40 + [0] * 60
+    diff, low, high = paired_difference(a, b)
+    assert diff == pytest.approx(0.2)
+    assert low == pytest.approx(0.2 - 1.96 * 0.04, abs=0.015) and high == pytest.approx(0.2 + 1.96 * 0.04, abs=0.015)

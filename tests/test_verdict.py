@@ -1,13 +1,17 @@
-"""compare's statistics on real (tiny) runs: intervals, pairwise tests, the verdict."""
+"""compare's statistics: intervals, tests over runs, the verdict, on real (tiny) runs and on an A/A
+calibration (groups of one setting must not come out different)."""
 
+import itertools
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from src.compare import compare
 from src.train import train
+from src.verdict import Sample, verdicts
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +30,16 @@ def sweep(tmp_path_factory, compose, make_data) -> Path:
 
 def test_three_cells_three_seeds_get_intervals_pairwise_p_values_and_a_verdict(sweep: Path):
     report = compare(sweep)
-    assert "#### names: 95% intervals" in report and "t over 3 seeds" in report
+    assert "#### names: 95% intervals" in report and "t over 3 runs" in report
     rows = [line for line in report.splitlines() if " vs " in line]
     assert len(rows) == 3  # every pair of three cells, once
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[2] != "n/a" and cells[3] != "n/a"  # Welch over the seeds, paired over the items
-    assert "significant below 0.05" in report
-    assert "wins** on test/acc" in report or "no significant difference** between" in report
+        assert cells[2] == "Welch over runs (3 vs 3)" and cells[3] != "n/a"  # a test over runs, never items
+        assert " [" in cells[1]  # the difference with its interval
+        assert cells[5].startswith(("**", "equivalent within", "inconclusive"))
+    assert "the unit is the training run; family: the 3 pair(s) tested of 3 groups" in report
+    assert "ranks first on test/acc" in report
     # the interval is around the mean of the three seeds
     acc = [json.loads((sweep / f"gru_{s}" / "results.json").read_text())["test"]["test/acc"] for s in (1, 2, 3)]
     assert f"| gru | 3 | {sum(acc) / 3:.4f} [" in report
@@ -53,9 +59,9 @@ def test_two_identical_runs_are_no_different(sweep: Path, tmp_path: Path):
     (tmp_path / "b" / "results.json").write_text(json.dumps({**results, "model": "lstm"}))
     report = compare(tmp_path)
     row = next(line for line in report.splitlines() if " vs " in line)
-    assert "| +0 | n/a | 1.0000 | no significant difference |" in row
+    assert "| +0 [+0, +0] | paired over" in row and "| 1.0000 |" in row
+    assert "equivalent within ±0.005 on these test items (one run each: these two trained models" in row
     assert "bootstrap over" in report  # one run each: the interval comes from the test items
-    assert "**no significant difference** between" in report
 
 
 def test_single_runs_without_test_items_are_untested_not_tied(sweep: Path, tmp_path: Path):
@@ -64,5 +70,82 @@ def test_single_runs_without_test_items_are_untested_not_tied(sweep: Path, tmp_p
         shutil.copytree(sweep / name, tmp_path / name)
         (tmp_path / name / "test_predictions.jsonl").unlink()
     report = compare(tmp_path)
-    assert "untested (one seed each, no test items)" in report
-    assert "leads on test/acc, untested against" in report and "no significant difference" not in report
+    assert "untested: one run each, no test items" in report
+    assert "**not settled** against" in report and "better**" not in report
+
+
+def simulated_runs(rng, difficulty: np.ndarray, runs: int) -> np.ndarray:
+    """Test accuracies of `runs` training runs of one setting on one test set: every run answers the
+    same items, hard and easy ones (`difficulty`: the items' logits), a seed moves all its answers (a
+    run effect of 0.15 in logits) and some items one way or the other (0.5): the items' agreement and
+    the seeds' spread of real runs, so that items pooled over seeds look like far more evidence than
+    the runs are."""
+    items = len(difficulty)
+    logits = difficulty + rng.normal(0, 0.15, (runs, 1)) + rng.normal(0, 0.5, (runs, items))
+    return (rng.random((runs, items)) < 1 / (1 + np.exp(-logits))).mean(1)
+
+
+@pytest.mark.parametrize("sizes", [(3, 3), (5, 5), (3, 8), (4, "fixed")])
+def test_aa_groups_of_one_setting_are_called_different_at_most_at_the_test_level(sizes):
+    """1000 A/A comparisons: both groups drawn from one setting (or a fixed value at that setting's
+    true mean). A valid 5% test calls them different about 5% of the time; pooling items over seeds
+    called 32% of real dinos splits different."""
+    rng = np.random.default_rng(1)
+    n_a, n_b = sizes
+    different = 0
+    for _ in range(1000):
+        test_set = rng.normal(1.0, 1.5, 300)  # 300 test items, hard and easy
+        a = Sample("a", simulated_runs(rng, test_set, n_a).tolist())
+        if n_b == "fixed":  # the setting's mean, as a deterministic model would score it
+            b = Sample("b", [float(np.mean(simulated_runs(rng, test_set, 400)))], fixed=True)
+        else:
+            b = Sample("b", simulated_runs(rng, test_set, n_b).tolist())
+        [pair] = verdicts([a, b], higher=True, margin=0.005)
+        different += pair.outcome in ("better", "worse")
+    assert different / 1000 <= 0.06
+
+
+def test_a_real_difference_between_settings_is_found():
+    """The other side of the calibration: a shift of 6 points of accuracy with 8 runs each is found,
+    a shift of 0.1 point with a margin of 0.5 point is called equivalent with enough runs."""
+    rng = np.random.default_rng(2)
+    found = 0
+    for _ in range(100):
+        test_set = rng.normal(1.0, 1.5, 300)
+        a, b = simulated_runs(rng, test_set, 8), simulated_runs(rng, test_set, 8) + 0.06
+        [pair] = verdicts([Sample("a", a.tolist()), Sample("b", b.tolist())], higher=True, margin=0.005)
+        found += pair.outcome == "better" and pair.better == "b"
+    assert found >= 80
+    a, b = rng.normal(0.80, 0.002, 40), rng.normal(0.801, 0.002, 40)
+    [pair] = verdicts([Sample("a", a.tolist()), Sample("b", b.tolist())], higher=True, margin=0.005)
+    assert pair.outcome == "equivalent"
+
+
+@pytest.fixture(scope="module")
+def six_seeds(tmp_path_factory, compose, shared_data) -> Path:
+    """Six seeds of one tiny dinos setting on the real data (154 test names, NLL per name)."""
+    root = tmp_path_factory.mktemp("aa")
+    base = ["task=dinos", f"paths.data_dir={shared_data}", "model.hidden_size=16", "task.module.embedding_dim=8",
+            "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
+            "callbacks.inspect=null"]  # fmt: skip
+    for seed in range(1, 7):
+        train(compose([*base, f"seed={seed}"], root / f"s{seed}"))
+    return root
+
+
+@pytest.mark.slow
+def test_aa_real_runs_of_one_setting_split_in_two_are_never_called_better(six_seeds: Path, tmp_path: Path):
+    """Every split of six seeds of one setting into three against three (10 splits): the old verdict,
+    items pooled over seeds, called one half better than the other in 9 of the 10."""
+    seeds = sorted(p.name for p in six_seeds.iterdir())
+    for k, half in enumerate(c for c in itertools.combinations(seeds, 3) if seeds[0] in c):
+        split = tmp_path / str(k)
+        for seed in seeds:
+            shutil.copytree(six_seeds / seed, split / seed)
+            if seed not in half:  # the other half under another name: compare groups by the model
+                results = json.loads((split / seed / "results.json").read_text())
+                (split / seed / "results.json").write_text(json.dumps({**results, "model": "lstm"}))
+        report = compare(split)
+        row = next(line for line in report.splitlines() if " vs " in line)
+        verdict_cell = row.strip("|").split("|")[-1]
+        assert "Welch over runs (3 vs 3)" in row and "better" not in verdict_cell, row
