@@ -243,15 +243,31 @@ def _reference_streams(references: list[list[str]]) -> list[list[str | None]]:
 
 
 def corpus_bleu(hypotheses: list[str], references: list[list[str]], ngrams: int = 4) -> float:
-    """Corpus BLEU (0-1) of space-separated tokens, every reference of each item counted."""
-    return _bleu(ngrams).corpus_score(hypotheses, _reference_streams(references)).score / 100
+    """Corpus BLEU (0-1) of space-separated tokens, every reference of each item counted: the one BLEU
+    of the project (test/bleu, val/bleu, the baselines, compare's intervals, tests and per-length results)."""
+    if not hypotheses:
+        return 0.0
+    return bleu_of_statistics(bleu_statistics(hypotheses, references, ngrams).sum(0), ngrams)
+
+
+def bleu_statistics(hypotheses: list[str], references: list[list[str]], ngrams: int = 4) -> np.ndarray:
+    """sacrebleu's sufficient statistics per item, (N, 2 + 2 * ngrams): hypothesis length, the chosen
+    reference length, matched and total n-grams of each order. Summed over items (and processes)
+    they give the corpus BLEU exactly (`bleu_of_statistics`)."""
+    rows = _bleu(ngrams)._extract_corpus_statistics(hypotheses, _reference_streams(references))
+    return np.asarray(rows, dtype=np.int64).reshape(len(hypotheses), 2 + 2 * ngrams)
+
+
+def bleu_of_statistics(totals, ngrams: int = 4) -> float:
+    """Corpus BLEU (0-1) from summed `bleu_statistics`."""
+    return min(1.0, _bleu(ngrams)._compute_score_from_stats([int(x) for x in totals]).score / 100)
 
 
 def bleu_interval(hypotheses: list[str], references: list[list[str]], ngrams: int = 4) -> Interval:
     """Corpus BLEU (0-1) of one run and sacrebleu's bootstrap interval (1000 resamples, its fixed seed)."""
     score = _bleu(ngrams).corpus_score(hypotheses, _reference_streams(references), n_bootstrap=1000)
     low, high = max(0.0, score._mean - score._ci), min(100.0, score._mean + score._ci)
-    return Interval(score.score / 100, low / 100, high / 100)
+    return Interval(corpus_bleu(hypotheses, references, ngrams), low / 100, high / 100)
 
 
 def bleu_paired(a: list[str], b: list[str], references: list[list[str]], ngrams: int = 4) -> tuple[float, float, float]:
@@ -264,5 +280,4 @@ def bleu_paired(a: list[str], b: list[str], references: list[list[str]], ngrams:
         return bleu, bleu, 1.0
     test = PairedTest([("a", a), ("b", b)], {"BLEU": _bleu(ngrams)}, _reference_streams(references), "ar")
     _, scores = test()
-    base, other = scores["BLEU"]
-    return base.score / 100, other.score / 100, float(other.p_value)
+    return corpus_bleu(a, references, ngrams), corpus_bleu(b, references, ngrams), float(scores["BLEU"][1].p_value)

@@ -1,5 +1,6 @@
 """The pairs task: character seq2seq with attention (the first half of issue 4)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,12 @@ def test_translate_trains_and_scores_against_every_reference(data_dir: Path, tmp
     ]  # fmt: skip
     results = train(compose(overrides, tmp_path))
     assert 0.0 <= results["test"]["test/bleu"] <= 1.0 and 0.0 <= results["test"]["test/exact"] <= 1.0
+    # one BLEU: test/bleu is compare's BLEU of the run's own test rows, to the last digit
+    from src.stats import corpus_bleu
+
+    items = [json.loads(line) for line in (tmp_path / "test_predictions.jsonl").read_text().splitlines()]
+    bleu = corpus_bleu([r["prediction"] for r in items], [r["references"] for r in items])
+    assert results["test"]["test/bleu"] == bleu
     text = EventAccumulator(str(tmp_path)).Reload().Tensors("val/probes/text_summary")[-1]
     rows = text.tensor_proto.string_val[0].decode().split("\n")
     assert len(rows) == 2 + 6 and rows[2].startswith("| i see ")  # header, rule, six sentences with references

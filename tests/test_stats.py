@@ -8,6 +8,7 @@ from src.stats import (
     bleu_interval,
     bleu_paired,
     bootstrap_interval,
+    corpus_bleu,
     fixed_difference,
     holm,
     paired_difference,
@@ -125,3 +126,20 @@ def test_paired_difference_of_two_runs_on_the_same_items():
     diff, low, high = paired_difference(a, b)
     assert diff == pytest.approx(0.2)
     assert low == pytest.approx(0.2 - 1.96 * 0.04, abs=0.015) and high == pytest.approx(0.2 + 1.96 * 0.04, abs=0.015)
+
+
+def test_one_bleu_with_several_references():
+    """The task's BLEU metric is compare's: with several references per item, torchmetrics' BLEUScore
+    (the metric before) took another reference length for the brevity penalty and said 0.6514 here."""
+    from src.tasks.metrics import CorpusBLEU
+
+    hyps = ["a b c d e", "x y"]
+    refs = [["a b c d e f g", "a b c"], ["x y z"]]
+    # every n-gram of both outputs is in a reference: precisions 7/7, 5/5, 3/3, 2/2; outputs 7 tokens
+    # against the closest references, 3 + 3 = 6 (the 5-token output is as close to 3 as to 7: the
+    # shorter is taken): no brevity penalty, BLEU 1
+    metric = CorpusBLEU(4)
+    metric.update(hyps[:1], refs[:1])  # two batches: the statistics add up
+    metric.update(hyps[1:], refs[1:])
+    assert float(metric.compute()) == corpus_bleu(hyps, refs) == pytest.approx(1.0)
+    assert float(CorpusBLEU(4).compute()) == 0.0  # nothing seen

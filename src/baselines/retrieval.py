@@ -1,7 +1,7 @@
 """Sequence to sequence without generating anything: answer with the target of the most similar
 training source (TF-IDF cosine over 1..n-grams of words for translate, of characters for pairs).
 
-Scored as the Seq2Seq task scores its outputs: torchmetrics' BLEUScore(n_gram=task.module.bleu_ngrams)
+Scored as the Seq2Seq task scores its outputs: the project's one BLEU (src.stats.corpus_bleu, sacrebleu's)
 over space-joined tokens (characters for pairs) against every reference of the item, and `exact`,
 the share of outputs equal to one of the references. The n of the n-grams is picked on val/bleu.
 """
@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 from sklearn.feature_extraction.text import TfidfVectorizer
-from torchmetrics.text import BLEUScore
 
 from src.baselines import Outcome, choose, prepared_datamodule
 from src.data.translate import TUTORIAL_PREFIXES, filter_pairs, read_pairs, split_pairs
+from src.stats import corpus_bleu
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,8 @@ def scores(outputs: list[str], items: Split, prefix: str, bleu_ngrams: int, char
 
     hyps = [tokens(out) for out in outputs]
     refs = [[tokens(ref) for ref in references] for _, references in items]
-    bleu = BLEUScore(n_gram=bleu_ngrams)
-    bleu.update(hyps, refs)
     exact = float(np.mean([hyp in ref for hyp, ref in zip(hyps, refs, strict=True)]))
-    return {f"{prefix}/bleu": float(bleu.compute()), f"{prefix}/exact": exact}
+    return {f"{prefix}/bleu": corpus_bleu(hyps, refs, bleu_ngrams), f"{prefix}/exact": exact}
 
 
 def evaluate(cfg: DictConfig) -> Outcome:
@@ -91,9 +89,17 @@ def evaluate(cfg: DictConfig) -> Outcome:
     examples = ["| source | reference | output |", "|---|---|---|"] + [
         f"| {source} | {' / '.join(refs)} | {out} |" for (source, refs), out in zip(test[:8], outputs, strict=False)
     ]
+    tokens = (lambda text: " ".join(text)) if chars else (lambda text: " ".join(text.split()))  # noqa: E731
+    rows = []
+    for (source, refs), out in zip(test, outputs, strict=True):
+        references = [tokens(r) for r in refs]
+        rows.append({"set": "", "input": source, "target": references[0], "prediction": tokens(out),
+                     "length": len(source if chars else source.split()), "references": references,
+                     "exact": float(tokens(out) in references)})  # fmt: skip
     return Outcome(
         val={k: v for k, v in best.items() if k.startswith("val/")},
         test=scores(outputs, test, "test", bleu_ngrams, chars),
+        rows=rows,
         params=None,
         chosen={"ngram_max": best["ngram_max"]},
         tried=tried,

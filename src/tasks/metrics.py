@@ -6,7 +6,34 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.wrappers.abstract import WrapperMetric
 
+from src import stats
 from src.data.batching import IGNORE
+
+
+class CorpusBLEU(Metric):
+    """Corpus BLEU (0-1) of space-separated token strings against every reference of each item,
+    computed as src.stats.corpus_bleu computes it (sacrebleu): its sufficient statistics are summed
+    over batches and processes, so test/bleu equals compare's BLEU of the test rows to the last digit.
+    (torchmetrics' BLEUScore picks the brevity penalty's reference length differently when an item
+    has several references.)"""
+
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, n_gram: int = 4):
+        super().__init__()
+        self.n_gram = n_gram
+        self.add_state("totals", torch.zeros(2 + 2 * n_gram, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, hypotheses: list[str], references: list[list[str]]) -> None:
+        if hypotheses:
+            found = stats.bleu_statistics(list(hypotheses), [list(r) for r in references], self.n_gram).sum(0)
+            self.totals += torch.as_tensor(found, device=self.totals.device)
+
+    def compute(self) -> Tensor:
+        if not self.totals[0]:
+            return torch.tensor(0.0, dtype=torch.float64)
+        return torch.tensor(stats.bleu_of_statistics(self.totals.tolist(), self.n_gram), dtype=torch.float64)
 
 
 class TokenNLL(Metric):

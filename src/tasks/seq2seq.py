@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.figure import Figure
-from torchmetrics.text import BLEUScore
 
 from src.data.batching import IGNORE, PairBatch, pad
 from src.data.specs import Seq2SeqSpec
@@ -19,7 +18,7 @@ from src.errors import UserError
 from src.nn.search import Hypothesis, Symbols, beam_search
 from src.nn.seq2seq import Seq2SeqNet
 from src.tasks.base import Option, RecurrentTask, StepOutput, positive_int
-from src.tasks.metrics import ExactMatch, Picked
+from src.tasks.metrics import CorpusBLEU, ExactMatch, Picked
 
 NORMALIZERS = {
     "words": normalize,
@@ -29,8 +28,9 @@ NORMALIZERS = {
 
 
 class Seq2Seq(RecurrentTask):
-    """Logs {val,test}/loss, {val,test}/bleu, {val,test}/exact and val/*_best (BLEU from
-    torchmetrics on the output tokens, 0-1). Validation decodes greedily; test decodes with
+    """Logs {val,test}/loss, {val,test}/bleu, {val,test}/exact and val/*_best (BLEU on the output
+    tokens, 0-1: src.stats.corpus_bleu, the project's one BLEU, through metrics.CorpusBLEU).
+    Validation decodes greedily; test decodes with
     `beam_size` (1: greedy) and, when that is more than 1, logs the greedy figures beside it as
     test/bleu_greedy and test/exact_greedy. References: the DataModule's `references(split)`
     (every reference of each item, by dataset index) when it has one, else the batch's own target.
@@ -65,9 +65,9 @@ class Seq2Seq(RecurrentTask):
     def metrics(self, split: str) -> dict:
         n = self.hparams.bleu_ngrams
         if split == "val" or self.hparams.beam_size == 1:
-            return {"bleu": Picked(BLEUScore(n_gram=n), "beam"), "exact": Picked(ExactMatch(), "beam")}
-        return {"bleu": Picked(BLEUScore(n_gram=n), "beam"), "exact": Picked(ExactMatch(), "beam"),
-                "bleu_greedy": Picked(BLEUScore(n_gram=n), "greedy"),
+            return {"bleu": Picked(CorpusBLEU(n), "beam"), "exact": Picked(ExactMatch(), "beam")}
+        return {"bleu": Picked(CorpusBLEU(n), "beam"), "exact": Picked(ExactMatch(), "beam"),
+                "bleu_greedy": Picked(CorpusBLEU(n), "greedy"),
                 "exact_greedy": Picked(ExactMatch(), "greedy")}  # fmt: skip
 
     def forward(self, batch: PairBatch, teacher_forcing: float = 1.0) -> torch.Tensor:
