@@ -2,8 +2,9 @@
 
 `baseline(cfg)` is a plain function (tests call it in-process); `main` is the thin Hydra entry point.
 The run folder is an ordinary one (config.yaml, TensorBoard scalars and HPARAMS, results.json with
-the task's own metric keys and `model` naming the baseline), so `python -m src.compare` and
-TensorBoard show baselines beside the recurrent runs.
+the task's own metric keys and `model` naming the baseline, test_predictions.jsonl in the recurrent
+runs' row format), so `python -m src.compare` tests baselines against the cells (a baseline is
+deterministic: a fixed value against a group of seeds) and TensorBoard shows them side by side.
 """
 
 import json
@@ -25,7 +26,8 @@ from src import CONF_DIR
 from src.baselines import carry_free, kneser_ney, ngram_classifier, retrieval
 from src.dashboard import log_hparams
 from src.errors import EXIT_USER_ERROR, UserError
-from src.train import check_choices, write_json_atomically
+from src.lengths import by_length
+from src.train import check_choices, write_json_atomically, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ def baseline(cfg: DictConfig) -> dict:
         "model": cfg.baseline.name,
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "monitor": cfg.task.monitor,
+        "monitor_mode": cfg.task.monitor_mode,
+        "deterministic": True,  # fitted without random draws: the seed changes nothing (compare: a fixed value)
         "best_val": outcome.val,
         "test": outcome.test,
         "chosen": outcome.chosen,
@@ -79,11 +83,16 @@ def baseline(cfg: DictConfig) -> dict:
         "train_seconds": round(seconds, 2),
         "threads": cfg.threads,
         "run_dir": str(run_dir.resolve()),
+        # the monitored metric per input length, as a recurrent run's results.json has it (src/lengths.py)
+        "by_length": by_length(
+            outcome.rows, cfg.task.monitor.removeprefix("val/"), cfg.task.module.get("bleu_ngrams", 4)
+        ),
     }
     with open_dict(cfg):
         cfg.baseline.chosen = outcome.chosen  # the HPARAMS tab shows what validation picked
     log_hparams(logger.experiment, cfg, run_dir)
     logger.experiment.close()
+    write_rows(run_dir / "test_predictions.jsonl", outcome.rows)
     write_json_atomically(run_dir / "results.json", results)
     log.info("results: %s", json.dumps({"chosen": outcome.chosen, "best_val": outcome.val, "test": outcome.test}))
     return results

@@ -134,9 +134,10 @@ class Group:
         return Sample(self.name, self.values(key), self.fixed, items, self.test_set())
 
     def test_set(self) -> str | None:
-        """What tells the runs' test sets apart (their inputs, in order); None when no run saved them,
-        "mixed" when this group's own runs differ."""
-        seen = {json.dumps([r["input"] for r in rows], sort_keys=True) for rows in self.rows if rows}
+        """What tells the runs' test sets apart (their targets, in order: a baseline reads the raw inputs
+        where a recurrent run decodes its vocabulary's); None when no run saved them, "mixed" when this
+        group's own runs differ."""
+        seen = {json.dumps([[r["set"], r.get("target")] for r in rows]) for rows in self.rows if rows}
         return None if not seen else seen.pop() if len(seen) == 1 else "mixed"
 
 
@@ -217,7 +218,7 @@ def paired_items(a: Sample, b: Sample, margin: float | None) -> stats.Difference
         return None
     metric, xs, ngrams = a.items
     ys = b.items[1]
-    if [r["input"] for r in xs] != [r["input"] for r in ys]:
+    if [r.get("target") for r in xs] != [r.get("target") for r in ys]:
         return None
     how = f"paired over {len(xs)} test items"
     if metric == "bleu":

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from torchmetrics.text import BLEUScore
 
 import src.baseline
 from src import CONF_DIR
@@ -17,6 +16,7 @@ from src.baselines import carry_free, ngram_classifier, retrieval
 from src.baselines.kneser_ney import SYMBOLS, KneserNey
 from src.compare import compare
 from src.data.binary import decode
+from src.stats import corpus_bleu
 from src.train import build, train
 
 
@@ -93,10 +93,11 @@ def test_retrieval_answers_with_the_nearest_training_source_and_scores_as_seq2se
     assert model(["i am very cold .", "he is .", "xyz"]) == ["j ai froid .", "il est grand .", "j ai froid ."]
     items = [("i am cold .", ["j ai froid .", "j ai tres froid ."]), ("he is .", ["il est ."])]
     got = retrieval.scores(["j ai tres froid .", "il est grand ."], items, "test", 2, chars=False)
-    # corpus BLEU-2 over both items with all their references, as Seq2Seq computes it
-    bleu = BLEUScore(n_gram=2)
-    bleu.update(["j ai tres froid .", "il est grand ."], [["j ai froid .", "j ai tres froid ."], ["il est ."]])
-    assert got == {"test/bleu": pytest.approx(float(bleu.compute())), "test/exact": 0.5}
+    # corpus BLEU-2 over both items with all their references, as Seq2Seq computes it: the one BLEU
+    bleu = corpus_bleu(
+        ["j ai tres froid .", "il est grand ."], [["j ai froid .", "j ai tres froid ."], ["il est ."]], 2
+    )
+    assert got == {"test/bleu": bleu, "test/exact": 0.5} and 0 < bleu < 1
     # characters: tokens are letters, space-joined as Seq2Seq does for pairs
     assert retrieval.scores(["women"], [("man", ["women"])], "test", 2, chars=True)["test/bleu"] == 1.0
 
@@ -166,10 +167,28 @@ def test_baseline_and_recurrent_runs_share_one_compare_table(
     hparams = events.PluginTagToContent("hparams")
     assert b"baseline.chosen.C" in hparams["_hparams_/session_start_info"] and "_hparams_/experiment" not in hparams
 
-    table = compare(tmp_path / "runs").split("\n#### ")[0]  # the table; the statistics follow it
+    report = compare(tmp_path / "runs")
+    table = report.split("\n#### ")[0]  # the table; the statistics follow it
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert any(r.startswith("| gru |") for r in rows) and any(r.startswith("| char_ngram_lr |") for r in rows)
     assert len({r.count("|") for r in rows}) == 1  # one table: the same columns for both
+
+    # its test items, in the recurrent runs' rows: the same items in the same order, scored as test/acc
+    items = [json.loads(line) for line in (run / "test_predictions.jsonl").read_text().splitlines()]
+    gru = [json.loads(line) for line in (tmp_path / "runs" / "gru" / "test_predictions.jsonl").read_text().splitlines()]
+    assert [(r["set"], r["input"], r["target"]) for r in items] == [(r["set"], r["input"], r["target"]) for r in gru]
+    assert set(items[0]) == set(gru[0])
+    assert sum(r["acc"] for r in items) / len(items) == pytest.approx(results["test"]["test/acc"])
+    assert results["deterministic"] is True and results["by_length"]
+    # one run against a deterministic baseline: the test over items, said to be about these two models
+    pair = next(line for line in report.splitlines() if " vs " in line)
+    assert "char_ngram_lr" in pair and "paired over" in pair
+    assert "these two trained models" in pair or "one run each says nothing of the cells" in pair
+
+    # a second seed: the seeds against the baseline's fixed value, a test over runs
+    train(compose([*tiny, "seed=7"], tmp_path / "runs" / "gru_7"))
+    pair = next(line for line in compare(tmp_path / "runs").splitlines() if " vs " in line)
+    assert "one-sample t over 2 runs vs a fixed value" in pair
 
 
 @pytest.mark.parametrize(
@@ -180,6 +199,15 @@ def test_each_tasks_default_baseline_writes_the_tasks_metric_keys(data_dir, tmp_
     smaller = {"dinos": ["baseline.order=[2,3]", "baseline.discount=[0.5,1.0]"], "binary": ["task.data.train_size=100"]}
     results = baseline(baseline_cfg([f"task={task}", f"paths.data_dir={data_dir}", *smaller.get(task, [])], tmp_path))
     assert metric in results["test"] and (tmp_path / "results.json").is_file()
+    # its test items score as its test metric does (compare's item tests and per-length results read them)
+    rows = [json.loads(line) for line in (tmp_path / "test_predictions.jsonl").read_text().splitlines()]
+    name = metric.removeprefix("test/").removesuffix("_long")
+    part = [r for r in rows if r["set"] == ("_long" if metric.endswith("_long") else "")]
+    if name == "bleu":
+        value = corpus_bleu([r["prediction"] for r in part], [r["references"] for r in part])
+    else:
+        value = sum(r[name] * r.get(f"{name}_weight", 1) for r in part) / sum(r.get(f"{name}_weight", 1) for r in part)
+    assert value == pytest.approx(results["test"][metric])
     if task == "pairs":  # the course's toy tests on its training pairs: retrieval finds each one
         assert results["test"] == {"test/bleu": 1.0, "test/exact": 1.0}
     if task == "dinos":

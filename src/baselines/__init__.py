@@ -2,7 +2,8 @@
 
 One file per kind, each with `TASKS` (the tasks it applies to) and `evaluate(cfg) -> Outcome`, which
 reads the task's data exactly as its DataModule splits it, picks its settings on the validation
-split and scores the test split with the task's own metric keys. `python -m src.baseline` (src/baseline.py)
+split and scores the test split with the task's own metric keys, one row per test item as the
+recurrent runs write them. `python -m src.baseline` (src/baseline.py)
 turns an Outcome into a run folder.
 """
 
@@ -21,6 +22,9 @@ class Outcome:
     chosen: dict = field(default_factory=dict)  # the settings picked on validation
     tried: list[dict] = field(default_factory=list)  # every candidate: its settings and validation score
     examples: list[str] = field(default_factory=list)  # a few test items and the baseline's answers (markdown)
+    # one dict per test item in the recurrent runs' row format (RecurrentTask.rows, with "set"): the
+    # run's test_predictions.jsonl, which compare's item tests and per-length results read
+    rows: list[dict] = field(default_factory=list)
 
 
 def prepared_datamodule(data: DictConfig):

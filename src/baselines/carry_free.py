@@ -11,7 +11,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from src.baselines import Outcome, prepared_datamodule
-from src.data.binary import draw_operands, encode
+from src.data.binary import OPS, draw_operands, encode
 
 TASKS = ("binary",)
 
@@ -44,12 +44,25 @@ def scores(a: list[int], b: list[int], bits: int, op: str, prefix: str, step_nam
     return {f"{prefix}/{step_name}_acc": float(right.mean()), f"{prefix}/seq_acc": float(right.all(axis=1).mean())}
 
 
+def rows(a: list[int], b: list[int], bits: int, op: str, suffix: str, step_name: str) -> list[dict]:
+    """The step labeller's test rows: bits least significant first, as the recurrent runs write them."""
+    out = []
+    for x, y in zip(a, b, strict=True):
+        guess, truth = xor_bits(x, y, bits), encode(x, y, op, bits)[1]
+        share = sum(g == t for g, t in zip(guess, truth, strict=True)) / bits
+        out.append({"set": suffix, "input": f"{x} {OPS[op]} {y}", "target": "".join(map(str, truth)),
+                    "prediction": "".join(map(str, guess)), "length": bits, f"{step_name}_acc": share,
+                    f"{step_name}_acc_weight": bits, "seq_acc": float(share == 1.0)})  # fmt: skip
+    return out
+
+
 def evaluate(cfg: DictConfig) -> Outcome:
     data, step_name = cfg.task.data, cfg.task.module.step_name
     splits = read_splits(data)
-    test = {}
+    test, test_rows = {}, []
     for split, suffix in (("test", ""), ("test_long", "_long")):
         test |= {f"{k}{suffix}": v for k, v in scores(*splits[split], data.op, "test", step_name).items()}
+        test_rows += rows(*splits[split], data.op, suffix, step_name)
     a, b, bits = splits["test"]
     sign = "+" if data.op == "add" else "-"
     examples = []
@@ -57,4 +70,6 @@ def evaluate(cfg: DictConfig) -> Outcome:
         answer, truth = x ^ y, encode(x, y, data.op, bits)[1]
         truth = sum(bit << k for k, bit in enumerate(truth))
         examples.append(f"{x} {sign} {y} = {answer} ({'right' if answer == truth else f'wrong: {truth}'})")
-    return Outcome(val=scores(*splits["val"], data.op, "val", step_name), test=test, params=0, examples=examples)
+    return Outcome(
+        val=scores(*splits["val"], data.op, "val", step_name), test=test, params=0, examples=examples, rows=test_rows
+    )

@@ -84,6 +84,18 @@ class KneserNey:
                 count += 1
         return total / count
 
+    def rows(self, words: list[str]) -> list[dict]:
+        """The recurrent language model's test rows: per word its NLL per symbol (end included), weighted
+        by its symbols, and the most likely next symbol at every step as the prediction."""
+        rows = []
+        for word in words:
+            steps = [{s: self.prob(s, word[:i]) for s in self.symbols} for i in range(len(word) + 1)]
+            nll = -sum(math.log(p[symbol]) for p, symbol in zip(steps, word + BOUNDARY, strict=True)) / len(steps)
+            guess = "".join(max(p, key=p.get) for p in steps).replace(BOUNDARY, "")
+            rows.append({"set": "", "input": word, "target": word, "prediction": guess, "loss": nll,
+                         "length": len(word), "nll": nll, "nll_weight": len(steps)})  # fmt: skip
+        return rows
+
     def size(self) -> int:
         """Counts stored, every order: the numbers this model fitted."""
         return sum(len(following) for counts in self.counts.values() for following in counts.values())
@@ -107,6 +119,7 @@ def evaluate(cfg: DictConfig) -> Outcome:
         chosen={"order": best["order"], "discount": best["discount"]},
         tried=tried,
         examples=samples(model, set(words["train"])),
+        rows=model.rows(words["test"]),
     )
 
 

@@ -80,9 +80,18 @@ def evaluate(cfg: DictConfig) -> Outcome:
         f"{name}: {labels[g]} ({'right' if g == t else f'wrong: {labels[t]}'})"
         for name, g, t in zip(names["test"][:12], guesses, targets["test"], strict=False)
     ]
+    log_p = torch.as_tensor(test_probs, dtype=torch.float64).clamp_min(1e-12).log()
+    losses = F.cross_entropy(log_p, torch.as_tensor(targets["test"]), label_smoothing=smoothing, reduction="none")
+    rows = [
+        {"set": "", "input": name, "target": labels[t], "prediction": labels[g], "loss": loss, "length": len(name),
+         "acc": float(g == t)}
+        for name, t, g, loss in zip(names["test"], targets["test"].tolist(), guesses.tolist(), losses.tolist(),
+                                    strict=True)
+    ]  # fmt: skip
     return Outcome(
         val={k: v for k, v in best.items() if k.startswith("val/")},
         test=scores(test_probs, targets["test"], "test", smoothing),
+        rows=rows,
         params=int(model.coef_.size + model.intercept_.size),
         chosen={"ngram_max": best["ngram_max"], "C": best["C"]},
         tried=tried,
