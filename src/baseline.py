@@ -27,6 +27,7 @@ from src.baselines import carry_free, kneser_ney, ngram_classifier, retrieval
 from src.dashboard import log_hparams
 from src.errors import EXIT_USER_ERROR, UserError
 from src.lengths import by_length
+from src.results import Results
 from src.train import check_choices, write_json_atomically, write_rows
 
 log = logging.getLogger(__name__)
@@ -69,25 +70,23 @@ def baseline(cfg: DictConfig) -> dict:
         logger.experiment.add_text("baseline/tried", "\n".join(f"| {row} |" for row in rows), 0)
     if outcome.examples:
         logger.experiment.add_text("test/examples", "\n\n".join(outcome.examples), 0)
-    results = {
-        "task": cfg.task.name,
-        "model": cfg.baseline.name,
-        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
-        "monitor": cfg.task.monitor,
-        "monitor_mode": cfg.task.monitor_mode,
-        "deterministic": True,  # fitted without random draws: the seed changes nothing (compare: a fixed value)
-        "best_val": outcome.val,
-        "test": outcome.test,
-        "chosen": outcome.chosen,
-        "params": outcome.params,
-        "train_seconds": round(seconds, 2),
-        "threads": cfg.threads,
-        "run_dir": str(run_dir.resolve()),
+    results = Results(
+        task=cfg.task.name,
+        model=cfg.baseline.name,
+        overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        monitor=cfg.task.monitor,
+        monitor_mode=cfg.task.monitor_mode,
+        deterministic=True,  # fitted without random draws: the seed changes nothing (compare: a fixed value)
+        best_val=outcome.val,
+        test=outcome.test,
+        chosen=outcome.chosen,
+        params=outcome.params,
+        train_seconds=round(seconds, 2),
+        threads=cfg.threads,
+        run_dir=str(run_dir.resolve()),
         # the monitored metric per input length, as a recurrent run's results.json has it (src/lengths.py)
-        "by_length": by_length(
-            outcome.rows, cfg.task.monitor.removeprefix("val/"), cfg.task.module.get("bleu_ngrams", 4)
-        ),
-    }
+        by_length=by_length(outcome.rows, cfg.task.monitor.removeprefix("val/"), cfg.task.module.get("bleu_ngrams", 4)),
+    ).to_dict()
     with open_dict(cfg):
         cfg.baseline.chosen = outcome.chosen  # the HPARAMS tab shows what validation picked
     log_hparams(logger.experiment, cfg, run_dir)

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src import lengths, verdict
 from src.errors import EXIT_USER_ERROR, UserError, exit_status
+from src.results import Results
 
 # overrides that do not change what a run learns: left out of labels and grouping
 HIDDEN_OVERRIDES = (
@@ -70,13 +71,10 @@ def read_run(folder: Path) -> Run:
     """The run in `folder`; one whose files cannot be read is listed as broken, with what is wrong."""
     results_file = folder / "results.json"
     if results_file.is_file():
-        try:
-            results = json.loads(results_file.read_text())
-            run = Run(folder, results["task"], results["model"], list(results["overrides"]), results)
-            if not all(isinstance(results.get(k), dict) for k in ("best_val", "test")):
-                raise ValueError("no best_val or test metrics")
-            return run
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        try:  # plain data, checked field by field (src/results.py): a run folder may come from anyone
+            results = Results.read(json.loads(results_file.read_text())).to_dict()
+            return Run(folder, results["task"], results["model"], results["overrides"], results)
+        except (OSError, ValueError) as err:
             return Run(folder, "?", "?", [], why=f"broken results.json ({first_line(err)})")
     try:
         config = OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "config.yaml")) or {}
@@ -140,10 +138,10 @@ def table(task: str, runs: list[Run]) -> str:
     for (model, label), group in sorted(groups.items()):
         res = [r.results for r in group]
         # a baseline (src.baseline) has no epochs, and no parameter count where it fits nothing: n/a
-        per_epoch = [r["train_seconds"] / max(r["epochs"], 1) if "epochs" in r else float("nan") for r in res]
+        per_epoch = [r["train_seconds"] / max(r["epochs"], 1) if r["epochs"] is not None else float("nan") for r in res]
         row = [
             model, str(len(group)), label, "n/a" if res[0]["params"] is None else f"{res[0]['params']:,}",
-            mean_std([float(r.get("epochs", "nan")) for r in res]).replace(".0000", ""),
+            mean_std([float("nan") if r["epochs"] is None else float(r["epochs"]) for r in res]).replace(".0000", ""),
             mean_std(per_epoch), mean_std([r["train_seconds"] for r in res], digits=1),
             mean_std([r["best_val"].get(monitor, float("nan")) for r in res]),
             *[mean_std([r["test"][k] for r in res if k in r["test"]]) if any(k in r["test"] for r in res) else ""

@@ -60,6 +60,7 @@ def train(cfg: DictConfig) -> dict:
     from src.console import route_library_logs
     from src.dashboard import RunLogger, log_hparams, log_layout
     from src.lengths import by_length
+    from src.results import Results
     from src.resume import ResumeState, check_resumable
     from src.run_folder import claim, link_latest
     from src.tasks.checkpoint import local_file
@@ -101,27 +102,27 @@ def train(cfg: DictConfig) -> dict:
     )  # fmt: skip
     test = {k: v for per_loader in tested for k, v in per_loader.items()}
 
-    results = {
-        "task": cfg.task.name,
-        "model": cfg.model.cell,
-        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
-        "monitor": cfg.task.monitor,
-        "monitor_mode": cfg.task.monitor_mode,
-        "best_val": best_val,
-        "test": {k: float(v) for k, v in test.items()},
-        "epochs": trainer.current_epoch,
-        "global_step": trainer.global_step,
-        "train_seconds": round(train_seconds, 2),
-        "params": params,
-        "hidden_size": cfg.model.hidden_size,
-        "param_budget": cfg.model.get("param_budget"),
-        "threads": torch.get_num_threads(),
-        "best_ckpt": str(Path(best_ckpt).resolve()) if best_ckpt else None,
-        "run_dir": str(run_dir.resolve()),
-    }
-    # the monitored metric per input length (src/lengths.py): results.json, and a curve in TensorBoard
     metric = cfg.task.monitor.removeprefix("val/")
-    results["by_length"] = by_length(module.test_rows, metric, cfg.task.module.get("bleu_ngrams", 4))
+    results = Results(
+        task=cfg.task.name,
+        model=cfg.model.cell,
+        overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        monitor=cfg.task.monitor,
+        monitor_mode=cfg.task.monitor_mode,
+        best_val=best_val,
+        test={k: float(v) for k, v in test.items()},
+        epochs=trainer.current_epoch,
+        global_step=trainer.global_step,
+        train_seconds=round(train_seconds, 2),
+        params=params,
+        hidden_size=cfg.model.hidden_size,
+        param_budget=cfg.model.get("param_budget"),
+        threads=torch.get_num_threads(),
+        best_ckpt=str(Path(best_ckpt).resolve()) if best_ckpt else None,
+        run_dir=str(run_dir.resolve()),
+        # the monitored metric per input length (src/lengths.py): results.json, and a curve in TensorBoard
+        by_length=by_length(module.test_rows, metric, cfg.task.module.get("bleu_ngrams", 4)),
+    ).to_dict()
     if trainer.is_global_zero:
         for bucket in results["by_length"]:
             logger.experiment.add_scalar(f"test/{metric}_by_length", bucket[metric], global_step=bucket["longest"])

@@ -76,6 +76,12 @@ def test_names_scores_by_hand():
     assert got["test/bal_acc"] == pytest.approx(5 / 6)
     assert got["test/f1"] == pytest.approx(7 / 9, abs=1e-6)
     assert got["test/loss"] == pytest.approx(-(math.log(0.8) * 2 + math.log(0.3) + math.log(0.8)) / 4)
+    # prior_tau as the cells apply it: rank by log p - tau x log prior. Priors 0.5, 0.4, 0.1 and tau 1:
+    # the third name's scores log 0.2 - log 0.5 = -0.92, log 0.5 - log 0.4 = 0.22, log 0.3 - log 0.1 = 1.10:
+    # language 2 now (right), the rest unchanged -> accuracy 1; the loss is p's own, unchanged
+    shift = np.log(np.array([0.5, 0.4, 0.1]))
+    adjusted = ngram_classifier.scores(probs, np.array([0, 1, 2, 2]), "test", label_smoothing=0.0, shift=shift)
+    assert adjusted["test/acc"] == 1.0 and adjusted["test/loss"] == got["test/loss"]
 
 
 def test_xor_rule_by_hand():

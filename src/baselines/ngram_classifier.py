@@ -1,9 +1,10 @@
 """Names -> language without recurrence: a bag of character n-grams (TF-IDF) and a logistic regression.
 
 Every (ngram_max, C) of `baseline.*` is fitted on the training names and the best val/acc (the
-recurrent runs' monitored metric) is tested. Metrics are the classifier task's: accuracy and macro-F1
-from torchmetrics as the recurrent runs compute them, `loss` the same label-smoothed cross-entropy,
-plus `bal_acc`, the mean recall over languages.
+recurrent runs' monitored metric) is tested. The task's post-hoc `task.module.prior_tau` (labels
+ranked by log p - prior_tau x log prior) applies here as it does to the cells. Metrics are the
+classifier task's: accuracy and macro-F1 from torchmetrics as the recurrent runs compute them, `loss`
+the same label-smoothed cross-entropy, plus `bal_acc`, the mean recall over languages.
 """
 
 import logging
@@ -30,15 +31,25 @@ def read_splits(data: DictConfig) -> tuple[list[tuple[str, str]], ...]:
     return rows["train"], rows["val"], rows["test"]
 
 
-def scores(probs: np.ndarray, targets: np.ndarray, prefix: str, label_smoothing: float) -> dict[str, float]:
-    """The classifier task's metrics of (N, C) class probabilities against (N,) class ids."""
+def ranked(probs: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The scores labels are ranked by: log p - shift, where shift is prior_tau x log prior (the
+    classifier task's post-hoc logit adjustment; 0 leaves the ranking of p as it is)."""
+    return np.log(np.clip(probs, 1e-12, None)) - shift
+
+
+def scores(
+    probs: np.ndarray, targets: np.ndarray, prefix: str, label_smoothing: float, shift: np.ndarray | float = 0.0
+) -> dict[str, float]:
+    """The classifier task's metrics of (N, C) class probabilities against (N,) class ids: accuracy,
+    macro-F1 and balanced accuracy of the labels ranked by `ranked`, the loss of p itself."""
     p, y = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(targets)
     n = p.shape[1]
     log_p = p.clamp_min(1e-12).log()  # log-probabilities are logits whose softmax is p itself
+    scores_ = torch.as_tensor(ranked(probs, shift))
     return {
-        f"{prefix}/acc": float(multiclass_accuracy(p, y, n, average="micro")),
-        f"{prefix}/f1": float(multiclass_f1_score(p, y, n, average="macro")),
-        f"{prefix}/bal_acc": float(balanced_accuracy_score(targets, probs.argmax(1))),
+        f"{prefix}/acc": float(multiclass_accuracy(scores_, y, n, average="micro")),
+        f"{prefix}/f1": float(multiclass_f1_score(scores_, y, n, average="macro")),
+        f"{prefix}/bal_acc": float(balanced_accuracy_score(targets, scores_.argmax(1).numpy())),
         f"{prefix}/loss": float(F.cross_entropy(log_p, y, label_smoothing=label_smoothing)),
     }
 
@@ -54,6 +65,11 @@ def evaluate(cfg: DictConfig) -> Outcome:
         for split, part in (("train", train), ("val", val), ("test", test))
     }
     smoothing = float(cfg.task.module.get("label_smoothing", 0.0))
+    # the task's post-hoc options apply to its baseline as to the cells: prior_tau x log prior of the
+    # training labels (counts at least 1, as SequenceClassifier's) is taken off before ranking
+    tau = float(cfg.task.module.get("prior_tau", 0.0))
+    counts = np.maximum(np.bincount(targets["train"], minlength=len(labels)), 1)
+    shift = tau * np.log(counts / counts.sum())
 
     def probabilities(model: LogisticRegression, features) -> np.ndarray:
         """(N, len(labels)): a language absent from training gets probability 0."""
@@ -69,13 +85,14 @@ def evaluate(cfg: DictConfig) -> Outcome:
             model = LogisticRegression(C=float(c), class_weight=options.class_weight, max_iter=int(options.max_iter))
             model.fit(train_features, targets["train"])
             settings = {"ngram_max": int(ngram_max), "C": float(c)}
-            tried.append({**settings, **scores(probabilities(model, val_features), targets["val"], "val", smoothing)})
+            val_scores = scores(probabilities(model, val_features), targets["val"], "val", smoothing, shift)
+            tried.append({**settings, **val_scores})
             log.info("%s: %s", options.name, tried[-1])
             if kept is None or choose([kept[0], tried[-1]], "val/acc", "max") is tried[-1]:
                 kept = (tried[-1], vectorizer, model)
     best, vectorizer, model = kept
     test_probs = probabilities(model, vectorizer.transform(names["test"]))
-    guesses = test_probs.argmax(1)
+    guesses = ranked(test_probs, shift).argmax(1)
     examples = [
         f"{name}: {labels[g]} ({'right' if g == t else f'wrong: {labels[t]}'})"
         for name, g, t in zip(names["test"][:12], guesses, targets["test"], strict=False)
@@ -90,10 +107,10 @@ def evaluate(cfg: DictConfig) -> Outcome:
     ]  # fmt: skip
     return Outcome(
         val={k: v for k, v in best.items() if k.startswith("val/")},
-        test=scores(test_probs, targets["test"], "test", smoothing),
+        test=scores(test_probs, targets["test"], "test", smoothing, shift),
         rows=rows,
         params=int(model.coef_.size + model.intercept_.size),
-        chosen={"ngram_max": best["ngram_max"], "C": best["C"]},
+        chosen={"ngram_max": best["ngram_max"], "C": best["C"], "prior_tau": tau},
         tried=tried,
         examples=examples,
     )
