@@ -1,7 +1,7 @@
 """Compare runs side by side: `python -m src.compare DIR` (a sweep folder, or outputs/).
 
 Prints a markdown table per task, one row per run (or per group of runs that differ only by
-`seed`, as mean +- std): task, model, overrides, parameters, epochs, seconds per epoch, training
+`seed` or `task.data.fold`, as mean +- std): task, model, overrides, parameters, epochs, seconds per epoch, training
 seconds in all, best validation metric, test metrics. Saves it as DIR/compare.md, and DIR/compare.png with each run's
 validation curve and its training time. A run folder without results.json is never dropped: it is
 listed as failed (with the error line of its train.log, or what in the folder cannot be read) or as
@@ -27,6 +27,7 @@ from src.results import Results
 # overrides that do not change what a run learns: left out of labels and grouping
 HIDDEN_OVERRIDES = (
     "seed=",
+    "task.data.fold=",  # the folds of a cross-validation are runs of one setting, as seeds are
     "task=",
     "hydra.",
     "paths.",

@@ -1,8 +1,10 @@
 """The statistics of a comparison of runs: intervals, tests over runs, a verdict (src.compare prints them).
 
 The unit of replication is the training run. Runs are grouped as compare's table groups them (the
-same settings, seeds apart). Per group and test metric: the mean and its 95% interval, a t-interval
-over runs, or for a single run a bootstrap over the test items of its test_predictions.jsonl.
+same settings, seeds and cross-validation folds apart: each fold's run is a run, and two groups are
+compared only when they were tested on the same test sets). Per group and test metric: the mean and
+its 95% interval, a t-interval over runs, or for a single run a bootstrap over the test items of its
+test_predictions.jsonl.
 
 Per pair of groups, on the task's monitored metric (its test value), the difference of the means
 with its 95% interval and a test over runs (src/stats.py):
@@ -134,11 +136,12 @@ class Group:
         return Sample(self.name, self.values(key), self.fixed, items, self.test_set())
 
     def test_set(self) -> str | None:
-        """What tells the runs' test sets apart (their targets, in order: a baseline reads the raw inputs
-        where a recurrent run decodes its vocabulary's); None when no run saved them, "mixed" when this
-        group's own runs differ."""
+        """What tells the test items of the group's runs apart: their distinct test sets (each as its
+        items' targets, in order: a baseline reads raw inputs where a recurrent run decodes its
+        vocabulary's), so seeds on one split give one, the folds of a cross-validation K; None when no
+        run saved its items. Two groups are compared only on the same test sets."""
         seen = {json.dumps([[r["set"], r.get("target")] for r in rows]) for rows in self.rows if rows}
-        return None if not seen else seen.pop() if len(seen) == 1 else "mixed"
+        return json.dumps(sorted(seen)) if seen else None
 
 
 @dataclass
@@ -149,7 +152,7 @@ class Sample:
     values: list[float]  # one per run
     fixed: bool = False  # a deterministic model: its value does not move with the seed
     items: tuple[str, list[dict], int] | None = None  # one run's (metric, test rows, BLEU n-grams)
-    test_set: str | None = None  # see Group.test_set
+    test_set: str | None = None  # see Group.test_set: the pair is untested when two groups' differ
 
     @property
     def mean(self) -> float:
@@ -173,8 +176,8 @@ class Pair:
 def test_pair(a: Sample, b: Sample, margin: float | None, sign: int) -> Pair:
     """The difference a - b (times `sign`: +1 when higher is better, so a positive difference favours
     a) with its interval and tests, chosen by what the groups are (see the module's text)."""
-    if a.test_set and b.test_set and (a.test_set == "mixed" or a.test_set != b.test_set):
-        return Pair(a.name, b.name, None, "untested: not the same test items")
+    if a.test_set and b.test_set and a.test_set != b.test_set:
+        return Pair(a.name, b.name, None, "untested: not the same test items (another split, or other folds)")
     na, nb = len(a.values), len(b.values)
 
     def signed(d: stats.Difference) -> stats.Difference:

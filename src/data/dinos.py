@@ -14,7 +14,7 @@ from pathlib import Path
 from src.data.batching import IGNORE, PaddedSequences, pad
 from src.data.download import DINOS, ensure_files
 from src.data.specs import LanguageModelSpec
-from src.data.splits import SplitsDataModule
+from src.data.splits import SplitsDataModule, check_folds, k_fold
 from src.data.text_files import read_lines
 from src.data.vocab import END, Vocab, fold_to_ascii
 from src.errors import UserError
@@ -60,9 +60,13 @@ def read_words(path: Path) -> tuple[list[str], Counter]:
     return words, dropped
 
 
-def split_words(words: list[str], seed: int = 0, val: int = 154, test: int = 154, unique: bool = True):
-    """(train, val, test) as the module docstring says (unique=False keeps repeats, as the anchors)."""
+def split_words(words: list[str], seed: int = 0, val: int = 154, test: int = 154, unique: bool = True,
+                folds: int | None = None, fold: int = 0):  # fmt: skip
+    """(train, val, test) as the module docstring says (unique=False keeps repeats, as the anchors);
+    with `folds`, fold `fold` of a k-fold cross-validation (src.data.splits.k_fold: `test` unused)."""
     words = list(dict.fromkeys(words)) if unique else words[:]
+    if folds is not None:
+        return k_fold(words, folds, fold, val, seed)
     if len(words) < val + test + 1:
         raise UserError(f"{len(words)} words cannot make {val} validation and {test} test words and a training set")
     random.Random(seed).shuffle(words)
@@ -85,8 +89,11 @@ class WordsDataModule(SplitsDataModule):
     """Character language modelling on a words file (dinos.txt, or any file via task.data.file)."""
 
     def __init__(self, data_dir: str, file: str, val_size: int, test_size: int, split_seed: int, unique: bool,
-                 batch_size: int, eval_batch_size: int, bucketing: bool):  # fmt: skip
+                 batch_size: int, eval_batch_size: int, bucketing: bool, folds: int | None = None,
+                 fold: int = 0):  # fmt: skip
         super().__init__(batch_size, eval_batch_size, bucketing=bucketing)
+        check_folds(folds, fold)
+        self.folds, self.fold = folds, fold
         self.data_dir, self.file = data_dir, file
         self.val_size, self.test_size, self.split_seed, self.unique = val_size, test_size, split_seed, unique
         self.spec = LanguageModelSpec(vocab=VOCAB)
@@ -101,14 +108,17 @@ class WordsDataModule(SplitsDataModule):
         path = find_words_file(self.data_dir, self.file)
         words, dropped = read_words(path)
         try:
-            train, val, test = split_words(words, self.split_seed, self.val_size, self.test_size, self.unique)
+            train, val, test = split_words(
+                words, self.split_seed, self.val_size, self.test_size, self.unique, self.folds, self.fold
+            )
         except UserError as err:
             raise UserError(f"{path}: {err}; give a longer file, or set task.data.val_size and test_size") from None
         self.words = {"train": train, "val": val, "test": test}
         self.spec = LanguageModelSpec(vocab=VOCAB, train_words=sorted(train))  # to tell new samples from seen ones
         self.datasets = language_model_datasets(self.words, VOCAB)
         log.info(
-            "words: %d from %s (%d unique), %d symbols; split seed %d: train %d / val %d / test %d; dropped %s",
-            len(words), path, len(set(words)), len(VOCAB), self.split_seed, len(train), len(val), len(test),
+            "words: %d from %s (%d unique), %d symbols; split seed %d%s: train %d / val %d / test %d; dropped %s",
+            len(words), path, len(set(words)), len(VOCAB), self.split_seed,
+            f", fold {self.fold} of {self.folds}" if self.folds else "", len(train), len(val), len(test),
             dict(dropped) or "nothing",
         )  # fmt: skip

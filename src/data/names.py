@@ -21,7 +21,7 @@ import torch
 from src.data.batching import PaddedSequences, pad
 from src.data.download import NAMES, ensure_files
 from src.data.specs import ClassificationSpec
-from src.data.splits import SplitsDataModule
+from src.data.splits import SplitsDataModule, check_folds, k_fold
 from src.data.text_files import read_lines
 from src.data.vocab import NAMES_ALPHABET, PAD, Vocab
 from src.errors import UserError
@@ -62,9 +62,23 @@ def _lines(path: Path, expect_tab: bool):
         yield lineno, line.strip(" \r\n")
 
 
-def split_rows(rows: list[tuple[str, str]], split: str, val_fraction: float, test_fraction: float, seed: int):
-    """Cut rows into (train, val, test) lists as the module docstring describes."""
+def split_rows(rows: list[tuple[str, str]], split: str, val_fraction: float, test_fraction: float, seed: int,
+               folds: int | None = None, fold: int = 0):  # fmt: skip
+    """Cut rows into (train, val, test) lists as the module docstring describes; with `folds`, fold
+    `fold` of a k-fold cross-validation over the same units (rows, or names when grouped: no name in
+    two splits), validation `val_fraction` of the units, `test_fraction` unused."""
     rng = random.Random(seed)
+    if folds is not None:
+        if split == "classic":
+            return k_fold(rows, folds, fold, round(len(rows) * val_fraction), seed)
+        rows = list(dict.fromkeys(rows))
+        names = sorted({name for name, _ in rows})
+        train, val, test = k_fold(names, folds, fold, round(len(names) * val_fraction), seed)
+        part = {n: 2 for n in test} | {n: 1 for n in val}
+        splits = ([], [], [])
+        for row in rows:
+            splits[part.get(row[0], 0)].append(row)
+        return splits
     if split == "classic":
         rows = rows[:]
         rng.shuffle(rows)
@@ -88,8 +102,10 @@ class NamesDataModule(SplitsDataModule):
 
     def __init__(self, data_dir: str, path: str, split: str, val_fraction: float, test_fraction: float,
                  split_seed: int, batch_size: int, eval_batch_size: int, bucketing: bool,
-                 num_workers: int = 0):  # fmt: skip
+                 num_workers: int = 0, folds: int | None = None, fold: int = 0):  # fmt: skip
         super().__init__(batch_size, eval_batch_size, num_workers=num_workers, bucketing=bucketing)
+        check_folds(folds, fold)
+        self.folds, self.fold = folds, fold
         if split not in SPLITS:
             raise UserError(f"task.data.split={split} is unknown; use one of {', '.join(SPLITS)}")
         if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
@@ -134,7 +150,9 @@ class NamesDataModule(SplitsDataModule):
 
     def cut(self, rows: list[tuple[str, str]], dropped: Counter) -> None:
         """self.rows: the (train, val, test) cut of `rows` as the module docstring describes; none empty."""
-        train, val, test = split_rows(rows, self.split, self.val_fraction, self.test_fraction, self.split_seed)
+        train, val, test = split_rows(
+            rows, self.split, self.val_fraction, self.test_fraction, self.split_seed, self.folds, self.fold
+        )
         self.rows = {"train": train, "val": val, "test": test}
         for name, part in self.rows.items():
             if not part:  # say how few names there really are: rows may collapse once cleaned ("Li2", "Li3")

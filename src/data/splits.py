@@ -1,4 +1,6 @@
-"""The train/val/test loaders every DataModule here shares."""
+"""The train/val/test loaders every DataModule here shares, and k-fold cross-validation splits."""
+
+import random
 
 import lightning as L
 import torch
@@ -7,6 +9,36 @@ from torch.utils.data import DataLoader, Dataset, SequentialSampler
 from src.data.batching import EpochShuffle, LengthBatchSampler, PassesBatchSampler, batch_as_is
 from src.data.specs import Spec
 from src.errors import UserError
+
+
+def check_folds(folds, fold) -> None:
+    """`task.data.folds` (None: one fixed split; else K >= 2) and `task.data.fold` (0 <= fold < K)."""
+    if folds is None:
+        return
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise UserError(f"task.data.folds={folds}; give a whole number of at least 2 (or null: one fixed split)")
+    if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < folds:
+        raise UserError(f"task.data.fold={fold} with task.data.folds={folds}; give a fold from 0 to {folds - 1}")
+
+
+def k_fold(units: list, folds: int, fold: int, val: int, seed: int) -> tuple[list, list, list]:
+    """Cross-validation: `units` shuffled with `seed` and cut into `folds` parts of near-equal size;
+    the test split is part `fold`, validation the first `val` units of the next part, training the rest.
+    Over fold = 0 .. folds - 1 every unit is tested exactly once."""
+    check_folds(folds, fold)
+    order = list(units)
+    random.Random(seed).shuffle(order)
+    size, extra = divmod(len(order), folds)
+    bounds = [k * size + min(k, extra) for k in range(folds + 1)]
+    parts = [order[bounds[k] : bounds[k + 1]] for k in range(folds)]
+    following = (fold + 1) % folds
+    if not 0 < val < len(parts[following]):
+        raise UserError(
+            f"{len(order)} items in {folds} folds leave {len(parts[following])} per fold: too few for {val} "
+            "validation items and a training set; use fewer folds or a smaller validation share"
+        )
+    train = [u for k, part in enumerate(parts) if k not in (fold, following) for u in part]
+    return train + parts[following][val:], parts[following][:val], parts[fold]
 
 
 class SplitsDataModule(L.LightningDataModule):
