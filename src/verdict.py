@@ -109,8 +109,12 @@ class Group:
         self.name = name
         self.runs = sorted(runs, key=lambda r: str(r.path))
         self.rows = [read_rows(r.path) for r in self.runs]
-        # a deterministic model (a baseline): its runs differ by nothing but the seed they ignore
-        self.fixed = all(r.results.get("deterministic") is True for r in self.runs)
+        # a deterministic model (a baseline) on one test set: its runs differ by nothing but the seed they
+        # ignore. On several folds its runs differ (other data): a group of runs like any other
+        self.fixed = (
+            all(r.results.get("deterministic") is True for r in self.runs)
+            and len({json.dumps(r.results["test"], sort_keys=True) for r in self.runs}) == 1
+        )
 
     def values(self, key: str) -> list[float]:
         return [r.results["test"][key] for r in self.runs if key in r.results["test"]]
@@ -171,6 +175,7 @@ class Pair:
     p_equivalent: float = float("nan")
     outcome: str = "untested"  # better, equivalent, inconclusive, untested
     needed: int | None = None  # runs per group that would settle an inconclusive pair
+    runs: int = 0  # the runs of the larger group of the two, as tested
 
 
 def test_pair(a: Sample, b: Sample, margin: float | None, sign: int) -> Pair:
@@ -201,18 +206,18 @@ def test_pair(a: Sample, b: Sample, margin: float | None, sign: int) -> Pair:
         d = stats.fixed_difference(group.values, fixed.mean, margin)
         if flip < 0:
             d = d._replace(diff=-d.diff, low=-d.high, high=-d.low)
-        return Pair(a.name, b.name, signed(d), "runs", spread(group.values), groups=1)
+        return Pair(a.name, b.name, signed(d), "runs", spread(group.values), groups=1, runs=len(group.values))
     if na >= 2 and nb >= 2:
         d = stats.welch_difference(a.values, b.values, margin)
         sd = math.sqrt((spread(a.values) ** 2 + spread(b.values) ** 2) / 2)
-        return Pair(a.name, b.name, signed(d), "runs", sd)
+        return Pair(a.name, b.name, signed(d), "runs", sd, runs=max(na, nb))
     # one run against a group: the group's seed spread stands for the single run's as well
     group = a if na >= 2 else b
     sd = spread(group.values)
     se, df = sd * math.sqrt(1 + 1 / len(group.values)), len(group.values) - 1.0
     how = f"t with the spread of {len(group.values)} runs for the single run"
     d = stats.t_difference(a.mean - b.mean, se, df, margin, how)
-    return Pair(a.name, b.name, signed(d), "runs", sd)
+    return Pair(a.name, b.name, signed(d), "runs", sd, runs=len(group.values))
 
 
 def paired_items(a: Sample, b: Sample, margin: float | None) -> stats.Difference | None:
@@ -258,7 +263,11 @@ def settle(pairs: list[Pair], margin: float | None) -> list[Pair]:
         else:
             pair.outcome = "inconclusive"
             if pair.scope == "runs":
-                pair.needed = stats.runs_needed(pair.difference.diff, pair.sd, margin, ALPHA, POWER, pair.groups)
+                # at the family's Bonferroni level (Holm never asks for less), and more runs than there are
+                needed = stats.runs_needed(
+                    pair.difference.diff, pair.sd, margin, ALPHA / len(tested), POWER, pair.groups
+                )
+                pair.needed = None if needed is None else max(needed, pair.runs + 1)
     return pairs
 
 
@@ -290,7 +299,7 @@ def said(pair: Pair, margin: float | None) -> str:
         return "inconclusive on these items; one run each says nothing of the cells: train seeds"
     if pair.needed is None:
         return f"inconclusive; over {stats.MOST_RUNS} runs per group would be needed at this difference and spread"
-    return f"inconclusive; about {pair.needed} runs per group would settle it (80% power)"
+    return f"inconclusive; about {pair.needed} runs per group would settle it (80% power, Bonferroni level)"
 
 
 def verdict(groups: list[Group], key: str, higher: bool, margin: float | None) -> tuple[str, list[Pair]]:

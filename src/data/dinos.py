@@ -112,7 +112,8 @@ class WordsDataModule(SplitsDataModule):
                 words, self.split_seed, self.val_size, self.test_size, self.unique, self.folds, self.fold
             )
         except UserError as err:
-            raise UserError(f"{path}: {err}; give a longer file, or set task.data.val_size and test_size") from None
+            what = "" if self.folds else "; give a longer file, or set task.data.val_size and test_size"
+            raise UserError(f"{path}: {err}{what}") from None
         self.words = {"train": train, "val": val, "test": test}
         self.spec = LanguageModelSpec(vocab=VOCAB, train_words=sorted(train))  # to tell new samples from seen ones
         self.datasets = language_model_datasets(self.words, VOCAB)
