@@ -129,6 +129,19 @@ def fixed_difference(a: list[float], fixed: float, margin: float | None = None, 
     return t_difference(float(a.mean() - fixed), se, len(a) - 1.0, margin, how, level)
 
 
+def folds_difference(a: list[float], b: list[float], margin: float | None = None, level: float = LEVEL) -> Difference:
+    """mean(a - b) over K cross-validation folds (a[k], b[k]: both scored on fold k's test set), with
+    Nadeau and Bengio's (2003) corrected resampled t: variance (1/K + n_test/n_train) s^2 with K - 1
+    degrees of freedom, n_test/n_train = 1/(K - 1) for k-fold (each training set is the other K - 1
+    folds). A plain paired t (variance s^2/K) ignores that the training sets overlap and calls too
+    many differences (Dietterich 1998; Bouckaert and Frank 2004)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    k = len(d)
+    se = float(np.sqrt((1 / k + 1 / (k - 1)) * d.var(ddof=1)))
+    how = f"paired over {k} folds (corrected resampled t)"
+    return t_difference(float(d.mean()), se, k - 1.0, margin, how, level)
+
+
 def power(n: int, effect: float, sd: float, margin: float | None, alpha: float, groups: int = 2) -> float:
     """The chance that n runs per group (groups=2: Welch's two groups of equal spread; groups=1: runs
     against a fixed value) settle a true difference `effect`: the t-test finds it, or, when it lies

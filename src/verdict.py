@@ -12,6 +12,9 @@ with its 95% interval and a test over runs (src/stats.py):
 - a group against a deterministic model (a baseline: `deterministic` in its results.json; its value
   does not move with the seed): a one-sample t over the group's runs;
 - one run against a group: a t with the group's seed spread standing for the single run's too;
+- two groups cross-validated on the same K folds (`task.data.folds`): a t paired over the folds with
+  Nadeau and Bengio's (2003) corrected variance, (1/K + n_test/n_train) s^2, since the folds'
+  training sets overlap (a plain paired t over folds calls too many differences);
 - one run against one run: the test paired over their test items (a sign-flip permutation test; for
   BLEU sacrebleu's approximate randomisation). It answers "this trained model against that one",
   not which cell is better, and the verdict says so (two deterministic models are exactly that).
@@ -137,7 +140,18 @@ class Group:
         if found is not None:
             metric, suffix = found
             items = (metric, [r for r in self.rows[0] if r["set"] == suffix], bleu_ngrams(self.runs[0]))
-        return Sample(self.name, self.values(key), self.fixed, items, self.test_set())
+        return Sample(self.name, self.values(key), self.fixed, items, self.test_set(), self.by_test_set(key))
+
+    def by_test_set(self, key: str) -> dict[str, float] | None:
+        """The mean of `key` over the runs of each test set, when the runs cover two or more (folds)."""
+        found: dict[str, list[float]] = {}
+        for run, rows in zip(self.runs, self.rows, strict=True):
+            if not rows or key not in run.results["test"]:
+                return None
+            found.setdefault(json.dumps([[r["set"], r.get("target")] for r in rows]), []).append(
+                run.results["test"][key]
+            )
+        return {k: sum(v) / len(v) for k, v in found.items()} if len(found) >= 2 else None
 
     def test_set(self) -> str | None:
         """What tells the test items of the group's runs apart: their distinct test sets (each as its
@@ -157,6 +171,7 @@ class Sample:
     fixed: bool = False  # a deterministic model: its value does not move with the seed
     items: tuple[str, list[dict], int] | None = None  # one run's (metric, test rows, BLEU n-grams)
     test_set: str | None = None  # see Group.test_set: the pair is untested when two groups' differ
+    by_test_set: dict[str, float] | None = None  # cross-validation: the mean over runs on each fold's test set
 
     @property
     def mean(self) -> float:
@@ -207,6 +222,10 @@ def test_pair(a: Sample, b: Sample, margin: float | None, sign: int) -> Pair:
         if flip < 0:
             d = d._replace(diff=-d.diff, low=-d.high, high=-d.low)
         return Pair(a.name, b.name, signed(d), "runs", spread(group.values), groups=1, runs=len(group.values))
+    if a.by_test_set and b.by_test_set and a.by_test_set.keys() == b.by_test_set.keys():
+        folds = sorted(a.by_test_set)
+        d = stats.folds_difference([a.by_test_set[k] for k in folds], [b.by_test_set[k] for k in folds], margin)
+        return Pair(a.name, b.name, signed(d), "folds")
     if na >= 2 and nb >= 2:
         d = stats.welch_difference(a.values, b.values, margin)
         sd = math.sqrt((spread(a.values) ** 2 + spread(b.values) ** 2) / 2)
@@ -297,6 +316,10 @@ def said(pair: Pair, margin: float | None) -> str:
         return f"equivalent within ±{margin:g}{about}"
     if one_each:
         return "inconclusive on these items; one run each says nothing of the cells: train seeds"
+    if pair.scope == "folds":
+        return (
+            "inconclusive; more folds do not shrink the overlap term: repeat the cross-validation on other split seeds"
+        )
     if pair.needed is None:
         return f"inconclusive; over {stats.MOST_RUNS} runs per group would be needed at this difference and spread"
     return f"inconclusive; about {pair.needed} runs per group would settle it (80% power, Bonferroni level)"

@@ -77,7 +77,7 @@ def test_compare_pools_the_folds_as_runs(fold_runs: Path):
     report = compare(fold_runs)
     assert "| gru | 3 |" in report and "| rnn | 3 |" in report  # one group per cell, its folds its runs
     row = next(line for line in report.splitlines() if " vs " in line)
-    assert "Welch over runs (3 vs 3)" in row
+    assert "paired over 3 folds (corrected resampled t)" in row
 
 
 def test_groups_on_other_folds_are_not_compared(fold_runs: Path, tmp_path: Path):

@@ -10,6 +10,7 @@ from src.stats import (
     bootstrap_interval,
     corpus_bleu,
     fixed_difference,
+    folds_difference,
     holm,
     paired_difference,
     paired_permutation,
@@ -144,3 +145,12 @@ def test_one_bleu_with_several_references():
     assert float(metric.compute()) == corpus_bleu(hyps, refs) == pytest.approx(1.0)
     with pytest.warns(UserWarning, match="called before the ``update``"):  # torchmetrics' own warning
         assert float(CorpusBLEU(4).compute()) == 0.0  # nothing seen
+
+
+def test_folds_difference_uses_the_corrected_resampled_variance():
+    # differences 0.5, 1.0, 0.5 over 3 folds: mean 2/3, variance 1/12; Nadeau and Bengio's factor
+    # 1/3 + 1/2 = 5/6 (a plain paired t would take 1/3): se^2 = 5/72, se = 0.26352, t = 2.5298 with
+    # 2 df; for 2 df the two-sided p is 1 - t / sqrt(t^2 + 2) = 0.1271
+    d = folds_difference([1.0, 2.0, 3.0], [0.5, 1.0, 2.5])
+    assert d.diff == pytest.approx(2 / 3) and d.se == pytest.approx(0.26352, abs=1e-5) and d.df == 2
+    assert d.p == pytest.approx(0.1271, abs=1e-4)

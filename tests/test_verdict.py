@@ -107,6 +107,22 @@ def test_aa_groups_of_one_setting_are_called_different_at_most_at_the_test_level
     assert different / 1000 <= 0.06
 
 
+def test_aa_cross_validated_groups_of_one_setting():
+    """1000 A/A comparisons on 10 folds: the folds differ in difficulty (shared by both groups), the
+    runs by their seed; the corrected test over folds calls them different at most at its level."""
+    rng = np.random.default_rng(3)
+    different = 0
+    for _ in range(1000):
+        fold_nll = rng.normal(1.6, 0.05, 10)  # some folds are harder than others
+        a = {str(k): float(v) for k, v in enumerate(fold_nll + rng.normal(0, 0.01, 10))}
+        b = {str(k): float(v) for k, v in enumerate(fold_nll + rng.normal(0, 0.01, 10))}
+        samples = [Sample(name, list(v.values()), by_test_set=v) for name, v in (("a", a), ("b", b))]
+        [pair] = verdicts(samples, higher=False, margin=0.01)
+        assert pair.scope == "folds"
+        different += pair.outcome in ("better", "worse")
+    assert different / 1000 <= 0.06
+
+
 def test_a_real_difference_between_settings_is_found():
     """The other side of the calibration: a shift of 6 points of accuracy with 8 runs each is found,
     a shift of 0.1 point with a margin of 0.5 point is called equivalent with enough runs."""
