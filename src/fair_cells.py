@@ -5,7 +5,8 @@ One Hydra sweep cannot say "an Optuna study per cell, then each cell's best over
 small driver runs them through src.train's own functions, in this process, one run at a time:
 1. per cell, the same study: `fair_cells.trials` trials, the same search space and sampler seed,
    every model within the same parameter budget (`model.param_budget`, by default the task's
-   default GRU's count; a trial may take a share of it, `budget_share`, and hidden_size follows);
+   default GRU's count; by default all of it, so every cell is within 2% of one count; a search
+   over `fair_cells.search.budget_share.choices` lets a trial take a share, hidden_size following);
 2. each cell's best trial retrained with every seed of `fair_cells.seeds`;
 3. src.compare over the retrained runs: compare.md, compare.png and report.md (the setup, the
    intervals, the pairwise tests and the verdict).
