@@ -176,3 +176,27 @@ def test_a_resume_path_that_starts_with_http_is_a_local_file_loaded_as_weights(t
     assert result.code == 0, result.err
     assert snapshot(tmp_path, skip=tmp_path / run) == before
     assert json.loads((run / "results.json").read_text())["epochs"] == 3
+
+
+def test_a_checkpoints_task_name_never_reaches_a_config_path(finished, data_dir, tmp_path, run_cli):
+    """inspect composed `task=<the checkpoint's task>`: a name like ../../<run>/evil loaded a YAML file
+    shipped in the run folder, whose task.data._target_ was instantiated."""
+    import src.inspect
+    import src.predict
+
+    pwned = tmp_path / "pwned.txt"
+    evil = finished / "evil.yaml"
+    evil.write_text(
+        "# @package _global_\ntask:\n  name: names\n  data:\n    _target_: pathlib.Path.write_text\n"
+        f"    self: {{_target_: pathlib.Path, _args_: [{pwned}]}}\n    data: written\n"
+    )
+    ckpt_path = finished / "checkpoints" / "best.ckpt"
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    ckpt["rnnlab"]["task"] = str(Path("..") / ".." / ".." / ".." / evil.relative_to("/").with_suffix(""))
+    torch.save(ckpt, ckpt_path)
+    before = snapshot(tmp_path, skip=finished)
+    argv = [f"ckpt={ckpt_path}", "input=Rossi", f"data_dir={data_dir}"]
+    run_cli(src.inspect, argv).assert_one_clear_line("not one of this project's")
+    run_cli(src.predict, argv[:2]).assert_one_clear_line("not one of this project's")
+    assert not pwned.exists()
+    assert snapshot(tmp_path, skip=finished) == before

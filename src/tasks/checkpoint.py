@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from src import CONF_DIR
 from src.errors import UserError
 from src.tasks.base import CHECKPOINT_KEY, RecurrentTask
 from src.tasks.registry import TASK_CLASSES, task_class
@@ -42,6 +43,14 @@ def read_checkpoint(path: str | Path) -> dict:
         raise UserError(
             f"{path} is not a checkpoint of this project (no '{CHECKPOINT_KEY}' entry, hyper-parameters "
             "and weights); train one with src.train"
+        )
+    task, module = ckpt[CHECKPOINT_KEY].get("task"), ckpt[CHECKPOINT_KEY].get("module")
+    tasks = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
+    # the task name goes into a config composition (inspect) and folder names: one of ours, nothing else
+    if not isinstance(task, str) or task not in tasks or not isinstance(module, str):
+        raise UserError(
+            f"{path} names task {str(task)[:60]!r}, not one of this project's ({', '.join(tasks)}); "
+            "use a checkpoint written by src.train"
         )
     return ckpt
 
