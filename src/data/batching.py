@@ -96,6 +96,17 @@ class PairedSequences(Dataset):
         return PairBatch(self.src[idx, :s], self.src_lengths[idx], self.tgt_in[idx, :t], self.tgt_out[idx, :t], idx)
 
 
+def to_device(batch: Batch | PairBatch, device: torch.device | str) -> Batch | PairBatch:
+    """`batch` on `device`, its lengths left on the CPU: pack_padded_sequence (and cuDNN) wants them
+    there, so moving them to a GPU would only cost a copy back for every recurrent call. Every place
+    a loader's batch meets the model uses this: Lightning's loop (RecurrentTask.transfer_batch_to_device),
+    the InspectCells callback and src.inspect (src/tasks/inspection.py)."""
+    return type(batch)(**{
+        name: part.to(device) if isinstance(part, Tensor) and not name.endswith("lengths") else part
+        for name, part in batch._asdict().items()
+    })  # fmt: skip
+
+
 def epoch_generator(seed: int, epoch: int, *stream: int) -> torch.Generator:
     """A generator drawn from (seed, epoch) alone (`stream` tells apart two draws of one epoch)."""
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch, *stream]).generate_state(1)[0]))

@@ -26,6 +26,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
+from src.data.batching import to_device
 from src.data.specs import Spec, spec_from_dict
 from src.errors import UserError
 from src.tasks import LR_SCHEDULES
@@ -124,6 +125,10 @@ class RecurrentTask(L.LightningModule):
     # --- the loop ---------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
         return self.net(*args, **kwargs)
+
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        """Lightning's hook: the batch on the module's device, its lengths kept on the CPU (to_device)."""
+        return to_device(batch, device)
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         loss = self.step(batch, "train").loss

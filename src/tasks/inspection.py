@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from src.data.batching import IGNORE, Batch, PairBatch, pad
+from src.data.batching import IGNORE, Batch, PairBatch, pad, to_device
 from src.data.binary import INPUTS as BIT_PAIRS
 from src.data.codecs import CODECS
 from src.data.specs import ClassificationSpec, LabellingSpec, LanguageModelSpec, Seq2SeqSpec
@@ -42,8 +42,10 @@ class Reading:
 
 
 def readings(task: RecurrentTask, batch: Batch | PairBatch) -> list[Reading]:
-    """The cores of `task` and their inputs for `batch` (eval mode: no dropout)."""
+    """The cores of `task` and their inputs for `batch`, a loader's batch on any device (it is moved
+    to the task's), in eval mode: no dropout."""
     net, spec = task.net, task.spec
+    batch = to_device(batch, task.device)
     if isinstance(spec, Seq2SeqSpec):
         src = net.src_embed(batch.src)  # (B, S, E)
         _, state = net.encoder(src, batch.src_lengths)
@@ -125,7 +127,6 @@ def batch_symbols(task: RecurrentTask, batch: Batch | PairBatch) -> list[list[st
 
 def trace(task: RecurrentTask, batch) -> list[tuple[Reading, list[Trace]]]:
     """Each reading of `batch` with its replayed traces (no gradients), on the task's device."""
-    batch = type(batch)(*(part.to(task.device) if isinstance(part, Tensor) else part for part in batch))
     with torch.no_grad():
         return [(r, replay(r.core, r.x, r.lengths, r.state)[0]) for r in readings(task, batch)]
 
@@ -193,7 +194,6 @@ def gradient_norms(task: RecurrentTask, batch) -> tuple[Tensor, str]:
     """d loss / d h_t norms (T,) of the first reading's top layer for a batch of one, and what the
     loss is: the task's loss at the last step against its own most likely output when it has a per-step
     head, else the sum of the last hidden state."""
-    batch = type(batch)(*(part.to(task.device) if isinstance(part, Tensor) else part for part in batch))
     reading = readings(task, batch)[0]
     if reading.head is not None:
 
