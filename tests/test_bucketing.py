@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
-from src.data.batching import EpochShuffle, LengthBatchSampler, batch_as_is
+from src.data.batching import EpochShuffle, EvalBatches, LengthBatchSampler, batch_as_is
 from src.data.splits import SplitsDataModule
 from src.errors import UserError
 from src.train import build_run
@@ -69,6 +69,23 @@ def test_ddp_ranks_get_disjoint_covering_shares_in_as_many_batches(n: int):
         assert not set(items[0]) & set(items[1])  # disjoint
     else:  # DistributedSampler repeats one item so that both ranks get as many
         assert len(set(items[0]) & set(items[1])) <= 1
+
+
+@pytest.mark.parametrize("n", [400, 401])
+def test_evaluation_shares_cover_every_item_once_sorted_by_length(n: int):
+    """Validation and test under DDP: no item repeated (it would count twice), none left out."""
+    lengths = torch.randint(1, 20, (n,), generator=torch.Generator().manual_seed(0))
+    shares = [list(EvalBatches(range(n), 8, lengths=lengths, processes=2, rank=rank)) for rank in (0, 1)]
+    items = [i for share in shares for batch in share for i in batch]
+    assert sorted(items) == list(range(n))  # every item once
+    for share in shares:
+        order = [i for batch in share for i in batch]
+        assert [int(lengths[i]) for i in order] == sorted((int(lengths[i]) for i in order), reverse=True)
+    assert [len(s) for s in shares] == [
+        len(EvalBatches(range(n), 8, lengths=lengths, processes=2, rank=r)) for r in (0, 1)
+    ]
+    one = list(EvalBatches(range(n), 8, lengths=lengths))  # no process group: one share, all items
+    assert sorted(i for batch in one for i in batch) == list(range(n))
 
 
 def test_lightning_puts_its_distributed_sampler_into_the_bucketed_loader(data_dir, datamodule):

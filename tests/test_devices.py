@@ -82,8 +82,8 @@ def test_callbacks_predict_and_inspect_run_with_the_model_on_an_accelerator(
         trainer = SimpleNamespace(is_global_zero=True, logger=logger, datamodule=datamodule, global_step=1)
         InspectCells(max_items=16).on_train_end(trainer, module)
 
-        # a batch as Lightning's loop hands it to the step: moved by the module's own hook
-        batch = module.transfer_batch_to_device(next(iter(datamodule.val_dataloader())), ACCELERATOR, 0)
+        # a batch as Lightning's loop hands it to the step: moved by the DataModule's hook
+        batch = datamodule.transfer_batch_to_device(next(iter(datamodule.val_dataloader())), ACCELERATOR, 0)
         lengths = [part for name, part in batch._asdict().items() if name.endswith("lengths")]
         assert lengths and not any(accel.on(t) for t in lengths), "pack lengths stay on the CPU"
         assert accel.on(batch[0])

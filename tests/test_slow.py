@@ -33,30 +33,38 @@ def test_a_few_real_epochs_on_names_beat_the_majority_class_by_far(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_ddp_with_two_cpu_processes(data_dir: Path, tmp_path: Path):
-    """`trainer=ddp trainer.accelerator=cpu trainer.devices=2` really runs two processes (gloo)."""
+def test_ddp_with_two_cpu_processes_tests_every_item_once_as_one_process_would(shared_data, tmp_path, compose):
+    """`trainer=ddp trainer.accelerator=cpu trainer.devices=2` really runs two processes (gloo), and its
+    test record is whole: all 1814 test names once, in item order, each as one process evaluating
+    the same checkpoint predicts it, with the same test metrics (Lightning's own sampler would pad
+    the shares with repeated names; before the gather, rank 0 wrote its 907)."""
+    import lightning as L
+    import torch
+
+    from src.train import build_run
+
     run = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "src.train",
-        "trainer=ddp",
-        "trainer.accelerator=cpu",
-        "trainer.devices=2",
-        f"paths.data_dir={data_dir}",
-        "model.hidden_size=8",
-        "task.data.batch_size=4",
-        "trainer.max_epochs=2",
-        "trainer.enable_progress_bar=false",
-        f"hydra.run.dir={run}",
-    ]
+    overrides = [f"paths.data_dir={shared_data}", "model.hidden_size=8", "task.data.batch_size=64",
+                 "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]  # fmt: skip
+    cmd = [sys.executable, "-m", "src.train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+           *overrides, f"hydra.run.dir={run}"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ})
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
     assert "distributed_backend=gloo" in log and "All distributed processes registered" in log
     assert "MEMBER: 2/2" in log
     results = json.loads((run / "results.json").read_text())
-    assert results["epochs"] == 2 and "test/acc" in results["test"]
+    rows = [json.loads(line) for line in (run / "test_predictions.jsonl").read_text().splitlines()]
+
+    datamodule, module = build_run(compose(["trainer.accelerator=cpu", *overrides], tmp_path / "one"))
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    module.load_state_dict(torch.load(results["best_ckpt"], weights_only=True)["state_dict"])
+    [single] = trainer.test(module, datamodule=datamodule, verbose=False)
+    assert len(rows) == len(datamodule.datasets["test"]) == 1814
+    key = ("input", "target", "prediction")
+    assert [[r[k] for k in key] for r in rows] == [[r[k] for k in key] for r in module.test_rows]
+    assert results["test"] == pytest.approx(single, rel=1e-5)
+    assert sum(b["items"] for b in results["by_length"]) == 1814
 
 
 @pytest.mark.slow

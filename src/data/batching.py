@@ -9,8 +9,9 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor
-from torch.utils.data import BatchSampler, Dataset, RandomSampler, Sampler
+from torch.utils.data import BatchSampler, Dataset, DistributedSampler, RandomSampler, Sampler
 
 IGNORE = -100  # padding in per-step targets: cross_entropy's ignore_index
 
@@ -46,8 +47,8 @@ class PaddedSequences(Dataset):
         """(N,) what LengthBatchSampler groups items by: their lengths."""
         return self.lengths
 
-    def __getitem__(self, index: int) -> Batch:
-        return self.__getitems__([index])
+    def __getitem__(self, index: int | list[int]) -> Batch:
+        return self.__getitems__(index if isinstance(index, list) else [index])
 
     def __getitems__(self, indices: list[int]) -> Batch:
         idx = torch.as_tensor(indices, dtype=torch.long)
@@ -90,6 +91,9 @@ class PairedSequences(Dataset):
         decoder's steps cost more: each ends in the output layer over the whole target vocabulary)."""
         return self.tgt_lengths * (int(self.src_lengths.max()) + 1) + self.src_lengths
 
+    def __getitem__(self, index: int | list[int]) -> PairBatch:
+        return self.__getitems__(index if isinstance(index, list) else [index])
+
     def __getitems__(self, indices: list[int]) -> PairBatch:
         idx = torch.as_tensor(indices, dtype=torch.long)
         s, t = int(self.src_lengths[idx].max()), int(self.tgt_lengths[idx].max())
@@ -99,8 +103,9 @@ class PairedSequences(Dataset):
 def to_device(batch: Batch | PairBatch, device: torch.device | str) -> Batch | PairBatch:
     """`batch` on `device`, its lengths left on the CPU: pack_padded_sequence (and cuDNN) wants them
     there, so moving them to a GPU would only cost a copy back for every recurrent call. Every place
-    a loader's batch meets the model uses this: Lightning's loop (RecurrentTask.transfer_batch_to_device),
-    the InspectCells callback and src.inspect (src/tasks/inspection.py)."""
+    a loader's batch meets the model uses this: Lightning's loop (the DataModule's
+    transfer_batch_to_device, src/data/splits.py), the InspectCells callback and src.inspect
+    (src/tasks/inspection.py)."""
     return type(batch)(**{
         name: part.to(device) if isinstance(part, Tensor) and not name.endswith("lengths") else part
         for name, part in batch._asdict().items()
@@ -188,3 +193,33 @@ class LengthBatchSampler(BatchSampler):
             batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
         for batch in batches:
             yield batch.tolist()
+
+
+class EvalBatches(DistributedSampler):
+    """The batches of an evaluation split (validation, test) for this process: its share of the items
+    (rank, rank + processes, ...; one share, all items, without DDP), sorted by `lengths`, longest
+    first, and cut into batches. Under DDP every item is in exactly one process's share and none is
+    repeated: the DistributedSampler Lightning would put in pads the shares to equal size with
+    repeated items, which then count twice in the metrics and the test record. A DistributedSampler,
+    so Lightning keeps it; a DataLoader takes it as `sampler` with `batch_size=None`, and the dataset
+    serves each list of indices as one batch. Shares differ by at most one item; evaluation has no
+    collective step but the metrics' sync at the epoch's end, so the processes need not run as many
+    batches."""
+
+    def __init__(self, data: Dataset, batch_size: int, *, lengths: Tensor, processes: int | None = None,
+                 rank: int | None = None):  # fmt: skip
+        if processes is None or rank is None:  # this process's place in the process group, if any
+            distributed = dist.is_available() and dist.is_initialized()
+            processes, rank = (dist.get_world_size(), dist.get_rank()) if distributed else (1, 0)
+        super().__init__(data, num_replicas=processes, rank=rank, shuffle=False)
+        self.batch_size, self.lengths = batch_size, torch.as_tensor(lengths)
+        self.share = torch.arange(rank, len(self.lengths), processes)
+        self.num_samples = self.total_size = len(self.share)
+
+    def __iter__(self):
+        order = self.share[torch.sort(self.lengths[self.share], descending=True, stable=True).indices]
+        for batch in order.split(self.batch_size):
+            yield batch.tolist()
+
+    def __len__(self) -> int:
+        return -(-len(self.share) // self.batch_size)

@@ -4,9 +4,16 @@ import random
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, SequentialSampler
+from torch.utils.data import DataLoader, Dataset
 
-from src.data.batching import EpochShuffle, LengthBatchSampler, PassesBatchSampler, batch_as_is
+from src.data.batching import (
+    EpochShuffle,
+    EvalBatches,
+    LengthBatchSampler,
+    PassesBatchSampler,
+    batch_as_is,
+    to_device,
+)
 from src.data.specs import Spec
 from src.errors import UserError
 
@@ -66,15 +73,17 @@ class SplitsDataModule(L.LightningDataModule):
         self.passes, self.num_workers, self.bucketing = passes, num_workers, bucketing
         self.datasets: dict[str, Dataset] = {}
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        """Lightning's hook: the batch on the module's device, its lengths kept on the CPU (to_device)."""
+        return to_device(batch, device)
+
     def _loader(self, split: str, batch_size: int) -> DataLoader:
-        """An evaluation loader: the items sorted by length, longest first, cut into batches."""
+        """An evaluation loader: this process's share of the items (all of them without DDP), sorted
+        by length, longest first, cut into batches (EvalBatches: under DDP no item is repeated)."""
         data = self.datasets[split]
-        batches = LengthBatchSampler(
-            SequentialSampler(data), batch_size, lengths=data.length_key, shuffle=False, chunk_batches=None
-        )
         return DataLoader(
-            data, batch_sampler=batches, collate_fn=batch_as_is, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            data, batch_size=None, sampler=EvalBatches(data, batch_size, lengths=data.length_key),
+            collate_fn=batch_as_is, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:

@@ -26,7 +26,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
-from src.data.batching import to_device
 from src.data.specs import Spec, spec_from_dict
 from src.errors import UserError
 from src.tasks import LR_SCHEDULES
@@ -126,10 +125,6 @@ class RecurrentTask(L.LightningModule):
     def forward(self, *args, **kwargs):
         return self.net(*args, **kwargs)
 
-    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        """Lightning's hook: the batch on the module's device, its lengths kept on the CPU (to_device)."""
-        return to_device(batch, device)
-
     def training_step(self, batch, batch_idx: int) -> Tensor:
         loss = self.step(batch, "train").loss
         self._loss_sum = self._loss_sum + loss.detach() * len(batch[0])
@@ -185,9 +180,14 @@ class RecurrentTask(L.LightningModule):
         self.test_rows, self._test_order = [], []  # rows, and (test set, item) of each
 
     def on_test_epoch_end(self) -> None:
+        rows, where = self.test_rows, self._test_order
+        if self.trainer.world_size > 1:  # under DDP each process tested its share (EvalBatches): gather all
+            shares = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(shares, (rows, where))
+            rows, where = [r for share in shares for r in share[0]], [w for share in shares for w in share[1]]
         # test batches come sorted by length: the rows go back to test set, then item order
-        order = sorted(range(len(self.test_rows)), key=self._test_order.__getitem__)
-        self.test_rows = [self.test_rows[i] for i in order]
+        order = sorted(range(len(rows)), key=where.__getitem__)
+        self.test_rows = [rows[i] for i in order]
         values = {}
         for suffix, loss, metrics in zip(self.spec.test_sets, self.test_losses, self.test_metrics, strict=True):
             values[f"test/loss{suffix}"] = loss.compute()
