@@ -46,11 +46,18 @@ POSITIVE = (positive_number, "a number above 0, e.g. 3e-3")
 NON_NEGATIVE = (lambda v: share(v) or (positive_number(v)), "a number of at least 0")
 SHARE = (share, "a share in [0, 1), e.g. 0.1")
 
+# Lightning's precisions (transformer-engine needs its own package); torch's float32 matmul settings
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+
 # option -> (is it good, what to give instead); an option a task does not have is skipped
 CHECKS = {
     "seed": (lambda v: WHOLE_0[0](v) and v < 2**32, "a whole number from 0 to 4294967295"),
     "threads": (lambda v: v is None or WHOLE_1[0](v), "a whole number of at least 1, or null for torch's default"),
+    "matmul_precision": (lambda v: v in MATMUL_PRECISIONS, f"one of {', '.join(MATMUL_PRECISIONS)}"),
     "trainer.max_epochs": WHOLE_1,
+    "trainer.precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    "trainer.deterministic": (lambda v: isinstance(v, bool) or v == "warn", "true, false or warn"),
     "trainer.devices": (
         lambda v: v == "auto" or v == -1 or WHOLE_1[0](v) or (isinstance(v, list) and bool(v)),
         "a number of devices of at least 1, a list of device ids, -1 (all) or auto",
@@ -139,15 +146,16 @@ def check_command_line(argv: list[str]) -> None:
             parsed += parser.parse_overrides([arg])
         except HydraException as err:
             raise UserError(f"{arg}: {one_line(err)}; quote a value with spaces or symbols: 'key=\"a b\"'") from None
-    overrides = []
+    overrides, swept = [], {}
     for override, arg in zip(parsed, args, strict=True):
         if override.is_sweep_override() and multirun:  # each job is checked as it starts; here its first
             if override.value_type == ValueType.INTERVAL_SWEEP:
                 continue  # a search's interval(a, b): its samples are checked per job
-            first = next(iter(override.sweep_string_iterator()), None)
-            if first is None:
+            values = list(override.sweep_string_iterator())
+            if not values:
                 raise UserError(f"{arg} sweeps over no values; give at least one")
-            overrides.append(f"{override.get_key_element()}={first}")
+            swept[override.get_key_element()] = values
+            overrides.append(f"{override.get_key_element()}={values[0]}")
         else:
             overrides.append(arg)
     try:
@@ -167,10 +175,27 @@ def check_command_line(argv: list[str]) -> None:
         if trials is not None and not WHOLE_1[0](trials):
             raise UserError(f"hydra.sweeper.n_trials={trials}; give {WHOLE_1[1]}")
     check_config(cfg)
+    if multirun:
+        check_sweep_launcher(cfg, swept)
     for arg in args:
         key, _, value = arg.partition("=")
         if key in ("hydra.run.dir", "hydra.sweep.dir"):
             check_folder(key, Path(value).expanduser(), None if multirun else cfg.ckpt_path)
+
+
+def check_sweep_launcher(cfg: DictConfig, swept: dict[str, list[str]]) -> None:
+    """A sweep of DDP runs needs a launcher that starts each job's processes itself (SLURM's srun):
+    on this machine Lightning starts a DDP run's other processes by running its command line again,
+    and a sweep's command line would start the whole sweep again in each of them."""
+    ddp = "ddp" in str(OmegaConf.select(cfg, "trainer.strategy", default="")) or any(
+        "ddp" in value for key in ("trainer", "trainer.strategy") for value in swept.get(key, [])
+    )
+    launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
+    if ddp and not launcher.endswith("SlurmLauncher"):
+        raise UserError(
+            "trainer=ddp in a sweep (-m) on one machine would start the whole sweep again in every DDP "
+            "process; run its jobs one at a time without -m, or sweep on SLURM (hydra/launcher=submitit_slurm)"
+        )
 
 
 def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:

@@ -149,6 +149,7 @@ def build_run(cfg: DictConfig):
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    torch.set_float32_matmul_precision(cfg.matmul_precision)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build(cfg.task.data, "task.data")
     datamodule.prepare_data()

@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 import src.inspect
 import src.predict
 import src.tasks.checkpoint
+import src.train
 from src.callbacks import InspectCells
 from src.tasks.base import CHECKPOINT_KEY
 from src.train import build_run
@@ -100,3 +101,19 @@ def test_callbacks_predict_and_inspect_run_with_the_model_on_an_accelerator(
         assert {Path(p).name for p in out.split()} >= {"states_1.png", "gradient_flow.png"}
     logger.experiment.flush()
     assert any((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("trainers", [["trainer=ddp", "model=rnn,gru"], ["trainer=cpu,ddp"]])
+def test_a_local_sweep_of_ddp_runs_is_one_line_before_anything_starts(trainers, tiny, tmp_path, run_cli):
+    """Lightning starts a DDP run's other processes by running its command line again: with -m each of
+    them would run the whole sweep again."""
+    sweep = tmp_path / "sweep"
+    argv = ["-m", *tiny, *trainers, "trainer.accelerator=cpu", f"hydra.sweep.dir={sweep}"]
+    run_cli(src.train, argv).assert_one_clear_line("trainer=ddp in a sweep", "hydra/launcher=submitit_slurm")
+    assert not sweep.exists()
+
+
+@pytest.mark.parametrize("option", ["trainer.precision=8-mixed", "matmul_precision=low", "trainer.deterministic=maybe"])
+def test_precision_options_are_checked_in_one_line(option, tiny, tmp_path, run_cli):
+    run_cli(src.train, [*tiny, option, f"hydra.run.dir={tmp_path / 'run'}"]).assert_one_clear_line(option)
+    assert not (tmp_path / "run").exists()

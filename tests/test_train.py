@@ -1,10 +1,12 @@
 """Runs tier: the commands a user runs, in-process, on tiny synthetic data."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import src.train
@@ -20,14 +22,21 @@ RESULT_KEYS = {"task", "model", "overrides", "best_val", "test", "epochs", "trai
 TASKS = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
 
 
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_fast_dev_run_every_task_and_cell(task: str, cell: str, data_dir: Path, tmp_path: Path, compose):
-    overrides = [f"task={task}", f"model={cell}", "trainer=debug", f"paths.data_dir={data_dir}", "model.hidden_size=8"]
+def test_fast_dev_run_every_task_and_cell(task: str, cell: str, precision: str, data_dir: Path, tmp_path: Path,
+                                          compose):  # fmt: skip
+    """One batch of train, val and test, in full and in mixed precision (CPU autocast: bf16). 16-mixed
+    is a GPU's (Lightning makes it bf16-mixed on a CPU, with a warning): make gpu-check runs it."""
+    overrides = [f"task={task}", f"model={cell}", "trainer=debug", f"paths.data_dir={data_dir}", "model.hidden_size=8",
+                 f"trainer.precision={precision}"]  # fmt: skip
     results = train(compose(overrides, tmp_path / cell))
     assert results["model"] == cell and results["task"] == task
     assert results["test"] and all(k.startswith("test/") for k in results["test"])
+    assert all(math.isfinite(v) for v in results["test"].values()), results["test"]
     assert json.loads((tmp_path / cell / "results.json").read_text())["model"] == cell
+    assert yaml.safe_load((tmp_path / cell / "config.yaml").read_text())["trainer"]["precision"] == precision
 
 
 @pytest.fixture(scope="module")

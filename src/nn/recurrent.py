@@ -4,6 +4,7 @@ This is the only place that knows an LSTM's state is an (h, c) pair; callers get
 opaque state, and ask `last_layer_state` for the (B, directions * H) summary of a sequence.
 """
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -63,6 +64,22 @@ class RecurrentCore(nn.Module):
         return outputs, state
 
     def _run(self, x, state: State | None):
+        if x.data.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # CPU mixed precision (trainer.precision=bf16-mixed or 16-mixed): oneDNN's reduced-precision
+            # LSTM fails on CPUs without bf16 instructions ("could not create a primitive descriptor"),
+            # so the recurrence runs in fp32 there, as autocast already runs a packed one
+            with torch.autocast("cpu", enabled=False):
+                full = (
+                    None
+                    if state is None
+                    else tuple(s.float() for s in state)
+                    if isinstance(state, tuple)
+                    else state.float()
+                )
+                return self._run_cell(x.float(), full)
+        return self._run_cell(x, state)
+
+    def _run_cell(self, x, state: State | None):
         if not (self.training and self.weight_drop):
             return self.rnn(x, state)
         weights = {
