@@ -31,9 +31,9 @@ def default_data_dir() -> str:
 OmegaConf.register_new_resolver("default_data_dir", default_data_dir, replace=True)  # conf: ${default_data_dir:}
 
 
-def load(checkpoint: str | Path):
-    """The task saved in `checkpoint` (a LightningModule in eval mode on the CPU); call its
-    `predict(inputs, **options)`. Imported here on demand: `import src` stays cheap."""
-    from src.tasks.checkpoint import load_module, read_checkpoint
+def load(checkpoint: str | Path, device: str = "cpu"):
+    """The task saved in `checkpoint` (a LightningModule in eval mode on `device`: cpu, cuda, cuda:N,
+    mps); call its `predict(inputs, **options)`. Imported here on demand: `import src` stays cheap."""
+    from src.tasks.checkpoint import load_module, parse_device, read_checkpoint
 
-    return load_module(read_checkpoint(checkpoint))
+    return load_module(read_checkpoint(checkpoint), parse_device(device))

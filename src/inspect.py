@@ -28,6 +28,7 @@ COMMON = {
     "data_dir": "the data folder (default: $RNNLAB_DATA_DIR, else ../shared/data beside the checkout, else data/)",
     "language": "the language a namegen checkpoint generates for",
     "threads": "torch CPU threads (default 1)",
+    "device": "where the model runs: cpu (default), cuda, cuda:N or mps",
 }
 USAGE = "usage: python -m src.inspect ckpt=PATH[,PATH...] input=TEXT | input_file=PATH [out=DIR] [split=val] ..."
 SPLITS = ("val", "test", "none")
@@ -134,7 +135,7 @@ def split_batches(task_name: str, ckpt: Path, task, split: str, data_dir: str):
 def inspect(args: dict[str, str]) -> list[Path]:
     """Write the figures for the command-line arguments `args` (see COMMON); return their paths."""
     from src.tasks import inspection as ins
-    from src.tasks.checkpoint import checkpoint_task, load_module, read_checkpoint
+    from src.tasks.checkpoint import checkpoint_task, load_module, parse_device, read_checkpoint
 
     unknown = [k for k in args if k not in COMMON]
     if unknown:
@@ -150,11 +151,12 @@ def inspect(args: dict[str, str]) -> list[Path]:
     inputs = read_inputs(args)
     if not inputs:
         raise UserError("give what to read: input=TEXT or input_file=PATH (one input a line)")
+    device = parse_device(args.get("device", "cpu"))
     paths = [Path(p).expanduser() for p in args["ckpt"].split(",") if p]
     loaded = []
     for path in paths:
         ckpt = read_checkpoint(path)
-        loaded.append((path, checkpoint_task(ckpt), load_module(ckpt)))
+        loaded.append((path, checkpoint_task(ckpt), load_module(ckpt, device)))
     out = writable_folder(Path(args["out"]).expanduser() if args.get("out") else default_out(paths[0]))
     data_dir = args.get("data_dir") or default_data_dir()
 

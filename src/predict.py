@@ -23,6 +23,7 @@ COMMON = {
     "input_file": "a UTF-8 file of inputs, one a line (name<TAB>label lines: the first column)",
     "expect_task": "fail unless the checkpoint is of this task (names, dinos, ...)",
     "threads": "torch CPU threads (default 1)",
+    "device": "where the model runs: cpu (default), cuda, cuda:N or mps",
 }
 USAGE = "usage: python -m src.predict ckpt=PATH [input=TEXT | input_file=PATH] [option=value ...]"
 
@@ -66,16 +67,17 @@ def read_inputs(args: dict[str, str]) -> list[tuple[str, str]] | None:
 
 def predict(args: dict[str, str]) -> list[str]:
     """The output lines for the command-line arguments `args` (see COMMON)."""
-    from src.tasks.checkpoint import checkpoint_task, load_module, read_checkpoint
+    from src.tasks.checkpoint import checkpoint_task, load_module, parse_device, read_checkpoint
 
     if not args.get("ckpt"):
         raise UserError("say which checkpoint: ckpt=outputs/<task>/<run>/checkpoints/best.ckpt")
+    device = parse_device(args.get("device", "cpu"))
     ckpt = read_checkpoint(args["ckpt"])
     task = checkpoint_task(ckpt)
     expected = args.get("expect_task")
     if expected and expected != task:
         raise UserError(f"{args['ckpt']} is a {task} checkpoint, not {expected}; pick a {expected} checkpoint")
-    module = load_module(ckpt)
+    module = load_module(ckpt, device)
     options = {k: v for k, v in args.items() if k not in COMMON}
     return module.predict(read_inputs(args), **options)
 

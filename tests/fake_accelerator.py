@@ -6,10 +6,10 @@ on the same device"); on a CPU-only machine every tensor is on the CPU and such 
 the parameters and buffers of the modules it is given, whatever `.to(ACCELERATOR)` or a factory with
 `device=ACCELERATOR` made, and every result of an operation that read one of them. While it is
 active, an operation that reads both a tensor on the accelerator and a CPU tensor of one or more
-dimensions raises DeviceMix, as CUDA would, except where CUDA accepts it: the lengths and batch sizes
-of packed sequences (cuDNN wants them on the CPU) and CPU indices into a tensor. `.numpy()` of a
-tensor on the accelerator raises too (CUDA refuses it). The numbers are the CPU's, so the code under
-test runs to its end and its outputs can be checked.
+dimensions, or draws for one with a CPU random generator, raises DeviceMix, as CUDA would, except
+where CUDA accepts it: the lengths and batch sizes of packed sequences (cuDNN wants them on the CPU)
+and CPU indices into a tensor. `.numpy()` of a tensor on the accelerator raises too (CUDA refuses
+it). The numbers are the CPU's, so the code under test runs to its end and its outputs can be checked.
 
 The accelerator's name is "meta" (`tensor.device` and `module.device` say so): a real device type,
 so code that asks `x.device` and builds tensors there takes the same path it takes on a GPU.
@@ -90,6 +90,9 @@ class FakeAccelerator(TorchFunctionMode):
             return self._mark(out)
         on = [t for t in tensors if self.on(t)]
         off = [t for t in tensors if not self.on(t) and t.dim() > 0]
+        generator = kwargs.get("generator")
+        if on and isinstance(generator, torch.Generator) and generator.device.type == "cpu":
+            raise DeviceMix(f"{name}: a CPU generator draws for a tensor on the accelerator")
         if on and off and not self._accepted(name, args, off):
             shapes = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in off)
             raise DeviceMix(f"{name}: tensors on the accelerator meet CPU tensors ({shapes})")

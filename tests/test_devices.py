@@ -75,7 +75,7 @@ def test_callbacks_predict_and_inspect_run_with_the_model_on_an_accelerator(
     accel = FakeAccelerator()
     accel.place(module)
     load = src.tasks.checkpoint.load_module
-    monkeypatch.setattr(src.tasks.checkpoint, "load_module", lambda c: accel.place(load(c)))
+    monkeypatch.setattr(src.tasks.checkpoint, "load_module", lambda c, device="cpu": accel.place(load(c, device)))
 
     with accel:
         # the end of training: InspectCells reads validation batches straight from the loader
@@ -117,3 +117,14 @@ def test_a_local_sweep_of_ddp_runs_is_one_line_before_anything_starts(trainers, 
 def test_precision_options_are_checked_in_one_line(option, tiny, tmp_path, run_cli):
     run_cli(src.train, [*tiny, option, f"hydra.run.dir={tmp_path / 'run'}"]).assert_one_clear_line(option)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with a GPU takes device=cuda")
+@pytest.mark.parametrize("entry", [src.predict, src.inspect])
+def test_device_cuda_without_a_gpu_is_one_line(entry, compose, data_dir, tmp_path, run_cli):
+    _, module = build_run(compose([f"paths.data_dir={data_dir}", *SMALL, B8], tmp_path))
+    ckpt = save_checkpoint(module, "names", tmp_path / "model.ckpt")
+    for device, needle in (("cuda", "device=cuda but torch sees 0 CUDA GPUs"), ("gpu0", "device=gpu0 is not a device")):
+        run_cli(entry, [f"ckpt={ckpt}", "input=Rossi", f"device={device}"]).assert_one_clear_line(needle)
+    code, out, err = run_cli(src.predict, [f"ckpt={ckpt}", "input=Rossi", "device=cpu"])
+    assert code == 0 and "Rossi" in out, err

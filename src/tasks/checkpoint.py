@@ -59,8 +59,23 @@ def checkpoint_task(ckpt: dict) -> str:
     return ckpt[CHECKPOINT_KEY]["task"]
 
 
-def load_module(ckpt: dict) -> RecurrentTask:
-    """The LightningModule saved in `ckpt`, weights loaded, in eval mode, on the CPU."""
+def parse_device(text: str) -> torch.device:
+    """The device= of predict and inspect: cpu (default), cuda, cuda:N or mps, one this machine has."""
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise UserError(f"device={text} is not a device; use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        raise UserError(f"device={text} but torch sees {torch.cuda.device_count()} CUDA GPUs here; use device=cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device={text} but this machine has no MPS device; use device=cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"device={text}: use cpu, cuda, cuda:N or mps")
+    return device
+
+
+def load_module(ckpt: dict, device: torch.device | str = "cpu") -> RecurrentTask:
+    """The LightningModule saved in `ckpt`, weights loaded, in eval mode, on `device`."""
     saved = ckpt[CHECKPOINT_KEY].get("module")
     cls = task_class(saved)
     if cls is None:  # never resolved as a path: a crafted name must not reach any callable
@@ -82,4 +97,4 @@ def load_module(ckpt: dict) -> RecurrentTask:
             f"the checkpoint's weights do not fit {cls.__name__} as this version builds it "
             f"({str(err).splitlines()[0]}); retrain it with this version"
         ) from err
-    return module.eval()
+    return module.to(device).eval()

@@ -77,7 +77,7 @@ class CharLanguageModel(RecurrentTask):
         return rows
 
     def epoch_metrics(self) -> dict[str, float]:
-        generator = torch.Generator(device=self.device).manual_seed(self.current_epoch)
+        generator = torch.Generator().manual_seed(self.current_epoch)  # sample() draws on the CPU
         conditions = self.spec.conditions or [None]
         each = -(-self.novelty_samples // len(conditions))  # spread over the conditions
         self._sampled = [(c, w) for c in conditions for w in self.sample(each, generator=generator, condition=c)]
@@ -156,7 +156,8 @@ class CharLanguageModel(RecurrentTask):
                 if top_k:
                     kth = last.topk(min(top_k, last.shape[-1]), dim=-1).values[:, -1:]  # (N, 1)
                     last = last.masked_fill(last < kth, float("-inf"))
-                nxt = torch.multinomial(last.softmax(-1), 1, generator=generator).squeeze(1)  # (N,)
+                # drawn on the CPU, with the CPU generator: one seed, the same words on any device
+                nxt = torch.multinomial(last.softmax(-1).cpu(), 1, generator=generator).squeeze(1).to(self.device)
             done |= nxt == end
             words = [w if d else w + vocab.itos[i] for w, d, i in zip(words, done.tolist(), nxt.tolist(), strict=True)]
             if bool(done.all()):
