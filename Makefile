@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # Where the data sets are: found by the project itself (src.default_data_dir), the same from make and
 # from python -m: RNNLAB_DATA_DIR if you set it; else ../shared/data beside the checkout; else data/.
 
-.PHONY: install train test lint bench quality scaling baselines clean
+.PHONY: install train test lint bench quality scaling baselines gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ quality: install  ## every task x cell x 3 seeds, the README's quality table (~4
 
 scaling: install  ## names and dinos epoch time against data size and width, docs/scaling.png (~4 min)
 	$(PY) -m benchmarks.scaling
+
+gpu-check: install  ## on a GPU machine: every task x cell x precision through fit, test, predict, inspect (~10 min)
+	$(PY) -m benchmarks.gpu_check
 
 baselines: install  ## every task's model without recurrence, one sweep folder under outputs/multirun (~4 min)
 	$(PY) -m src.baseline -m task=names,dinos,pairs,translate,binary

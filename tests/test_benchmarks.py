@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks import speed
 from src.errors import UserError
@@ -148,3 +149,55 @@ def test_the_benchmarks_cover_every_task_config_and_cell():
     assert sorted(TASKS) == sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
     assert TASKS[:6] == ("names", "dinos", "pairs", "translate", "binary", "hello")  # the course's order first
     assert sorted(CELLS) == sorted(p.stem for p in (Path(CONF_DIR) / "model").glob("*.yaml"))
+
+
+def test_gpu_check_runs_every_step_on_the_cpu_and_reports_a_failure(data_dir: Path, capsys, monkeypatch):
+    """The GPU check as the suite can run it (trainer=cpu): fit, test, predict and inspect per task x
+    cell x precision, the epoch timing, and a failing step reported as such (exit status 1)."""
+    from benchmarks import gpu_check
+
+    argv = [f"paths.data_dir={data_dir}", "trainer=cpu", "tasks=names,pairs", "cells=lstm",
+            "precisions=32-true,bf16-mixed", "batches=2", "timing_batches=2", "model.hidden_size=8"]  # fmt: skip
+    result = gpu_check.main(argv)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(out[-1]) == json.loads(json.dumps(result, default=str))
+    assert result["failed"] == 0 and result["device"] == "cpu"
+    assert [(c["task"], c["precision"]) for c in result["checks"]] == [
+        ("names", "32-true"), ("names", "bf16-mixed"), ("pairs", "32-true"), ("pairs", "bf16-mixed")]  # fmt: skip
+    assert all(c["ok"] and c["figures"] >= 3 and c["predicted"] and c["test"] for c in result["checks"])
+    assert [t["task"] for t in result["timing"]] == ["names", "pairs"] and all(t["cpu_s"] > 0 for t in result["timing"])
+    assert "4 of 4 checks passed" in "\n".join(out)
+
+    import src.inspect
+
+    def broken(args):
+        raise RuntimeError("Expected all tensors to be on the same device\nmore")
+
+    monkeypatch.setattr(src.inspect, "inspect", broken)
+    monkeypatch.setattr("sys.argv", ["gpu_check", *argv[:3], "cells=gru", "precisions=32-true", "timing=false"])
+    assert gpu_check.cli() == 1
+    out = capsys.readouterr().out
+    assert "names x gru x 32-true: FAILED at inspect" in out and "same device" in out and "0 of 2 checks" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["trainer=tpu"], "trainer=tpu: tpu is not one of gpu, cpu"),
+        (["precisions=8-mixed"], "8-mixed is not one of"),
+        (["model=gru"], "sets task=, model= and trainer= itself"),
+        pytest.param(
+            ["trainer=gpu"],
+            "trainer=gpu but torch sees no CUDA",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+        ),
+    ],
+)
+def test_gpu_check_bad_options_are_one_line(argv, message, monkeypatch, capsys):
+    from benchmarks import gpu_check
+
+    monkeypatch.setattr("sys.argv", ["gpu_check", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        gpu_check.cli()
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and message in err, err

@@ -33,6 +33,7 @@ NOT_RUN = {
     "make bench": "a benchmark of minutes; benchmarks/ has its own tests (test_benchmarks.py)",
     "make quality": "a benchmark of most of an hour; benchmarks/ has its own tests",
     "make scaling": "a benchmark of minutes; benchmarks/ has its own tests",
+    "make gpu-check": "needs an NVIDIA GPU; the README's `benchmarks.gpu_check trainer=cpu` line runs here",
     "source .venv/bin/activate": "changes the shell; every command here runs with this venv's python",
     "python -m src.train trainer=gpu": "needs an NVIDIA GPU (without one it is one error line: test_robustness)",
     "python -m src.train trainer=ddp trainer.devices=4": "needs 4 GPUs",
