@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,search,cluster]'
+	@# the Hydra Optuna sweeper of earlier versions pinned optuna < 3; the project's own sweeper replaced it
+	$(PY) -m pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $@
 
 train: install  ## the main job: names x gru, one run folder under outputs/

@@ -214,5 +214,6 @@ def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:
     # another rank of a distributed run starts in its rank 0's folder: only rank 0 checks it
     if key == "hydra.run.dir" and rank_zero_only.rank == 0:
         check_free(folder, ckpt_path)
-    if key == "hydra.sweep.dir" and (folder / "multirun.yaml").exists():
+    # a study's folder (src/study.py) is used again by the same command: it resumes the study
+    if key == "hydra.sweep.dir" and (folder / "multirun.yaml").exists() and not (folder / "study.journal").exists():
         raise UserError(f"{folder} holds another sweep (its multirun.yaml); choose a new hydra.sweep.dir")

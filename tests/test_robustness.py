@@ -308,7 +308,7 @@ def test_an_unreadable_names_folder_says_so(data_dir, tmp_path, run_cli, monkeyp
 def test_a_search_goes_on_past_a_failed_trial_and_lists_it(tiny, tmp_path, run_cli):
     """A failed trial scores the worst objective: Optuna goes on, and the table lists it as failed."""
     sweep = tmp_path / "search"
-    argv = ["-m", "hparams_search=names_optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.seed=3"]
+    argv = ["-m", "hparams_search=names_optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler.seed=1"]
     tiny = [o for o in tiny if not o.startswith("model.hidden_size=")]
     argv += [*tiny, "trainer.max_epochs=1", "model.hidden_size=choice(8,0)", f"hydra.sweep.dir={sweep}"]
     result = run_cli(src.train, argv)
@@ -316,7 +316,7 @@ def test_a_search_goes_on_past_a_failed_trial_and_lists_it(tiny, tmp_path, run_c
     table = (sweep / "compare.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| gru |")]
     failed = [row for row in rows if "| failed |" in row]
-    assert len(rows) == 4 and 0 < len(failed) < 4, table  # seed 3 samples both sizes
+    assert len(rows) == 4 and 0 < len(failed) < 4, table  # seed 1 samples both sizes
     assert all(("model.hidden_size=0 " in row) == (row in failed) for row in rows)
     assert all(row.endswith("model.hidden_size=0 cannot be used; give a whole number of at least 1)") for row in failed)
     assert (sweep / "optimization_results.yaml").is_file()

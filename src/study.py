@@ -1,0 +1,205 @@
+"""An Optuna study as a Hydra sweep: `python -m src.train -m hparams_search=names_optuna`.
+
+Each trial is an ordinary run folder of the sweep (`<trial number>_<overrides>`), launched by the
+configured Hydra launcher, and the objective is what `src.train` returns: the monitored validation
+metric. The study lives in a storage (by default a journal file, `study.journal`, in the sweep
+folder: Optuna's JournalStorage, safe on shared file systems; any Optuna storage URL otherwise, e.g.
+postgresql://... for workers on many machines), so the same command again resumes it: finished
+trials are kept, a trial that was running when its driver died is marked failed and tried once more,
+and the study runs until `n_trials` trials have finished. `workers` trials run at once (a launcher
+that runs jobs in parallel: joblib on this machine, submitit on SLURM).
+
+The Hydra Sweeper plugin that Hydra instantiates is hydra_plugins/rnnlab_study/study_sweeper.py, a
+shim over `Study` here (Hydra accepts plugins only from the hydra_plugins package).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
+from omegaconf import DictConfig, OmegaConf
+
+from src.errors import UserError
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "study.journal"
+
+
+def distribution(override: Override):
+    """An Optuna distribution for a sweep override (choice, range, interval, tag(log, interval));
+    None for a plain value (a fixed parameter)."""
+    import optuna.distributions as d
+
+    if not override.is_sweep_override():
+        return None
+    if override.is_choice_sweep() or (override.is_range_sweep() and override.value().shuffle):
+        return d.CategoricalDistribution(list(override.sweep_iterator()))
+    value = override.value()
+    if override.is_range_sweep():
+        if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
+            return d.FloatDistribution(value.start, value.stop - value.step, step=value.step)
+        return d.IntDistribution(int(value.start), int(value.stop) - int(value.step), step=int(value.step))
+    log_scale = "log" in value.tags
+    if isinstance(value.start, int) and isinstance(value.end, int):
+        return d.IntDistribution(value.start, value.end, log=log_scale)
+    return d.FloatDistribution(float(value.start), float(value.end), log=log_scale)
+
+
+def search_space(arguments: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(parameter -> distribution, parameter -> fixed value) of the study's params and command line."""
+    space, fixed = {}, {}
+    for override in OverridesParser.create().parse_overrides(arguments):  # a later one wins: the command line
+        key = override.get_key_element()
+        dist = distribution(override)
+        space.pop(key, None), fixed.pop(key, None)
+        if dist is None:
+            fixed[key] = override.get_value_element_as_str()
+        else:
+            space[key] = dist
+    return space, fixed
+
+
+def storage_for(url: str | None, sweep_dir: Path):
+    """The Optuna storage: a journal file in the sweep folder by default, else `url` (one line if it
+    cannot be opened)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    if not url:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(sweep_dir / JOURNAL)))
+    try:
+        return optuna.storages.get_storage(url)
+    except Exception as err:  # an unknown scheme, an unreachable database, a missing driver: all one line
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise UserError(
+            f"hydra.sweeper.storage={url} cannot be opened ({first}); give a reachable Optuna storage URL "
+            "(sqlite:///study.db, postgresql://...) or leave it null for a journal in the sweep folder"
+        ) from None
+
+
+class Study:
+    """What the plugin's `setup` and `sweep` do (see the module docstring)."""
+
+    def __init__(self, direction: str, study_name: str | None, storage: str | None, n_trials: int, workers: int,
+                 sampler: Any, params: DictConfig | None, retries: int = 1):  # fmt: skip
+        if direction not in ("maximize", "minimize"):
+            raise UserError(f"hydra.sweeper.direction={direction}; use maximize or minimize")
+        for key, value, low in (("n_trials", n_trials, 1), ("workers", workers, 1), ("retries", retries, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise UserError(f"hydra.sweeper.{key}={value}; give a whole number of at least {low}")
+        self.direction, self.study_name, self.storage_url = direction, study_name, storage
+        self.n_trials, self.workers, self.retries = n_trials, workers, retries
+        self.sampler, self.params = sampler, params  # sampler: a partial (the config's _partial_: true)
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function
+        )
+        self.sweep_dir = Path(config.hydra.sweep.dir)
+
+    def sweep(self, arguments: list[str]) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        params = [f"{k}={v}" for k, v in (self.params or {}).items()]
+        space, fixed = search_space([*params, *arguments])
+        study = optuna.create_study(study_name=self.study_name or "study", storage=storage_for(self.storage_url,
+                                    self.sweep_dir), direction=self.direction, load_if_exists=True)  # fmt: skip
+        self.check_same_space(study, space, fixed)
+        # a resumed study's sampler draws on from where it stopped: its seed moved on by the trials so
+        # far (the same seed again would repeat the first trials' random draws)
+        seed = self.sampler.keywords.get("seed")
+        moved = {"seed": seed + len(study.trials)} if seed is not None else {}
+        study.sampler = self.sampler(**moved)
+        self.retry_abandoned(study)
+        where = self.storage_url or self.sweep_dir / JOURNAL
+        log.info("study %s in %s: %d of %d trials finished, %d at once", study.study_name, where,
+                 self.finished(study), self.n_trials, self.workers)  # fmt: skip
+        while (left := self.n_trials - self.finished(study)) > 0:
+            trials = [study.ask(space) for _ in range(min(self.workers, left))]
+            overrides = [tuple(f"{k}={v}" for k, v in {**t.params, **fixed}.items()) for t in trials]
+            returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
+            for trial, ret in zip(trials, returns, strict=True):
+                value = self.value(ret)
+                if value is None:
+                    study.tell(trial, state=TrialState.FAIL)
+                    self.retry(study, trial.number, trial.params, trial.user_attrs)
+                else:
+                    study.tell(trial, value)
+        self.write_results(study)
+
+    # --- the study's bookkeeping ----------------------------------------------------------------------
+    def finished(self, study) -> int:
+        """Trials that count towards n_trials: completed, pruned, or failed with no retry left."""
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get("retry_of") for t in trials}
+        done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        spent = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
+        return len(done) + len(spent)
+
+    def retry(self, study, number: int, params: dict, attrs: dict) -> None:
+        """Queue a failed trial's parameters once more (up to `retries` times in all)."""
+        tries = attrs.get("tries", 1)
+        if tries <= self.retries:
+            study.enqueue_trial(params, user_attrs={"retry_of": number, "tries": tries + 1})
+            log.warning("trial %d failed; its parameters are tried again", number)
+
+    def retry_abandoned(self, study) -> None:
+        """A trial still RUNNING when the study starts was left by a driver that died: failed, retried."""
+        from optuna.trial import TrialState
+
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study.tell(trial.number, state=TrialState.FAIL)
+            log.warning("trial %d was left running by a stopped study: marked failed", trial.number)
+            self.retry(study, trial.number, trial.params, trial.user_attrs)
+
+    def check_same_space(self, study, space: dict, fixed: dict) -> None:
+        """A study name found in the storage must have this search space and fixed values."""
+        from optuna.distributions import distribution_to_json
+
+        saved = {k: distribution_to_json(v) for k, v in space.items()} | {f"fixed:{k}": v for k, v in fixed.items()}
+        known = study.user_attrs.get("search_space")
+        if known is None:
+            study.set_user_attr("search_space", saved)
+        elif known != saved:
+            changed = sorted(k for k in set(known) | set(saved) if known.get(k) != saved.get(k))
+            raise UserError(
+                f"study {study.study_name} exists in its storage with another search space ({', '.join(changed)}); "
+                "give a new hydra.sweeper.study_name or another hydra.sweep.dir"
+            )
+
+    @staticmethod
+    def value(ret) -> float | None:
+        """The job's objective, or None when it failed (an exception, no number, not a number)."""
+        if ret.status != JobStatus.COMPLETED:
+            log.error("a trial failed: %s", str(ret._return_value).strip().splitlines()[:1])
+            return None
+        try:
+            value = float(ret.return_value)
+        except (TypeError, ValueError):
+            return None
+        return value if not math.isnan(value) else None
+
+    def write_results(self, study) -> None:
+        from optuna.trial import TrialState
+
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        results = {"name": "optuna", "study": study.study_name, "trials": len(study.trials),
+                   "complete": len(complete)}  # fmt: skip
+        if complete:
+            best = study.best_trial
+            results |= {"best_params": best.params, "best_value": best.value, "best_trial": best.number}
+            log.info("best trial %d: %s = %s", best.number, best.params, best.value)
+        OmegaConf.save(OmegaConf.create(results), self.sweep_dir / "optimization_results.yaml")
