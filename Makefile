@@ -25,8 +25,8 @@ test: install  ## the whole suite, slow tier included (as CI runs it)
 	$(PY) -m pytest
 
 lint: install
-	$(PY) -m ruff check src tests benchmarks docs
-	$(PY) -m ruff format --check src tests benchmarks docs
+	$(PY) -m ruff check src tests benchmarks docs hydra_plugins
+	$(PY) -m ruff format --check src tests benchmarks docs hydra_plugins
 
 bench: install  ## speed: Lightning vs a bare loop, every task x cell (~17 min)
 	$(PY) -m benchmarks.speed

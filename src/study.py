@@ -106,6 +106,11 @@ class Study:
             config=config, hydra_context=hydra_context, task_function=task_function
         )
         self.sweep_dir = Path(config.hydra.sweep.dir)
+        if self.workers > 1 and type(self.launcher).__name__ == "BasicLauncher":
+            raise UserError(
+                f"hydra.sweeper.workers={self.workers} needs a launcher that runs jobs at once: "
+                "hydra/launcher=workers on this machine, hydra/launcher=slurm on a cluster"
+            )
 
     def sweep(self, arguments: list[str]) -> None:
         import optuna
@@ -128,9 +133,14 @@ class Study:
         while (left := self.n_trials - self.finished(study)) > 0:
             trials = [study.ask(space) for _ in range(min(self.workers, left))]
             overrides = [tuple(f"{k}={v}" for k, v in {**t.params, **fixed}.items()) for t in trials]
-            returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
+            try:
+                returns = list(self.launcher.launch(overrides, initial_job_idx=trials[0].number))
+            except Exception as err:  # a worker process killed, a job lost: each trial's run folder tells
+                log.error("the launcher lost a batch of trials (%s); their run folders say which finished",
+                          (str(err).strip().splitlines() or [type(err).__name__])[0])  # fmt: skip
+                returns = [None] * len(trials)
             for trial, ret in zip(trials, returns, strict=True):
-                value = self.value(ret)
+                value = self.value(ret) if ret is not None else self.value_in_folder(trial.number)
                 if value is None:
                     study.tell(trial, state=TrialState.FAIL)
                     self.retry(study, trial.number, trial.params, trial.user_attrs)
@@ -191,6 +201,18 @@ class Study:
         except (TypeError, ValueError):
             return None
         return value if not math.isnan(value) else None
+
+    def value_in_folder(self, number: int) -> float | None:
+        """The objective a trial's run folder recorded (results.json is written last and whole), or
+        None when the trial did not finish."""
+        import json
+
+        folders = [p for p in self.sweep_dir.glob(f"{number}_*/results.json")]
+        if len(folders) != 1:
+            return None
+        results = json.loads(folders[0].read_text())
+        value = results.get("best_val", {}).get(results.get("monitor"))
+        return float(value) if isinstance(value, int | float) and not math.isnan(value) else None
 
     def write_results(self, study) -> None:
         from optuna.trial import TrialState

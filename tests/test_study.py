@@ -101,3 +101,53 @@ def test_a_study_name_taken_by_another_search_space_is_one_line(tiny, tmp_path, 
     result = run_cli(src.train, search(tiny, sweep, 2, "task.module.lr=1e-3"))
     result.assert_one_clear_line("study names_gru exists in its storage with another search space", "task.module.lr")
     assert [(t.number, t.state, t.params) for t in study_of(sweep).trials] == trials  # nothing ran or changed
+
+
+def started_and_ended(sweep: Path, number: int) -> tuple[float, float]:
+    """When a trial's run began (its config.yaml written) and ended (its results.json written)."""
+    [run] = [p.parent for p in sweep.glob(f"{number}_*/results.json")]
+    return (run / "config.yaml").stat().st_mtime, (run / "results.json").stat().st_mtime
+
+
+@pytest.mark.slow
+def test_two_workers_run_two_trials_at_once_each_in_its_own_folder(tiny, tmp_path, run_cli):
+    sweep = tmp_path / "study"
+    result = run_cli(src.train, search(tiny, sweep, 4, "hydra.sweeper.workers=2", "trainer.max_epochs=3"))
+    assert result.code == 0, result.err
+    trials = study_of(sweep).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    runs = sorted(p.parent.name for p in sweep.glob("*/results.json"))
+    assert [int(r.split("_")[0]) for r in runs] == [0, 1, 2, 3]  # one folder per trial, none shared
+    (a0, b0), (a1, b1) = started_and_ended(sweep, 0), started_and_ended(sweep, 1)
+    assert a0 < b1 and a1 < b0  # trials 0 and 1 ran at the same time
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_worker_mid_trial_retries_only_what_did_not_finish(tiny, tmp_path):
+    sweep = tmp_path / "study"
+    argv = search(tiny, sweep, 3, "hydra.sweeper.workers=2", "trainer.max_epochs=30", "callbacks.early_stopping=null")
+    proc = subprocess.Popen([sys.executable, "-m", "src.train", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline, victim = time.monotonic() + 240, None
+        while time.monotonic() < deadline and victim is None:
+            time.sleep(0.5)
+            if len(list(sweep.glob("*/config.yaml"))) == 2:  # both trials of the first batch are training
+                children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "loky"], capture_output=True, text=True)
+                workers = [int(p) for p in children.stdout.split()]
+                workers = [p for p in workers if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()]
+                victim = workers[0] if workers else None
+        assert victim, "no worker process found"
+        os.kill(victim, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-3000:]
+    trials = study_of(sweep).trials
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed and all(any(r.user_attrs.get("retry_of") == f.number for r in trials) for f in failed)
+    finished = {int(p.parent.name.split("_")[0]) for p in sweep.glob("*/results.json")}
+    assert finished == {t.number for t in trials if t.state == TrialState.COMPLETE}  # failed trials left no result
+    assert "the launcher lost a batch of trials" in out
