@@ -82,6 +82,7 @@ def check_one(task: str, cell: str, precision: str, options: dict, overrides: li
     try:
         limits = [f"++trainer.limit_{split}_batches={b}" for split in ("train", "val", "test")]
         limits.append("++trainer.val_check_interval=1.0")  # binary validates every 50 batches by default
+        limits.append("trainer.log_every_n_steps=1")  # a check's few batches still log
         run_overrides = [f"task={task}", f"model={cell}", f"trainer={options['trainer']}", "trainer.max_epochs=1",
                          f"trainer.precision={precision}", *limits, *QUIET, *overrides]  # fmt: skip
         cfg = compose_train(run_overrides, str(run_dir))
@@ -115,8 +116,11 @@ def epoch_seconds(task: str, trainer: str, options: dict, overrides: list[str], 
     """The faster of two timed epochs of `timing_batches` batches (the first pays for warm-up)."""
     from benchmarks.speed import compose_train, lightning_epochs
 
+    n = options["timing_batches"]  # training only: no validation, so no checkpoint or early stopping to feed
     timed = [f"task={task}", f"trainer={trainer}", "trainer.max_epochs=2", "++trainer.limit_val_batches=0",
-             f"++trainer.limit_train_batches={options['timing_batches']}", "callbacks.early_stopping=null"]  # fmt: skip
+             f"++trainer.limit_train_batches={n}", f"trainer.log_every_n_steps={min(n, 50)}",
+             "callbacks.early_stopping=null", "callbacks.checkpoint=null",
+             "callbacks.last_checkpoint=null"]  # fmt: skip
     cfg = compose_train([*timed, *QUIET, *overrides], str(tmp / f"time_{task}_{trainer}"))
     epochs, _ = lightning_epochs(cfg)
     return min(wall for wall, _ in epochs)

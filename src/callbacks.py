@@ -1,4 +1,5 @@
-"""InspectCells: what the cells do during training, in TensorBoard.
+"""InspectCells: what the cells do during training, in TensorBoard; PruneTrial: a study's trial
+reporting to its study (src/study.py).
 
 - `train/grad_norm`: the 2-norm of all gradients before clipping (Lightning's `grad_norm`; the
   Trainer clips after `on_before_optimizer_step`, to `trainer.gradient_clip_val`), at the steps the
@@ -7,10 +8,14 @@
   GRU), `inspect/states` and `inspect/gates` of the first validation item (src/tasks/inspection.py).
 """
 
+import logging
+
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import grad_norm
+
+log = logging.getLogger(__name__)
 
 
 class InspectCells(L.Callback):
@@ -48,3 +53,25 @@ class InspectCells(L.Callback):
                     writer.add_figure("inspect/gates", gates, step)
         finally:
             module.train(was_training)
+
+
+class PruneTrial(L.Callback):
+    """For a study's trial (src/study.py `prune_callback`): after each validation epoch, report the
+    monitored metric to the study; when the study's pruner says the trial is hopeless, stop training
+    (the run then tests its best checkpoint and records `pruned_at` in results.json, and the study
+    marks the trial pruned)."""
+
+    def __init__(self, trial, monitor: str, pruner: str):
+        self.trial, self.monitor, self.pruner = trial, monitor, pruner
+        self.pruned_at: int | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        epoch = trainer.current_epoch
+        self.trial.report(float(trainer.callback_metrics[self.monitor]), epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            self.trial.set_user_attr("pruned_at", epoch)
+            trainer.should_stop = True
+            log.info("the study's %s pruner stops this trial after epoch %d", self.pruner, epoch + 1)

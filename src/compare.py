@@ -140,8 +140,10 @@ def table(task: str, runs: list[Run]) -> str:
         res = [r.results for r in group]
         # a baseline (src.baseline) has no epochs, and no parameter count where it fits nothing: n/a
         per_epoch = [r["train_seconds"] / max(r["epochs"], 1) if r["epochs"] is not None else float("nan") for r in res]
+        pruned = sum(r.get("pruned_at") is not None for r in res)  # stopped early by a study's pruner
+        count = f"{len(group)} ({pruned} pruned)" if pruned else str(len(group))
         row = [
-            model, str(len(group)), label, "n/a" if res[0]["params"] is None else f"{res[0]['params']:,}",
+            model, count, label, "n/a" if res[0]["params"] is None else f"{res[0]['params']:,}",
             mean_std([float("nan") if r["epochs"] is None else float(r["epochs"]) for r in res]).replace(".0000", ""),
             mean_std(per_epoch), mean_std([r["train_seconds"] for r in res], digits=1),
             mean_std([r["best_val"].get(monitor, float("nan")) for r in res]),

@@ -30,6 +30,7 @@ class Results:
     hidden_size: int | None = None
     param_budget: int | None = None
     best_ckpt: str | None = None
+    pruned_at: int | None = None  # the epoch after which a study's pruner stopped the run (src/study.py)
     # baselines: the settings validation picked
     chosen: dict | None = None
 
@@ -51,7 +52,8 @@ class Results:
             "test": metrics, "train_seconds": seconds, "params": count_or_none, "monitor_mode": mode,
             "deterministic": boolean, "threads": count_or_none, "run_dir": text_or_none, "by_length": buckets,
             "epochs": count_or_none, "global_step": count_or_none, "hidden_size": count_or_none,
-            "param_budget": count_or_none, "best_ckpt": text_or_none, "chosen": plain_or_none,
+            "param_budget": count_or_none, "best_ckpt": text_or_none, "pruned_at": count_or_none,
+            "chosen": plain_or_none,
         }  # fmt: skip
         for name, value in kept.items():
             if not check[name](value):

@@ -31,6 +31,19 @@ from src.errors import UserError
 log = logging.getLogger(__name__)
 
 JOURNAL = "study.journal"
+PRUNERS = ("median", "halving")  # hydra.sweeper.pruner: null (none), median or halving
+
+
+def make_pruner(name: str | None):
+    """Optuna's pruner of that name: median (a trial whose epoch's value is worse than the median of
+    the earlier trials' at that epoch, after 2 trials and 1 epoch) or halving (successive halving)."""
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
 
 
 def distribution(override: Override):
@@ -90,9 +103,12 @@ class Study:
     """What the plugin's `setup` and `sweep` do (see the module docstring)."""
 
     def __init__(self, direction: str, study_name: str | None, storage: str | None, n_trials: int, workers: int,
-                 sampler: Any, params: DictConfig | None, retries: int = 1):  # fmt: skip
+                 sampler: Any, params: DictConfig | None, retries: int = 1, pruner: str | None = None):  # fmt: skip
         if direction not in ("maximize", "minimize"):
             raise UserError(f"hydra.sweeper.direction={direction}; use maximize or minimize")
+        if pruner is not None and pruner not in PRUNERS:
+            raise UserError(f"hydra.sweeper.pruner={pruner}; use null, {' or '.join(PRUNERS)}")
+        self.pruner = pruner
         for key, value, low in (("n_trials", n_trials, 1), ("workers", workers, 1), ("retries", retries, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UserError(f"hydra.sweeper.{key}={value}; give a whole number of at least {low}")
@@ -132,7 +148,8 @@ class Study:
                  self.finished(study), self.n_trials, self.workers)  # fmt: skip
         while (left := self.n_trials - self.finished(study)) > 0:
             trials = [study.ask(space) for _ in range(min(self.workers, left))]
-            overrides = [tuple(f"{k}={v}" for k, v in {**t.params, **fixed}.items()) for t in trials]
+            overrides = [tuple(f"{k}={v}" for k, v in {**t.params, **fixed, **self.reporting(study, t)}.items())
+                         for t in trials]  # fmt: skip
             try:
                 returns = list(self.launcher.launch(overrides, initial_job_idx=trials[0].number))
             except Exception as err:  # a worker process killed, a job lost: each trial's run folder tells
@@ -141,12 +158,22 @@ class Study:
                 returns = [None] * len(trials)
             for trial, ret in zip(trials, returns, strict=True):
                 value = self.value(ret) if ret is not None else self.value_in_folder(trial.number)
-                if value is None:
+                if study._storage.get_trial(trial._trial_id).user_attrs.get("pruned_at") is not None:
+                    study.tell(trial, state=TrialState.PRUNED)  # the last value it reported counts
+                elif value is None:
                     study.tell(trial, state=TrialState.FAIL)
                     self.retry(study, trial.number, trial.params, trial.user_attrs)
                 else:
                     study.tell(trial, value)
         self.write_results(study)
+
+    def reporting(self, study, trial) -> dict[str, str]:
+        """The overrides that let a trial's run report to the study (PruneTrial), when there is a pruner."""
+        if self.pruner is None:
+            return {}
+        storage = self.storage_url or str((self.sweep_dir / JOURNAL).resolve())
+        return {"study.storage": storage, "study.name": study.study_name, "study.trial": str(trial.number),
+                "study.pruner": self.pruner}  # fmt: skip
 
     # --- the study's bookkeeping ----------------------------------------------------------------------
     def finished(self, study) -> int:
@@ -217,11 +244,34 @@ class Study:
     def write_results(self, study) -> None:
         from optuna.trial import TrialState
 
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        results = {"name": "optuna", "study": study.study_name, "trials": len(study.trials),
-                   "complete": len(complete)}  # fmt: skip
+        trials = study.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        results = {"name": "optuna", "study": study.study_name, "trials": len(trials), "complete": len(complete),
+                   "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+                   "failed": sum(t.state == TrialState.FAIL for t in trials),
+                   "by_trial": [{"number": t.number, "state": t.state.name.lower(), "value": t.value,
+                                 "last_epoch": t.last_step, "params": t.params} for t in trials]}  # fmt: skip
         if complete:
             best = study.best_trial
             results |= {"best_params": best.params, "best_value": best.value, "best_trial": best.number}
             log.info("best trial %d: %s = %s", best.number, best.params, best.value)
         OmegaConf.save(OmegaConf.create(results), self.sweep_dir / "optimization_results.yaml")
+
+
+def prune_callback(cfg: DictConfig):
+    """src.callbacks.PruneTrial for this run: a study's trial with a pruner (cfg.study set); else None."""
+    import optuna
+
+    from src.callbacks import PruneTrial
+
+    if cfg.get("study") is None or cfg.study.trial is None or cfg.study.pruner is None:
+        return None
+    if "://" in str(cfg.study.storage):
+        storage = optuna.storages.get_storage(cfg.study.storage)
+    else:  # the journal file in the study's folder
+        from optuna.storages.journal import JournalFileBackend
+
+        storage = optuna.storages.JournalStorage(JournalFileBackend(str(cfg.study.storage)))
+    study = optuna.load_study(study_name=cfg.study.name, storage=storage, pruner=make_pruner(cfg.study.pruner))
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, int(cfg.study.trial))
+    return PruneTrial(optuna.trial.Trial(study, trial_id), cfg.task.monitor, cfg.study.pruner)

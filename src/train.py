@@ -63,6 +63,7 @@ def train(cfg: DictConfig) -> dict:
     from src.results import Results
     from src.resume import ResumeState, check_resumable
     from src.run_folder import claim, link_latest
+    from src.study import prune_callback
     from src.tasks.checkpoint import local_file
 
     route_library_logs()  # from the first line on (Lightning's "Seed set to ..."): console format and train.log
@@ -78,7 +79,8 @@ def train(cfg: DictConfig) -> dict:
 
     logger = RunLogger(run_dir)
     clock = ResumeState()  # random state and training seconds across resumes
-    trainer = build_trainer(cfg, logger, extra_callbacks=[clock])
+    prune = prune_callback(cfg)  # a study's trial with a pruner: report each epoch, stop when told (src/study.py)
+    trainer = build_trainer(cfg, logger, extra_callbacks=[clock, *([prune] if prune else [])])
     if trainer.is_global_zero:
         claim(run_dir, cfg.ckpt_path, OmegaConf.to_yaml(cfg, resolve=True))
         # the HPARAMS row and the CUSTOM SCALARS charts while the run trains (src/dashboard.py)
@@ -119,6 +121,7 @@ def train(cfg: DictConfig) -> dict:
         param_budget=cfg.model.get("param_budget"),
         threads=torch.get_num_threads(),
         best_ckpt=str(Path(best_ckpt).resolve()) if best_ckpt else None,
+        pruned_at=prune.pruned_at if prune else None,
         run_dir=str(run_dir.resolve()),
         # the monitored metric per input length (src/lengths.py): results.json, and a curve in TensorBoard
         by_length=by_length(module.test_rows, metric, cfg.task.module.get("bleu_ngrams", 4)),

@@ -157,7 +157,7 @@ def test_gpu_check_runs_every_step_on_the_cpu_and_reports_a_failure(data_dir: Pa
     from benchmarks import gpu_check
 
     argv = [f"paths.data_dir={data_dir}", "trainer=cpu", "tasks=names,pairs", "cells=lstm",
-            "precisions=32-true,bf16-mixed", "batches=2", "timing_batches=2", "model.hidden_size=8"]  # fmt: skip
+            "precisions=32-true,bf16-mixed", "batches=2", "timing_batches=1", "model.hidden_size=8"]  # fmt: skip
     result = gpu_check.main(argv)
     out = capsys.readouterr().out.strip().splitlines()
     assert json.loads(out[-1]) == json.loads(json.dumps(result, default=str))

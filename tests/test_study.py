@@ -1,6 +1,7 @@
 """Optuna studies as sweeps (src/study.py): a journal in the sweep folder, resumed by the same command
 (after it finished, and after `kill -9` mid-trial), and bad input in one line."""
 
+import json
 import os
 import signal
 import subprocess
@@ -151,3 +152,25 @@ def test_kill_9_of_a_worker_mid_trial_retries_only_what_did_not_finish(tiny, tmp
     finished = {int(p.parent.name.split("_")[0]) for p in sweep.glob("*/results.json")}
     assert finished == {t.number for t in trials if t.state == TrialState.COMPLETE}  # failed trials left no result
     assert "the launcher lost a batch of trials" in out
+
+
+def test_a_hopeless_trial_is_pruned_and_shows_as_pruned(tiny, tmp_path, run_cli):
+    """Two finished trials that scored 1.0 after every epoch are planted in the study; a new trial that
+    cannot learn (lr 1e-9) is below their median after epoch 2, so the median pruner stops it there."""
+    sweep = tmp_path / "study"
+    sweep.mkdir()
+    study = optuna.create_study(study_name="names_gru", direction="maximize",
+                                storage=JournalStorage(JournalFileBackend(str(sweep / "study.journal"))))  # fmt: skip
+    for _ in range(2):
+        study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={e: 1.0 for e in range(5)}))
+    argv = search(tiny, sweep, 3, "hydra.sweeper.pruner=median", "trainer.max_epochs=5", "task.module.lr=1e-9",
+                  "callbacks.early_stopping=null")  # fmt: skip
+    result = run_cli(src.train, argv)
+    assert result.code == 0, result.err
+    trial = study_of(sweep).trials[2]
+    assert trial.state == TrialState.PRUNED and trial.user_attrs["pruned_at"] == 1 and trial.last_step == 1
+    [results] = [json.loads(p.read_text()) for p in sweep.glob("2_*/results.json")]
+    assert results["pruned_at"] == 1 and results["epochs"] == 2  # stopped after its second epoch, then tested
+    assert "| 1 (1 pruned) |" in (sweep / "compare.md").read_text()
+    summary = (sweep / "optimization_results.yaml").read_text()
+    assert "pruned: 1" in summary and "state: pruned" in summary

@@ -24,11 +24,11 @@ def one_line(call):
 
 class StudySweeper(Sweeper):
     def __init__(self, direction: str, study_name: str | None, storage: str | None, n_trials: int, workers: int,
-                 sampler: Any, params: DictConfig | None, retries: int = 1):  # fmt: skip
+                 sampler: Any, params: DictConfig | None, retries: int = 1, pruner: str | None = None):  # fmt: skip
         from src.study import Study
 
         self.study = one_line(
-            lambda: Study(direction, study_name, storage, n_trials, workers, sampler, params, retries)
+            lambda: Study(direction, study_name, storage, n_trials, workers, sampler, params, retries, pruner)
         )
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
