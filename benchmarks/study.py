@@ -1,11 +1,12 @@
 """A study's wall time with one worker and with several, side by side in one run.
 
-    python -m benchmarks.study                         # names, 4 trials of 2 epochs, workers 1 then 2 (~3 min)
+    python -m benchmarks.study                         # names, 4 trials of 4 epochs, workers 1 then 2 (~4 min)
     python -m benchmarks.study trials=6 epochs=3 workers=1,2
 
 Each setting runs `python -m src.train -m hparams_search=names_optuna` in a fresh study folder, as a
 user would, with the same seeded sampler; `trials` at most the sampler's 5 random startup trials, so
-every setting tries the same parameters (checked, and printed). Reported: wall and CPU seconds (the
+every setting tries the same parameters (checked, and printed); the sizes are fixed (SIZES), so the
+trials differ in dropout and learning rate only and cost alike. Reported: wall and CPU seconds (the
 command and its worker processes), threads per trial, the ratio of each setting's wall time to the
 first's. Ends with one JSON object.
 """
@@ -22,7 +23,10 @@ from benchmarks.cli import run, split_args, whole_number
 from src.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIONS = {"trials": 4, "epochs": 2, "workers": "1,2", "batches": 100}
+OPTIONS = {"trials": 4, "epochs": 4, "workers": "1,2", "batches": 250}
+# every trial of one size, so that the trials cost alike and the ratio measures the workers, not which
+# sizes the sampler happened to draw (a 2-layer 256-unit trial took 40 s beside 6 s for a 128-unit one)
+SIZES = ["model.hidden_size=128", "model.num_layers=1", "task.data.batch_size=64"]
 STARTUP = 5  # the preset's TPE n_startup_trials: random, so independent of the trials' results
 
 
@@ -47,7 +51,7 @@ def one_study(workers: int, options: dict, overrides: list[str], folder: Path) -
     cmd = [sys.executable, "-m", "src.train", "-m", "hparams_search=names_optuna", f"hydra.sweep.dir={sweep}",
            f"hydra.sweeper.n_trials={options['trials']}", f"hydra.sweeper.workers={workers}",
            f"trainer.max_epochs={options['epochs']}", f"++trainer.limit_train_batches={options['batches']}",
-           "callbacks.early_stopping=null", "trainer.enable_progress_bar=false", *overrides]  # fmt: skip
+           "callbacks.early_stopping=null", "trainer.enable_progress_bar=false", *SIZES, *overrides]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

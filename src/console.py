@@ -14,6 +14,7 @@ with 128 + the signal's number, as a shell reports a process killed by it.
 """
 
 import logging
+import os
 import shlex
 import signal
 import time
@@ -94,6 +95,7 @@ class ConsoleLog(L.Callback):
         # (SIGHUP's included) when fit ends, so ours lives exactly as long as training.
         if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # SIG_IGN: started with nohup
             signal.signal(signal.SIGHUP, self.hang_up)
+        self.watch_requeue(trainer)
         if not trainer.is_global_zero:
             return
         resumed = f", resumed at step {trainer.global_step}" if trainer.global_step else ""
@@ -105,6 +107,31 @@ class ConsoleLog(L.Callback):
             resumed,
             self.run_dir,
         )
+
+    def watch_requeue(self, trainer: L.Trainer) -> None:
+        """In a submitit job (hydra/launcher=slurm): submitit's signal before a SLURM time limit or on a
+        preemption (SIGUSR2 unless SUBMITIT_PREEMPT_SIGNAL says otherwise) requeues the job, which then
+        resumes this folder (src/run_folder.py `requeued`). The line says so in train.log first, with
+        the command that resumes the run by hand; then submitit's own handler requeues."""
+        if "SLURM_JOB_ID" not in os.environ and "SUBMITIT_LOCAL_JOB_ID" not in os.environ:
+            return
+        signum = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
+        previous = signal.getsignal(signum) if signum is not None else None
+        if not callable(previous):  # not submitit's job: nothing requeues it
+            return
+
+        def requeue(number: int, frame) -> None:
+            if trainer.is_global_zero:
+                self.write_pending(trainer)
+                where = f"in epoch {trainer.current_epoch + 1} at step {trainer.global_step}"
+                log.error("%s (time limit or preemption) %s: the job is requeued and resumes from its last "
+                          "checkpoint", signal.Signals(number).name, where)  # fmt: skip
+                last = last_checkpoint(trainer)
+                if last is not None:
+                    log.error("resume by hand: %s", resume_command(last, self.run_dir))
+            previous(number, frame)
+
+        signal.signal(signum, requeue)
 
     def hang_up(self, signum: int, frame) -> None:
         """SIGHUP: stop as Lightning stops on SIGTERM (its handler sets the flag the loops check)."""

