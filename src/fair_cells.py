@@ -1,8 +1,10 @@
-"""A fair comparison of the cells on one task: `python -m src.fair_cells task=dinos [key=value ...]`
-(also `python -m src.train -m experiment=fair_cells task=dinos`).
+"""A fair comparison of the cells on one task: `python -m src.fair_cells task=dinos [key=value ...]`.
 
 One Hydra sweep cannot say "an Optuna study per cell, then each cell's best over seeds", so this
-small driver runs them through src.train's own functions, in this process, one run at a time:
+driver runs them through src.train's own functions, on the project's study engine (src/study.py),
+`fair_cells.workers` runs at once (in this process when 1). The same command again resumes it: the
+studies live in `study.journal` in its folder (finished trials kept, abandoned ones retried), and a
+seed run that finished is kept, one stopped after a checkpoint resumes from it.
 1. per cell, the same study: `fair_cells.trials` trials, the same search space and sampler seed,
    every model within the same parameter budget (`model.param_budget`, by default the task's
    default GRU's count; by default all of it, so every cell is within 2% of one count; a search
@@ -33,6 +35,9 @@ from src.errors import UserError, exit_status
 from src.train import build, build_run, check_choices, train
 
 log = logging.getLogger("src.fair_cells")
+# settings that may change between invocations of one comparison: more trials or seeds extend it
+PER_INVOCATION = ("fair_cells.trials=", "fair_cells.seeds=", "fair_cells.workers=", "fair_cells.output_dir=",
+                  "threads=", "trainer.enable_progress_bar=")  # fmt: skip
 FORMAT = logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
 
 
@@ -103,42 +108,132 @@ def sample(trial, cfg: DictConfig, budgets: dict[float, int]) -> list[str]:
     return chosen
 
 
+def run_trial(cell: str, overrides: list[str], chosen: list[str], folder: Path, monitor: str) -> dict:
+    """One trial's run, as a record for fair_cells.json and the study (a failure is a record too: a
+    trial that fails is logged, marked failed, and the study goes on). A module-level function, so
+    that a worker process can run it."""
+    started = time.perf_counter()
+    try:
+        results = run_one([*overrides, f"model={cell}", *chosen], folder)
+    except Exception as err:  # noqa: BLE001 - one failed trial must not end the study
+        return {"overrides": chosen, "failed": f"{type(err).__name__}: {err}"}
+    return {"overrides": chosen, "value": results["best_val"].get(monitor, float("nan")),
+            "seconds": round(time.perf_counter() - started, 1), "hidden_size": results["hidden_size"],
+            "params": results["params"]}  # fmt: skip
+
+
+def in_parallel(calls: list[tuple], workers: int) -> list:
+    """calls' results, `workers` at a time in worker processes (in this process when workers is 1)."""
+    if workers == 1:
+        return [function(*args) for function, *args in calls]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=workers)(delayed(function)(*args) for function, *args in calls)
+
+
 def study(cell: str, overrides: list[str], cfg: DictConfig, budgets: dict[float, int], folder: Path) -> dict:
-    """One cell's Optuna study; returns its trials and the best one's overrides (None if all failed)."""
+    """One cell's Optuna study on the project's study engine (src/study.py): kept in fair_cells's
+    journal, resumed by the same command (finished trials kept, abandoned ones retried), run
+    `fair_cells.workers` trials at once. Returns its trials and the best one's record (None if all failed)."""
+    from functools import partial
+
     import optuna
+    from optuna.trial import TrialState
+
+    from src.study import finished, open_study, storage_for
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = cfg.fair_cells
-    sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed, n_startup_trials=settings.startup_trials)
+    sampler = partial(optuna.samplers.TPESampler, seed=settings.sampler_seed, n_startup_trials=settings.startup_trials)
     direction = "maximize" if cfg.task.monitor_mode == "max" else "minimize"
-    trials = []
-
-    def objective(trial) -> float:
-        chosen = sample(trial, cfg, budgets)
-        started = time.perf_counter()
-        try:
-            results = run_one([*overrides, f"model={cell}", *chosen], folder / str(trial.number))
-        except Exception as err:  # noqa: BLE001 - one failed trial must not end the study
-            log.error("%s trial %d failed (%s: %s); the study goes on", cell, trial.number, type(err).__name__, err)
-            trials.append({"number": trial.number, "overrides": chosen, "failed": f"{type(err).__name__}: {err}"})
-            raise optuna.TrialPruned() from err  # recorded, not the best, and the study continues
-        value = results["best_val"].get(cfg.task.monitor, float("nan"))
-        seconds = time.perf_counter() - started
-        log.info("%s trial %d/%d: %s -> %s %.4f (hidden_size %d, %d parameters, %.0f s)", cell, trial.number + 1,
-                 settings.trials, " ".join(chosen), cfg.task.monitor, value, results["hidden_size"], results["params"],
-                 seconds)  # fmt: skip
-        trials.append({"number": trial.number, "overrides": chosen, "value": value, "seconds": round(seconds, 1),
-                       "hidden_size": results["hidden_size"], "params": results["params"]})  # fmt: skip
-        if value != value:
-            raise optuna.TrialPruned()
-        return value
-
-    search = optuna.create_study(direction=direction, sampler=sampler, study_name=f"{cfg.task.name}_{cell}")
-    search.optimize(objective, n_trials=settings.trials)
+    signature = {"search": OmegaConf.to_container(settings.search), "budgets": {str(k): v for k, v in budgets.items()},
+                 "overrides": sorted(o for o in overrides if not o.startswith(PER_INVOCATION))}  # fmt: skip
+    search = open_study(f"{cfg.task.name}_{cell}", storage_for(settings.storage, folder.parent.parent), direction,
+                        sampler, signature, retries=1,
+                        fix="give another fair_cells.output_dir (or the settings it was started with)")  # fmt: skip
+    while (left := settings.trials - finished(search)) > 0:
+        trials = [search.ask() for _ in range(min(left, 1 if settings.workers == 1 else 2 * settings.workers))]
+        chosen = [sample(trial, cfg, budgets) for trial in trials]
+        calls = [(run_trial, cell, overrides, c, folder / str(t.number), cfg.task.monitor)
+                 for t, c in zip(trials, chosen, strict=True)]  # fmt: skip
+        for trial, record in zip(trials, in_parallel(calls, settings.workers), strict=True):
+            for key, value in record.items():
+                trial.set_user_attr(key, value)
+            if "failed" in record:
+                log.error("%s trial %d failed (%s); the study goes on", cell, trial.number, record["failed"])
+                trial.set_user_attr("tries", 2)  # deterministic (a bad setting): not retried
+                search.tell(trial, state=TrialState.FAIL)
+            elif record["value"] != record["value"]:
+                search.tell(trial, state=TrialState.FAIL)
+            else:
+                log.info("%s trial %d/%d: %s -> %s %.4f (hidden_size %d, %d parameters, %.0f s)", cell,
+                         trial.number + 1, settings.trials, " ".join(record["overrides"]), cfg.task.monitor,
+                         record["value"], record["hidden_size"], record["params"], record["seconds"])  # fmt: skip
+                search.tell(trial, record["value"])
+    trials = [{"number": t.number, **t.user_attrs} for t in search.get_trials(deepcopy=False)
+              if t.state in (TrialState.COMPLETE, TrialState.FAIL) and "overrides" in t.user_attrs]  # fmt: skip
+    trials = [{k: v for k, v in t.items() if k not in ("tries", "retry_of")} for t in trials]
     done = [t for t in trials if "value" in t and t["value"] == t["value"]]
     pick = max if direction == "maximize" else min
     best = pick(done, key=lambda t: t["value"]) if done else None
     return {"trials": trials, "best": best}
+
+
+def seed_runs(cell: str, best: dict, overrides: list[str], seeds: list[int], root: Path, workers: int) -> None:
+    """The best trial retrained with every seed; a seed whose run finished (results.json) is kept,
+    one stopped after a checkpoint resumes from its last.ckpt, any other starts again."""
+    calls = []
+    for seed in seeds:
+        folder = root / "seeds" / f"{cell}_seed{seed}"
+        run = [*overrides, f"model={cell}", *best["overrides"], f"seed={seed}"]
+        if folder.is_dir() and not same_settings(folder, best["overrides"]):
+            # the study has a new best since (more trials): the old run is kept aside, not mixed in
+            aside = root / "superseded" / f"{folder.name}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            folder.rename(aside)
+            log.warning("%s seed %d ran another trial's settings; moved to %s and retrained", cell, seed, aside)
+        if (folder / "results.json").is_file():
+            log.info("%s seed %d: finished before, kept (%s)", cell, seed, folder)
+            continue
+        last = folder / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            run.append(f"ckpt_path={last}")
+        elif folder.is_dir():
+            (folder / "config.yaml").unlink(missing_ok=True)  # stopped before its first checkpoint: again
+        calls.append((run_seed, cell, seed, run, folder))
+    in_parallel(calls, workers)
+
+
+def same_settings(folder: Path, chosen: list[str]) -> bool:
+    """Whether the seed run in `folder` was started with the chosen trial's settings (its config.yaml)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return True  # nothing of a run to keep: it starts again in place
+    for override in chosen:
+        key, _, value = override.partition("=")
+        found = config
+        for part in key.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+        if found is None or str(found) != value and not _same_number(found, value):
+            return False
+    return True
+
+
+def _same_number(found, value: str) -> bool:
+    try:
+        return abs(float(found) - float(value)) <= 1e-9 * max(1.0, abs(float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
+def run_seed(cell: str, seed: int, run: list[str], folder: Path) -> None:
+    try:
+        run_one(run, folder)
+    except Exception as err:  # noqa: BLE001 - the other seeds and cells still count
+        log.error("%s seed %d failed (%s: %s)", cell, seed, type(err).__name__, err)
 
 
 def fair_cells(overrides: list[str]) -> Path:
@@ -159,12 +254,7 @@ def fair_cells(overrides: list[str]) -> Path:
         if best is None:
             log.error("%s: every trial failed; left out of the retraining", cell)
             continue
-        for seed in settings.seeds:
-            try:
-                run_one([*overrides, f"model={cell}", *best["overrides"], f"seed={seed}"],
-                        root / "seeds" / f"{cell}_seed{seed}")  # fmt: skip
-            except Exception as err:  # noqa: BLE001 - the other seeds and cells still count
-                log.error("%s seed %d failed (%s: %s)", cell, seed, type(err).__name__, err)
+        seed_runs(cell, best, overrides, list(settings.seeds), root, settings.workers)
     setup = {
         "task": cfg.task.name,
         "command": "python -m src.fair_cells " + " ".join(overrides),
@@ -192,15 +282,16 @@ def fair_cells(overrides: list[str]) -> Path:
     return root
 
 
-def cli(argv: list[str]) -> int:
+def cli(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     if "-h" in argv or "--help" in argv:  # what it does and its settings, not an override parse error
         print(__doc__.strip())
         return 0
     logging.basicConfig(level=logging.INFO, format=FORMAT._fmt)
-    overrides = [a for a in argv if a not in ("-m", "--multirun", "experiment=fair_cells")]
+    overrides = [a for a in argv if a not in ("-m", "--multirun")]
     check_choices(overrides)
     return exit_status(fair_cells, overrides)
 
 
 if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))
+    sys.exit(cli())

@@ -99,6 +99,56 @@ def storage_for(url: str | None, sweep_dir: Path):
         ) from None
 
 
+# --- the engine: what a study of the sweeper and fair_cells's per-cell studies share -----------------
+def open_study(name: str, storage, direction: str, sampler, signature: dict, retries: int, fix: str):
+    """The study `name` in `storage`, created or resumed: a resumed one must have been started with the
+    same `signature` (its search space and fixed settings; else one UserError ending with `fix`), its
+    trials left running by a stopped driver are marked failed and retried, and its sampler (`sampler`:
+    a partial taking seed=) draws on from where it stopped, not from its first draws again."""
+    import optuna
+
+    study = optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True)
+    known = study.user_attrs.get("signature")
+    if known is None:
+        study.set_user_attr("signature", signature)
+    elif known != signature:
+        changed = sorted(k for k in set(known) | set(signature) if known.get(k) != signature.get(k))
+        raise UserError(f"study {name} exists in its storage with another search space ({', '.join(changed)}); {fix}")
+    retry_abandoned(study, retries)
+    seed = sampler.keywords.get("seed") if hasattr(sampler, "keywords") else None
+    study.sampler = sampler(**({"seed": seed + len(study.trials)} if seed is not None else {}))
+    return study
+
+
+def finished(study) -> int:
+    """Trials that count towards the study's trials: completed, pruned, or failed with no retry left."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    spent = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
+    return len(done) + len(spent)
+
+
+def retry(study, number: int, params: dict, attrs: dict, retries: int) -> None:
+    """Queue a failed trial's parameters once more (up to `retries` times in all)."""
+    tries = attrs.get("tries", 1)
+    if tries <= retries:
+        study.enqueue_trial(params, user_attrs={"retry_of": number, "tries": tries + 1})
+        log.warning("trial %d failed; its parameters are tried again", number)
+
+
+def retry_abandoned(study, retries: int) -> None:
+    """A trial still RUNNING when the study starts was left by a driver that died: failed, retried."""
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(trial.number, state=TrialState.FAIL)
+        log.warning("trial %d was left running by a stopped study: marked failed", trial.number)
+        retry(study, trial.number, trial.params, trial.user_attrs, retries)
+
+
 class Study:
     """What the plugin's `setup` and `sweep` do (see the module docstring)."""
 
@@ -129,24 +179,19 @@ class Study:
             )
 
     def sweep(self, arguments: list[str]) -> None:
-        import optuna
+        from optuna.distributions import distribution_to_json
         from optuna.trial import TrialState
 
         params = [f"{k}={v}" for k, v in (self.params or {}).items()]
         space, fixed = search_space([*params, *arguments])
-        study = optuna.create_study(study_name=self.study_name or "study", storage=storage_for(self.storage_url,
-                                    self.sweep_dir), direction=self.direction, load_if_exists=True)  # fmt: skip
-        self.check_same_space(study, space, fixed)
-        # a resumed study's sampler draws on from where it stopped: its seed moved on by the trials so
-        # far (the same seed again would repeat the first trials' random draws)
-        seed = self.sampler.keywords.get("seed")
-        moved = {"seed": seed + len(study.trials)} if seed is not None else {}
-        study.sampler = self.sampler(**moved)
-        self.retry_abandoned(study)
+        signature = {k: distribution_to_json(v) for k, v in space.items()} | {f"fixed:{k}": v for k, v in fixed.items()}
+        study = open_study(self.study_name or "study", storage_for(self.storage_url, self.sweep_dir), self.direction,
+                           self.sampler, signature, self.retries,
+                           "give a new hydra.sweeper.study_name or another hydra.sweep.dir")  # fmt: skip
         where = self.storage_url or self.sweep_dir / JOURNAL
         log.info("study %s in %s: %d of %d trials finished, %d at once", study.study_name, where,
-                 self.finished(study), self.n_trials, self.workers)  # fmt: skip
-        while (left := self.n_trials - self.finished(study)) > 0:
+                 finished(study), self.n_trials, self.workers)  # fmt: skip
+        while (left := self.n_trials - finished(study)) > 0:
             # two trials a worker at a time: the launcher hands each to the next free worker, so a short trial
             # does not wait for a long one (a batch of one per worker did: 0.88 of one worker's time, not 0.5)
             batch = 1 if self.workers == 1 else 2 * self.workers
@@ -165,7 +210,7 @@ class Study:
                     study.tell(trial, state=TrialState.PRUNED)  # the last value it reported counts
                 elif value is None:
                     study.tell(trial, state=TrialState.FAIL)
-                    self.retry(study, trial.number, trial.params, trial.user_attrs)
+                    retry(study, trial.number, trial.params, trial.user_attrs, self.retries)
                 else:
                     study.tell(trial, value)
         self.write_results(study)
@@ -177,48 +222,6 @@ class Study:
         storage = self.storage_url or str((self.sweep_dir / JOURNAL).resolve())
         return {"study.storage": storage, "study.name": study.study_name, "study.trial": str(trial.number),
                 "study.pruner": self.pruner}  # fmt: skip
-
-    # --- the study's bookkeeping ----------------------------------------------------------------------
-    def finished(self, study) -> int:
-        """Trials that count towards n_trials: completed, pruned, or failed with no retry left."""
-        from optuna.trial import TrialState
-
-        trials = study.get_trials(deepcopy=False)
-        retried = {t.user_attrs.get("retry_of") for t in trials}
-        done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-        spent = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
-        return len(done) + len(spent)
-
-    def retry(self, study, number: int, params: dict, attrs: dict) -> None:
-        """Queue a failed trial's parameters once more (up to `retries` times in all)."""
-        tries = attrs.get("tries", 1)
-        if tries <= self.retries:
-            study.enqueue_trial(params, user_attrs={"retry_of": number, "tries": tries + 1})
-            log.warning("trial %d failed; its parameters are tried again", number)
-
-    def retry_abandoned(self, study) -> None:
-        """A trial still RUNNING when the study starts was left by a driver that died: failed, retried."""
-        from optuna.trial import TrialState
-
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            study.tell(trial.number, state=TrialState.FAIL)
-            log.warning("trial %d was left running by a stopped study: marked failed", trial.number)
-            self.retry(study, trial.number, trial.params, trial.user_attrs)
-
-    def check_same_space(self, study, space: dict, fixed: dict) -> None:
-        """A study name found in the storage must have this search space and fixed values."""
-        from optuna.distributions import distribution_to_json
-
-        saved = {k: distribution_to_json(v) for k, v in space.items()} | {f"fixed:{k}": v for k, v in fixed.items()}
-        known = study.user_attrs.get("search_space")
-        if known is None:
-            study.set_user_attr("search_space", saved)
-        elif known != saved:
-            changed = sorted(k for k in set(known) | set(saved) if known.get(k) != saved.get(k))
-            raise UserError(
-                f"study {study.study_name} exists in its storage with another search space ({', '.join(changed)}); "
-                "give a new hydra.sweeper.study_name or another hydra.sweep.dir"
-            )
 
     @staticmethod
     def value(ret) -> float | None:

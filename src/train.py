@@ -235,10 +235,11 @@ def check_choices(args: list[str]) -> None:
 
 def cli() -> None:
     check_choices(sys.argv[1:])
-    if "experiment=fair_cells" in sys.argv[1:]:  # a study per cell, then seeds: not one Hydra sweep
-        from src.fair_cells import cli as fair_cells
-
-        sys.exit(fair_cells(sys.argv[1:]))
+    if "experiment=fair_cells" in sys.argv[1:]:  # a study per cell, then seeds: its own command, not a sweep
+        options = " ".join(a for a in sys.argv[1:] if a not in ("-m", "--multirun", "experiment=fair_cells"))
+        print(f"error: experiment=fair_cells is its own command: python -m src.fair_cells {options}".rstrip(),
+              file=sys.stderr)  # fmt: skip
+        sys.exit(EXIT_USER_ERROR)
     preflight(sys.argv[1:])
     main()
 

@@ -230,7 +230,8 @@ def run_cli(monkeypatch, capsys):
         monkeypatch.setattr(sys, "argv", [entry.__name__, *argv])
         code = 0
         try:
-            getattr(entry, "cli", entry.main)()
+            returned = (getattr(entry, "cli", None) or entry.main)()
+            code = returned if isinstance(returned, int) else 0  # cli() -> int, or main() that exits
         except SystemExit as exit_:
             code = exit_.code or 0
         out, err = capsys.readouterr()

@@ -1,21 +1,23 @@
-"""experiment=fair_cells: a study per cell under one budget, the best retrained over seeds, the report."""
+"""python -m src.fair_cells: a study per cell under one budget, the best retrained over seeds, the report;
+resumed by the same command; and src.train pointing there."""
 
 import json
 from pathlib import Path
 
+import src.fair_cells
 from src import train
 
 
 def test_studies_survive_failed_trials_then_retrain_and_report(data_dir: Path, tmp_path: Path, run_cli):
     out = tmp_path / "fair"
-    argv = ["-m", "experiment=fair_cells", "task=names", f"paths.data_dir={data_dir}", "fair_cells.trials=4",
+    argv = ["task=names", f"paths.data_dir={data_dir}", "fair_cells.trials=4",
             "fair_cells.cells=[rnn,gru]", "fair_cells.seeds=[1,2]", "fair_cells.budget=20000",
             # dropout above 1 is refused when the model is built: those trials fail, the others go on
             "fair_cells.search.dropout.high=1.5", "fair_cells.search.budget_share.choices=[1.0]",
             f"fair_cells.output_dir={out}",
             "task.module.embedding_dim=4", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
             "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]  # fmt: skip
-    code, stdout, err = run_cli(train, argv)
+    code, stdout, err = run_cli(src.fair_cells, argv)
     assert code == 0, err
     setup = json.loads((out / "fair_cells.json").read_text())
     assert setup["budget"] == 20000 and setup["trials"] == 4 and setup["seeds"] == [1, 2]
@@ -39,3 +41,37 @@ def test_studies_survive_failed_trials_then_retrain_and_report(data_dir: Path, t
     assert "parameter budget: 20,000" in written and "4 Optuna (TPE) trials per cell" in written
     assert "symbol_dropout" in written  # names has it (dinos would not list it)
     assert f"hidden_size {setup['studies']['gru']['best']['hidden_size']}" in written
+
+
+def test_the_same_command_resumes_the_comparison_and_more_trials_extend_it(data_dir: Path, tmp_path: Path, run_cli):
+    out = tmp_path / "fair"
+    argv = ["task=names", f"paths.data_dir={data_dir}", "fair_cells.cells=[rnn]", "fair_cells.budget=20000",
+            f"fair_cells.output_dir={out}", "task.module.embedding_dim=4", "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]  # fmt: skip
+    code, _, err = run_cli(src.fair_cells, [*argv, "fair_cells.trials=2", "fair_cells.seeds=[1]"])
+    assert code == 0, err
+    trial_folders = sorted(p.name for p in (out / "search" / "rnn").iterdir())
+    first = json.loads((out / "fair_cells.json").read_text())["studies"]["rnn"]
+    seed1 = (out / "seeds" / "rnn_seed1" / "results.json").stat().st_mtime_ns
+
+    code, _, err = run_cli(src.fair_cells, [*argv, "fair_cells.trials=2", "fair_cells.seeds=[1,2]"])
+    assert code == 0, err
+    assert sorted(p.name for p in (out / "search" / "rnn").iterdir()) == trial_folders  # no trial run again
+    assert json.loads((out / "fair_cells.json").read_text())["studies"]["rnn"]["trials"] == first["trials"]
+    assert (out / "seeds" / "rnn_seed1" / "results.json").stat().st_mtime_ns == seed1  # seed 1 kept
+    assert (out / "seeds" / "rnn_seed2" / "results.json").is_file()  # seed 2 added
+
+    code, _, err = run_cli(src.fair_cells, [*argv, "fair_cells.trials=3", "fair_cells.seeds=[1,2]"])
+    assert code == 0, err
+    study = json.loads((out / "fair_cells.json").read_text())["studies"]["rnn"]
+    assert [t["number"] for t in study["trials"]] == [0, 1, 2] and study["trials"][:2] == first["trials"]
+    if study["best"]["number"] != first["best"]["number"]:  # a new best: its seeds retrained, the old kept aside
+        assert len(list((out / "superseded").iterdir())) == 2
+
+    result = run_cli(src.fair_cells, [*argv, "fair_cells.trials=3", "fair_cells.search.lr.high=5e-2"])
+    result.assert_one_clear_line("exists in its storage with another search space", "fair_cells.output_dir")
+
+
+def test_src_train_points_a_fair_comparison_to_its_own_command(run_cli):
+    result = run_cli(train, ["-m", "experiment=fair_cells", "task=dinos"])
+    result.assert_one_clear_line("experiment=fair_cells is its own command: python -m src.fair_cells task=dinos")

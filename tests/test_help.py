@@ -34,7 +34,6 @@ def run_probe(module: str, *args: str) -> tuple[int, str, str]:
         ("src.train", ["task=nope"], 2, "error: task=nope is not a choice"),
         ("src.train", ["foo=1"], 2, "error: foo=1: foo is not an option of this config"),
         ("src.train", ["model.hidden_size=0"], 2, "error: model.hidden_size=0 cannot be used"),
-        ("src.train", ["-m", "experiment=fair_cells", "--help"], 0, "A fair comparison of the cells"),
         ("src.fair_cells", ["--help"], 0, "A fair comparison of the cells"),
         ("src.predict", ["--help"], 0, "ckpt="),
         ("src.scratch", ["--help"], 0, "srn"),

@@ -54,7 +54,7 @@ QUICK = ["++trainer.fast_dev_run=true"]  # one batch of train, val and test (tra
 SHORTER = [
     # one trial and one seed per cell, one budget share (fitting each share's budget to every cell takes ~15 s)
     (
-        "python -m src.train -m experiment=fair_cells",
+        "python -m src.fair_cells",
         [*QUICK, "fair_cells.trials=1", "fair_cells.seeds=[1]", "fair_cells.search.budget_share.choices=[1.0]"],
     ),
     ("python -m src.train -m hparams_search=", [*QUICK, "hydra.sweeper.n_trials=1"]),
