@@ -11,6 +11,7 @@ one `error:` line, before anything is built or trained.
 
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -169,6 +170,10 @@ def check_command_line(argv: list[str]) -> None:
             raise UserError(
                 f"{arg}: {key} is not an option of this config (a typo?); add it with +{arg} only if meant"
             ) from None
+        for plugin, extra in (("submitit", "cluster"), ("joblib", "cluster")):
+            if f"hydra/launcher/{plugin}" in message:  # a launcher preset whose Hydra plugin is not installed
+                raise UserError(f"{message.rstrip('.')}: its launcher plugin is not installed; install the "
+                                f"{extra} extra: .venv/bin/pip install -e '.[{extra}]'") from None  # fmt: skip
         raise UserError(message) from None
     if multirun:
         trials = OmegaConf.select(cfg, "hydra.sweeper.n_trials", default=None)
@@ -177,6 +182,12 @@ def check_command_line(argv: list[str]) -> None:
     check_config(cfg)
     if multirun:
         check_sweep_launcher(cfg, swept)
+        launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
+        if launcher.endswith("SlurmLauncher") and shutil.which("srun") is None:
+            raise UserError(
+                "hydra/launcher=slurm needs a SLURM cluster (no srun on this machine); "
+                "use hydra/launcher=workers here, or run the command on the cluster's login node"
+            )
     for arg in args:
         key, _, value = arg.partition("=")
         if key in ("hydra.run.dir", "hydra.sweep.dir"):

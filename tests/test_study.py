@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -211,3 +212,26 @@ def test_a_preempted_cluster_job_is_requeued_and_resumes_its_own_run_folder(shar
     assert "SIGUSR2 (time limit or preemption)" in log and "resume by hand: python -m src.train" in log
     assert f"requeued job: resuming its run folder {run.resolve()}" in log
     assert log.count("training: up to 6 epochs") == 2 and "resumed at step" in log
+
+
+def test_a_launcher_preset_without_its_plugin_is_one_line(tiny, tmp_path, run_cli, monkeypatch):
+    """hydra/launcher=slurm where hydra-submitit-launcher is not installed: Hydra cannot find the config
+    the preset builds on (played here by raising what Hydra raises then)."""
+    from hydra.errors import MissingConfigException
+
+    import src.config_checks
+
+    def compose(**kwargs):
+        raise MissingConfigException("In 'hydra/launcher/slurm': Could not find 'hydra/launcher/submitit_slurm'")
+
+    monkeypatch.setattr(src.config_checks, "compose", compose)
+    result = run_cli(src.train, ["-m", *tiny, "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path / 's'}"])
+    result.assert_one_clear_line("its launcher plugin is not installed", "pip install -e '.[cluster]'")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.skipif(shutil.which("srun") is not None, reason="this machine is a SLURM node")
+def test_the_slurm_launcher_off_a_cluster_is_one_line(tiny, tmp_path, run_cli):
+    result = run_cli(src.train, ["-m", *tiny, "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path / 's'}"])
+    result.assert_one_clear_line("hydra/launcher=slurm needs a SLURM cluster", "hydra/launcher=workers")
+    assert not (tmp_path / "s").exists()
