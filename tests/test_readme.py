@@ -39,7 +39,7 @@ NOT_RUN = {
     "python -m src.train trainer=ddp trainer.devices=4": "needs 4 GPUs",
     "python -m src.train trainer=ddp trainer.accelerator=cpu": "DDP starts new processes of the command; test_slow "
     "runs DDP on two CPU processes",
-    "python -m src.train -m hydra/launcher=submitit_slurm": "needs a SLURM cluster",
+    "python -m src.train -m hydra/launcher=slurm": "needs a SLURM cluster (off one it is one error line: test_study)",
     "nohup ": "a 30-epoch run in the background; its plain-line output is tested in test_long_runs",
     "head -20 names.out": "reads the output of that background run",
     "tail -f ": "follows a file until Ctrl-C",
