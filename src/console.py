@@ -28,7 +28,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 log = logging.getLogger(__name__)
 
 # overrides that a resume command sets itself
-RESUME_KEYS = ("ckpt_path=", "hydra.run.dir=")
+RESUME_KEYS = ("ckpt_path=", "hydra.run.dir=", "study.")  # study.*: a study's trial reports no more
 
 
 class FileOnly(logging.Filter):

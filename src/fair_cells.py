@@ -122,6 +122,22 @@ def run_trial(cell: str, overrides: list[str], chosen: list[str], folder: Path, 
             "params": results["params"]}  # fmt: skip
 
 
+def first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def finished_record(folder: Path, chosen: list[str], monitor: str) -> dict | None:
+    """A trial's record from its run folder when the run finished (results.json), else None."""
+    from src.results import Results
+
+    try:
+        results = Results.read(json.loads((folder / "results.json").read_text()))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return {"overrides": chosen, "value": results.best_val.get(monitor, float("nan")), "seconds": results.train_seconds,
+            "hidden_size": results.hidden_size, "params": results.params}  # fmt: skip
+
+
 def in_parallel(calls: list[tuple], workers: int) -> list:
     """calls' results, `workers` at a time in worker processes (in this process when workers is 1)."""
     if workers == 1:
@@ -140,7 +156,7 @@ def study(cell: str, overrides: list[str], cfg: DictConfig, budgets: dict[float,
     import optuna
     from optuna.trial import TrialState
 
-    from src.study import finished, open_study, storage_for
+    from src.study import finished, open_study, retry, storage_for
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = cfg.fair_cells
@@ -156,7 +172,17 @@ def study(cell: str, overrides: list[str], cfg: DictConfig, budgets: dict[float,
         chosen = [sample(trial, cfg, budgets) for trial in trials]
         calls = [(run_trial, cell, overrides, c, folder / str(t.number), cfg.task.monitor)
                  for t, c in zip(trials, chosen, strict=True)]  # fmt: skip
-        for trial, record in zip(trials, in_parallel(calls, settings.workers), strict=True):
+        try:
+            records = in_parallel(calls, settings.workers)
+        except Exception as err:  # noqa: BLE001 - a worker process killed: each trial's run folder tells
+            log.error("a worker stopped (%s); the trials' run folders say which finished", first_line(err))
+            records = [finished_record(folder / str(t.number), c, cfg.task.monitor)
+                       for t, c in zip(trials, chosen, strict=True)]  # fmt: skip
+        for trial, record in zip(trials, records, strict=True):
+            if record is None:  # lost with its worker: failed, and its parameters tried again
+                search.tell(trial, state=TrialState.FAIL)
+                retry(search, trial.number, trial.params, trial.user_attrs, retries=1)
+                continue
             for key, value in record.items():
                 trial.set_user_attr(key, value)
             if "failed" in record:
@@ -287,10 +313,20 @@ def cli(argv: list[str] | None = None) -> int:
     if "-h" in argv or "--help" in argv:  # what it does and its settings, not an override parse error
         print(__doc__.strip())
         return 0
-    logging.basicConfig(level=logging.INFO, format=FORMAT._fmt)
     overrides = [a for a in argv if a not in ("-m", "--multirun")]
     check_choices(overrides)
-    return exit_status(fair_cells, overrides)
+    # progress lines on this call's standard error, for this call only (a handler left behind would
+    # write to a closed stream when the command is called again in one process)
+    root, console = logging.getLogger(), logging.StreamHandler(sys.stderr)
+    console.setFormatter(FORMAT)
+    level = root.level
+    root.addHandler(console)
+    root.setLevel(logging.INFO)
+    try:
+        return exit_status(fair_cells, overrides)
+    finally:
+        root.removeHandler(console)
+        root.setLevel(level)
 
 
 if __name__ == "__main__":

@@ -71,9 +71,14 @@ def requeued(run_dir: Path, config_text: str) -> Path | None:
         return None
     import yaml
 
-    def run_of(text: str):  # the run's settings; ckpt_path differs once the folder has been resumed
-        config = yaml.safe_load(text)
-        return {k: v for k, v in config.items() if k != "ckpt_path"} if isinstance(config, dict) else None
+    def run_of(text: str):  # the run's settings; ckpt_path differs once the folder has been resumed, and
+        config = yaml.safe_load(text)  # the hidden size is filled in from model.param_budget when it starts
+        if not isinstance(config, dict):
+            return None
+        model = config.get("model")
+        if isinstance(model, dict) and model.get("param_budget") is not None:
+            config["model"] = {k: v for k, v in model.items() if k != "hidden_size"}
+        return {k: v for k, v in config.items() if k != "ckpt_path"}
 
     try:
         if run_of(mark.read_text()) != run_of(config_text):
@@ -83,7 +88,8 @@ def requeued(run_dir: Path, config_text: str) -> Path | None:
     last = run_dir / "checkpoints" / "last.ckpt"
     if last.is_file() and not last.is_symlink():
         return last
-    mark.unlink()
+    if os.environ.get("SLURM_PROCID", os.environ.get("LOCAL_RANK", "0")) == "0":  # one DDP rank clears it
+        mark.unlink(missing_ok=True)
     return None
 
 

@@ -53,13 +53,17 @@ def distribution(override: Override):
 
     if not override.is_sweep_override():
         return None
-    if override.is_choice_sweep() or (override.is_range_sweep() and override.value().shuffle):
+    if override.is_choice_sweep():
         return d.CategoricalDistribution(list(override.sweep_iterator()))
     value = override.value()
     if override.is_range_sweep():
-        if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
-            return d.FloatDistribution(value.start, value.stop - value.step, step=value.step)
-        return d.IntDistribution(int(value.start), int(value.stop) - int(value.step), step=int(value.step))
+        values = sorted(override.sweep_iterator())  # range(0, 10, 3): 0, 3, 6, 9; shuffle() the same set
+        if value.shuffle or len(values) < 2:
+            return d.CategoricalDistribution(values)
+        step = values[1] - values[0]
+        if any(isinstance(v, float) for v in values):
+            return d.FloatDistribution(values[0], values[-1], step=step)
+        return d.IntDistribution(values[0], values[-1], step=step)
     log_scale = "log" in value.tags
     if isinstance(value.start, int) and isinstance(value.end, int):
         return d.IntDistribution(value.start, value.end, log=log_scale)
@@ -100,7 +104,8 @@ def storage_for(url: str | None, sweep_dir: Path):
 
 
 # --- the engine: what a study of the sweeper and fair_cells's per-cell studies share -----------------
-def open_study(name: str, storage, direction: str, sampler, signature: dict, retries: int, fix: str):
+def open_study(name: str, storage, direction: str, sampler, signature: dict, retries: int, fix: str,
+               finished_value=lambda number: None):  # fmt: skip
     """The study `name` in `storage`, created or resumed: a resumed one must have been started with the
     same `signature` (its search space and fixed settings; else one UserError ending with `fix`), its
     trials left running by a stopped driver are marked failed and retried, and its sampler (`sampler`:
@@ -114,7 +119,7 @@ def open_study(name: str, storage, direction: str, sampler, signature: dict, ret
     elif known != signature:
         changed = sorted(k for k in set(known) | set(signature) if known.get(k) != signature.get(k))
         raise UserError(f"study {name} exists in its storage with another search space ({', '.join(changed)}); {fix}")
-    retry_abandoned(study, retries)
+    retry_abandoned(study, retries, finished_value)
     seed = sampler.keywords.get("seed") if hasattr(sampler, "keywords") else None
     study.sampler = sampler(**({"seed": seed + len(study.trials)} if seed is not None else {}))
     return study
@@ -139,14 +144,39 @@ def retry(study, number: int, params: dict, attrs: dict, retries: int) -> None:
         log.warning("trial %d failed; its parameters are tried again", number)
 
 
-def retry_abandoned(study, retries: int) -> None:
-    """A trial still RUNNING when the study starts was left by a driver that died: failed, retried."""
+def retry_abandoned(study, retries: int, finished_value=lambda number: None) -> None:
+    """A trial still RUNNING when the study starts was left by a driver that died (one command drives
+    a study): kept with its value when its run finished (`finished_value(number)`), else failed and
+    retried."""
     from optuna.trial import TrialState
 
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        value = finished_value(trial.number)
+        if value is not None:
+            study.tell(trial.number, value)
+            log.warning("trial %d finished after its study stopped: its result is kept", trial.number)
+            continue
         study.tell(trial.number, state=TrialState.FAIL)
         log.warning("trial %d was left running by a stopped study: marked failed", trial.number)
         retry(study, trial.number, trial.params, trial.user_attrs, retries)
+
+
+def value_in_folder(sweep_dir: Path, number: int) -> float | None:
+    """The objective trial `number`'s run folder recorded (results.json is written last and whole),
+    or None when the trial did not finish or its record cannot be read."""
+    import json
+
+    from src.results import Results
+
+    folders = list(sweep_dir.glob(f"{number}_*/results.json"))
+    if len(folders) != 1:
+        return None
+    try:
+        results = Results.read(json.loads(folders[0].read_text()))
+    except (OSError, ValueError, RecursionError):
+        return None
+    value = results.best_val.get(results.monitor)
+    return float(value) if value is not None and not math.isnan(value) else None
 
 
 class Study:
@@ -187,7 +217,8 @@ class Study:
         signature = {k: distribution_to_json(v) for k, v in space.items()} | {f"fixed:{k}": v for k, v in fixed.items()}
         study = open_study(self.study_name or "study", storage_for(self.storage_url, self.sweep_dir), self.direction,
                            self.sampler, signature, self.retries,
-                           "give a new hydra.sweeper.study_name or another hydra.sweep.dir")  # fmt: skip
+                           "give a new hydra.sweeper.study_name or another hydra.sweep.dir",
+                           lambda number: value_in_folder(self.sweep_dir, number))  # fmt: skip
         where = self.storage_url or self.sweep_dir / JOURNAL
         log.info("study %s in %s: %d of %d trials finished, %d at once", study.study_name, where,
                  finished(study), self.n_trials, self.workers)  # fmt: skip
@@ -205,7 +236,7 @@ class Study:
                           (str(err).strip().splitlines() or [type(err).__name__])[0])  # fmt: skip
                 returns = [None] * len(trials)
             for trial, ret in zip(trials, returns, strict=True):
-                value = self.value(ret) if ret is not None else self.value_in_folder(trial.number)
+                value = self.value(ret) if ret is not None else value_in_folder(self.sweep_dir, trial.number)
                 if study._storage.get_trial(trial._trial_id).user_attrs.get("pruned_at") is not None:
                     study.tell(trial, state=TrialState.PRUNED)  # the last value it reported counts
                 elif value is None:
@@ -235,18 +266,6 @@ class Study:
             return None
         return value if not math.isnan(value) else None
 
-    def value_in_folder(self, number: int) -> float | None:
-        """The objective a trial's run folder recorded (results.json is written last and whole), or
-        None when the trial did not finish."""
-        import json
-
-        folders = [p for p in self.sweep_dir.glob(f"{number}_*/results.json")]
-        if len(folders) != 1:
-            return None
-        results = json.loads(folders[0].read_text())
-        value = results.get("best_val", {}).get(results.get("monitor"))
-        return float(value) if isinstance(value, int | float) and not math.isnan(value) else None
-
     def write_results(self, study) -> None:
         from optuna.trial import TrialState
 
@@ -266,12 +285,12 @@ class Study:
 
 def prune_callback(cfg: DictConfig):
     """src.callbacks.PruneTrial for this run: a study's trial with a pruner (cfg.study set); else None."""
+    if cfg.get("study") is None or cfg.study.trial is None or cfg.study.pruner is None:
+        return None  # before importing optuna: a run outside a study does not need the search extra
     import optuna
 
     from src.callbacks import PruneTrial
 
-    if cfg.get("study") is None or cfg.study.trial is None or cfg.study.pruner is None:
-        return None
     if "://" in str(cfg.study.storage):
         storage = optuna.storages.get_storage(cfg.study.storage)
     else:  # the journal file in the study's folder

@@ -10,6 +10,7 @@ entry points in-process, read TensorBoard back. Tests use these fixtures and imp
     tb_text      (run_dir, tag) -> the last text TensorBoard holds under tag
 """
 
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,11 +230,18 @@ def run_cli(monkeypatch, capsys):
         capsys.readouterr()  # drop what earlier steps of the test printed
         monkeypatch.setattr(sys, "argv", [entry.__name__, *argv])
         code = 0
+        # Hydra's job logging adds handlers on this call's (captured) streams: they go when it ends, as
+        # they would with the process, so a later call never writes to a closed stream
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
         try:
             returned = (getattr(entry, "cli", None) or entry.main)()
             code = returned if isinstance(returned, int) else 0  # cli() -> int, or main() that exits
         except SystemExit as exit_:
             code = exit_.code or 0
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
         out, err = capsys.readouterr()
         return CliResult(code, out, err)
 
