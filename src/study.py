@@ -225,7 +225,9 @@ class Study:
         while (left := self.n_trials - finished(study)) > 0:
             # two trials a worker at a time: the launcher hands each to the next free worker, so a short trial
             # does not wait for a long one (a batch of one per worker did: 0.88 of one worker's time, not 0.5)
-            batch = 1 if self.workers == 1 else 2 * self.workers
+            # (on this machine's joblib workers; a cluster launcher gets `workers` jobs at a time)
+            local = type(self.launcher).__name__ == "JoblibLauncher"
+            batch = 2 * self.workers if local and self.workers > 1 else self.workers
             trials = [study.ask(space) for _ in range(min(batch, left))]
             overrides = [tuple(f"{k}={v}" for k, v in {**t.params, **fixed, **self.reporting(study, t)}.items())
                          for t in trials]  # fmt: skip

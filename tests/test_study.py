@@ -105,6 +105,25 @@ def test_a_study_name_taken_by_another_search_space_is_one_line(tiny, tmp_path, 
     assert [(t.number, t.state, t.params) for t in study_of(sweep).trials] == trials  # nothing ran or changed
 
 
+def signal_when(cmd: list[str], target, signum: int) -> tuple[int, str]:
+    """Run `cmd`; once `target(its pid)` names a process, send it `signum`; then wait for the command.
+    Its exit status and output."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline, pid = time.monotonic() + 240, None
+        while time.monotonic() < deadline and pid is None:
+            time.sleep(0.5)
+            pid = target(proc.pid)
+        assert pid, "the process to signal never showed"
+        os.kill(pid, signum)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.returncode, out
+
+
 def started_and_ended(sweep: Path, number: int) -> tuple[float, float]:
     """When a trial's run began (its config.yaml written) and ended (its results.json written)."""
     [run] = [p.parent for p in sweep.glob(f"{number}_*/results.json")]
@@ -128,24 +147,17 @@ def test_two_workers_run_two_trials_at_once_each_in_its_own_folder(tiny, tmp_pat
 def test_kill_9_of_a_worker_mid_trial_retries_only_what_did_not_finish(tiny, tmp_path):
     sweep = tmp_path / "study"
     argv = search(tiny, sweep, 3, "hydra.sweeper.workers=2", "trainer.max_epochs=30", "callbacks.early_stopping=null")
-    proc = subprocess.Popen([sys.executable, "-m", "src.train", *argv], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
-    try:
-        deadline, victim = time.monotonic() + 240, None
-        while time.monotonic() < deadline and victim is None:
-            time.sleep(0.5)
-            if len(list(sweep.glob("*/config.yaml"))) == 2:  # both trials of the first batch are training
-                children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "loky"], capture_output=True, text=True)
-                workers = [int(p) for p in children.stdout.split()]
-                workers = [p for p in workers if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()]
-                victim = workers[0] if workers else None
-        assert victim, "no worker process found"
-        os.kill(victim, signal.SIGKILL)
-        out, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, out[-3000:]
+
+    def worker(pid: int) -> int | None:
+        if len(list(sweep.glob("*/config.yaml"))) < 2:  # both trials of the first batch are training
+            return None
+        children = subprocess.run(["pgrep", "-P", str(pid), "-f", "loky"], capture_output=True, text=True)
+        workers = [int(p) for p in children.stdout.split()]
+        workers = [p for p in workers if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()]
+        return workers[0] if workers else None
+
+    code, out = signal_when([sys.executable, "-m", "src.train", *argv], worker, signal.SIGKILL)
+    assert code == 0, out[-3000:]
     trials = study_of(sweep).trials
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
     failed = [t for t in trials if t.state == TrialState.FAIL]
@@ -187,24 +199,15 @@ def test_a_preempted_cluster_job_is_requeued_and_resumes_its_own_run_folder(shar
            f"paths.data_dir={shared_data}", "model.hidden_size=16", "++trainer.limit_train_batches=40",
            "trainer.max_epochs=6", "callbacks.early_stopping=null", "trainer.enable_progress_bar=false",
            f"hydra.sweep.dir={sweep}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
-    try:
-        deadline, job = time.monotonic() + 240, None
-        while time.monotonic() < deadline and job is None:
-            time.sleep(0.5)
-            if list(sweep.glob("*/checkpoints/last.ckpt")):  # an epoch is done: there is something to resume
-                found = subprocess.run(
-                    ["pgrep", "-f", f"submitit.core._submit {sweep}"], capture_output=True, text=True
-                )
-                job = int(found.stdout.split()[0]) if found.stdout.split() else None
-        assert job, "the job process never showed"
-        os.kill(job, signal.SIGUSR2)
-        out, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, out[-3000:]
+
+    def job(pid: int) -> int | None:
+        if not list(sweep.glob("*/checkpoints/last.ckpt")):  # no epoch done yet: nothing to resume
+            return None
+        found = subprocess.run(["pgrep", "-f", f"submitit.core._submit {sweep}"], capture_output=True, text=True)
+        return int(found.stdout.split()[0]) if found.stdout.split() else None
+
+    code, out = signal_when(cmd, job, signal.SIGUSR2)
+    assert code == 0, out[-3000:]
     [run] = [p.parent for p in sweep.glob("*/results.json")]
     results = json.loads((run / "results.json").read_text())
     assert results["epochs"] == 6  # the requeued job trained on to the end
