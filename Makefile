@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 train: install  ## the main job: names x gru, one run folder under outputs/
 	$(PY) -m src.train task=names model=gru
 
-test: install  ## the whole suite, slow tier included (as CI runs it)
-	$(PY) -m pytest
+test: install  ## the whole suite, slow tier included (as CI runs it), two test processes (pytest-xdist)
+	$(PY) -m pytest -n 2 --dist worksteal
 
 lint: install
 	$(PY) -m ruff check src tests benchmarks docs hydra_plugins
