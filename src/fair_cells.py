@@ -138,76 +138,170 @@ def finished_record(folder: Path, chosen: list[str], monitor: str) -> dict | Non
             "hidden_size": results.hidden_size, "params": results.params}  # fmt: skip
 
 
-def in_parallel(calls: list[tuple], workers: int) -> list:
-    """calls' results, `workers` at a time in worker processes (in this process when workers is 1)."""
-    if workers == 1:
-        return [function(*args) for function, *args in calls]
-    from joblib import Parallel, delayed
+class Pool:
+    """Runs calls `workers` at a time and hands back each one as it ends, so a free worker takes the
+    next call at once (no batch waits for its slowest run). In this process when workers is 1; else in
+    worker processes kept for the whole comparison (loky's reusable executor, which joblib uses)."""
 
-    return Parallel(n_jobs=workers)(delayed(function)(*args) for function, *args in calls)
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.running: dict = {}  # future -> what the caller said about it
+
+    def submit(self, tag, function, *args) -> None:
+        from concurrent.futures import Future
+
+        if self.workers == 1:
+            future = Future()
+            try:
+                future.set_result(function(*args))
+            except Exception as err:  # noqa: BLE001 - handed back as a worker's failure is
+                future.set_exception(err)
+        else:
+            from joblib.externals.loky import get_reusable_executor
+
+            future = get_reusable_executor(max_workers=self.workers).submit(function, *args)
+        self.running[future] = tag
+
+    def free(self) -> bool:
+        return len(self.running) < self.workers
+
+    def next_done(self) -> list[tuple]:
+        """(tag, result, error) of every call that ended, waiting for one if none has."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+        ended = []
+        for future in done:
+            tag = self.running.pop(future)
+            error = future.exception()
+            ended.append((tag, None if error else future.result(), error))
+        return ended
 
 
-def study(cell: str, overrides: list[str], cfg: DictConfig, budgets: dict[float, int], folder: Path) -> dict:
-    """One cell's Optuna study on the project's study engine (src/study.py): kept in fair_cells's
-    journal, resumed by the same command (finished trials kept, abandoned ones retried), run
-    `fair_cells.workers` trials at once. Returns its trials and the best one's record (None if all failed)."""
-    from functools import partial
+class CellStudy:
+    """One cell's Optuna study on the project's study engine (src/study.py), kept in fair_cells's
+    journal and resumed by the same command (finished trials kept, abandoned ones retried), then its
+    best trial's seed runs. `next_call` gives the next run it wants, `ended` takes a run's outcome."""
 
-    import optuna
-    from optuna.trial import TrialState
+    def __init__(self, cell: str, overrides: list[str], cfg: DictConfig, budgets: dict[float, int], root: Path):
+        from functools import partial
 
-    from src.study import finished, open_study, retry, storage_for
+        import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    settings = cfg.fair_cells
-    sampler = partial(optuna.samplers.TPESampler, seed=settings.sampler_seed, n_startup_trials=settings.startup_trials)
-    direction = "maximize" if cfg.task.monitor_mode == "max" else "minimize"
-    signature = {"search": OmegaConf.to_container(settings.search), "budgets": {str(k): v for k, v in budgets.items()},
-                 "overrides": sorted(o for o in overrides if not o.startswith(PER_INVOCATION))}  # fmt: skip
-    search = open_study(f"{cfg.task.name}_{cell}", storage_for(settings.storage, folder.parent.parent), direction,
-                        sampler, signature, retries=1,
-                        fix="give another fair_cells.output_dir (or the settings it was started with)")  # fmt: skip
-    while (left := settings.trials - finished(search)) > 0:
-        trials = [search.ask() for _ in range(min(left, 1 if settings.workers == 1 else 2 * settings.workers))]
-        chosen = [sample(trial, cfg, budgets) for trial in trials]
-        calls = [(run_trial, cell, overrides, c, folder / str(t.number), cfg.task.monitor)
-                 for t, c in zip(trials, chosen, strict=True)]  # fmt: skip
-        try:
-            records = in_parallel(calls, settings.workers)
-        except Exception as err:  # noqa: BLE001 - a worker process killed: each trial's run folder tells
-            log.error("a worker stopped (%s); the trials' run folders say which finished", first_line(err))
-            records = [finished_record(folder / str(t.number), c, cfg.task.monitor)
-                       for t, c in zip(trials, chosen, strict=True)]  # fmt: skip
-        for trial, record in zip(trials, records, strict=True):
-            if record is None:  # lost with its worker: failed, and its parameters tried again
-                search.tell(trial, state=TrialState.FAIL)
-                retry(search, trial.number, trial.params, trial.user_attrs, retries=1)
+        from src.study import open_study, storage_for
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.cell, self.overrides, self.cfg, self.budgets, self.root = cell, overrides, cfg, budgets, root
+        self.folder = root / "search" / cell
+        settings = cfg.fair_cells
+        tpe = optuna.samplers.TPESampler
+        sampler = partial(tpe, seed=settings.sampler_seed, n_startup_trials=settings.startup_trials)
+        self.direction = "maximize" if cfg.task.monitor_mode == "max" else "minimize"
+        signature = {"search": OmegaConf.to_container(settings.search),
+                     "budgets": {str(k): v for k, v in budgets.items()},
+                     "overrides": sorted(o for o in overrides if not o.startswith(PER_INVOCATION))}  # fmt: skip
+        fix = "give another fair_cells.output_dir (or the settings it was started with)"
+        storage = storage_for(settings.storage, root)
+        self.search = open_study(f"{cfg.task.name}_{cell}", storage, self.direction, sampler, signature, 1, fix)
+        self.asked: dict[int, tuple] = {}  # trial number -> (trial, chosen) of the trials running
+        self.seeds: list[tuple] | None = None  # the seed runs still to start, once the study is done
+        self.result: dict | None = None
+
+    def next_call(self) -> tuple | None:
+        """The next (function, *args) this cell wants run now, or None (nothing, or not before a running trial ends)."""
+        from src.study import finished
+
+        if self.seeds is None:
+            if finished(self.search) + len(self.asked) < self.cfg.fair_cells.trials:
+                trial = self.search.ask()
+                chosen = sample(trial, self.cfg, self.budgets)
+                self.asked[trial.number] = (trial, chosen)
+                return (run_trial, self.cell, self.overrides, chosen, self.folder / str(trial.number),
+                        self.cfg.task.monitor)  # fmt: skip
+            if self.asked:
+                return None
+            self.result = self.summary()
+            if self.result["best"] is None:
+                log.error("%s: every trial failed; left out of the retraining", self.cell)
+            best, seeds = self.result["best"], list(self.cfg.fair_cells.seeds)
+            self.seeds = seed_calls(self.cell, best, self.overrides, seeds, self.root) if best else []
+        return self.seeds.pop(0) if self.seeds else None
+
+    def busy(self) -> bool:
+        return self.seeds is None or bool(self.seeds)
+
+    def ended(self, args: tuple, record: dict | None, error: BaseException | None) -> None:
+        """A run of this cell ended: a trial's record is told to the study; a seed run's end is logged."""
+        from optuna.trial import TrialState
+
+        from src.study import retry
+
+        if args[0] is run_seed:
+            if error is not None:  # run_seed catches a run's own errors: this is a lost worker
+                log.error("%s seed %d stopped with its worker (%s); the same command again resumes it",
+                          self.cell, args[2], first_line(error))  # fmt: skip
+            return
+        number = int(args[4].name)
+        trial, chosen = self.asked.pop(number)
+        if error is not None:  # a worker process killed: the trial's run folder tells whether it finished
+            log.error("a worker stopped (%s); %s trial %d's run folder says whether it finished",
+                      first_line(error), self.cell, number)  # fmt: skip
+            record = finished_record(args[4], chosen, self.cfg.task.monitor)
+        if record is None:  # lost with its worker: failed, and its parameters tried again
+            self.search.tell(trial, state=TrialState.FAIL)
+            retry(self.search, trial.number, trial.params, trial.user_attrs, retries=1)
+            return
+        for key, value in record.items():
+            trial.set_user_attr(key, value)
+        if "failed" in record:
+            log.error("%s trial %d failed (%s); the study goes on", self.cell, number, record["failed"])
+            trial.set_user_attr("tries", 2)  # deterministic (a bad setting): not retried
+            self.search.tell(trial, state=TrialState.FAIL)
+        elif record["value"] != record["value"]:
+            self.search.tell(trial, state=TrialState.FAIL)
+        else:
+            log.info("%s trial %d/%d: %s -> %s %.4f (hidden_size %d, %d parameters, %.0f s)", self.cell,
+                     number + 1, self.cfg.fair_cells.trials, " ".join(record["overrides"]), self.cfg.task.monitor,
+                     record["value"], record["hidden_size"], record["params"], record["seconds"])  # fmt: skip
+            self.search.tell(trial, record["value"])
+
+    def summary(self) -> dict:
+        """The study's trials and the best one's record (None if all failed)."""
+        from optuna.trial import TrialState
+
+        trials = [{"number": t.number, **t.user_attrs} for t in self.search.get_trials(deepcopy=False)
+                  if t.state in (TrialState.COMPLETE, TrialState.FAIL) and "overrides" in t.user_attrs]  # fmt: skip
+        trials = [{k: v for k, v in t.items() if k not in ("tries", "retry_of")} for t in trials]
+        done = [t for t in trials if "value" in t and t["value"] == t["value"]]
+        pick = max if self.direction == "maximize" else min
+        return {"trials": trials, "best": pick(done, key=lambda t: t["value"]) if done else None}
+
+
+def run_studies(overrides: list[str], cfg: DictConfig, budgets: dict[float, int], root: Path) -> dict:
+    """Every cell's study and seed runs, `fair_cells.workers` runs at once. A worker that frees takes the
+    next run of the first cell that has one: the cell's next trial, or, once its study is done, its
+    next seed run; while a cell waits on its last trials, the next cell's study starts. With one worker
+    that is each cell's study, then its seeds, then the next cell, one run after another."""
+    cells = [CellStudy(cell, overrides, cfg, budgets, root) for cell in cfg.fair_cells.cells]
+    pool = Pool(cfg.fair_cells.workers)
+    while True:
+        while pool.free():
+            call = next((c for cell in cells if (c := cell.next_call()) is not None), None)
+            if call is None:
+                break
+            owner = next(cell for cell in cells if cell.cell == call[1])
+            pool.submit((owner, call), *call)
+        if not pool.running:
+            if any(cell.busy() for cell in cells):
                 continue
-            for key, value in record.items():
-                trial.set_user_attr(key, value)
-            if "failed" in record:
-                log.error("%s trial %d failed (%s); the study goes on", cell, trial.number, record["failed"])
-                trial.set_user_attr("tries", 2)  # deterministic (a bad setting): not retried
-                search.tell(trial, state=TrialState.FAIL)
-            elif record["value"] != record["value"]:
-                search.tell(trial, state=TrialState.FAIL)
-            else:
-                log.info("%s trial %d/%d: %s -> %s %.4f (hidden_size %d, %d parameters, %.0f s)", cell,
-                         trial.number + 1, settings.trials, " ".join(record["overrides"]), cfg.task.monitor,
-                         record["value"], record["hidden_size"], record["params"], record["seconds"])  # fmt: skip
-                search.tell(trial, record["value"])
-    trials = [{"number": t.number, **t.user_attrs} for t in search.get_trials(deepcopy=False)
-              if t.state in (TrialState.COMPLETE, TrialState.FAIL) and "overrides" in t.user_attrs]  # fmt: skip
-    trials = [{k: v for k, v in t.items() if k not in ("tries", "retry_of")} for t in trials]
-    done = [t for t in trials if "value" in t and t["value"] == t["value"]]
-    pick = max if direction == "maximize" else min
-    best = pick(done, key=lambda t: t["value"]) if done else None
-    return {"trials": trials, "best": best}
+            return {cell.cell: cell.result for cell in cells}
+        for (owner, call), result, error in pool.next_done():
+            owner.ended(call, result, error)
 
 
-def seed_runs(cell: str, best: dict, overrides: list[str], seeds: list[int], root: Path, workers: int) -> None:
-    """The best trial retrained with every seed; a seed whose run finished (results.json) is kept,
-    one stopped after a checkpoint resumes from its last.ckpt, any other starts again."""
+def seed_calls(cell: str, best: dict, overrides: list[str], seeds: list[int], root: Path) -> list[tuple]:
+    """The best trial's run with every seed, as calls: a seed whose run finished (results.json) is
+    kept, one stopped after a checkpoint resumes from its last.ckpt, any other starts again."""
     calls = []
     for seed in seeds:
         folder = root / "seeds" / f"{cell}_seed{seed}"
@@ -227,7 +321,7 @@ def seed_runs(cell: str, best: dict, overrides: list[str], seeds: list[int], roo
         elif folder.is_dir():
             (folder / "config.yaml").unlink(missing_ok=True)  # stopped before its first checkpoint: again
         calls.append((run_seed, cell, seed, run, folder))
-    in_parallel(calls, workers)
+    return calls
 
 
 def same_settings(folder: Path, chosen: list[str]) -> bool:
@@ -273,14 +367,7 @@ def fair_cells(overrides: list[str]) -> Path:
     log.info("fair comparison of %s on %s: %d trials each, seeds %s, parameters a model by budget_share %s; "
              "folder %s", ", ".join(settings.cells), cfg.task.name, settings.trials, list(settings.seeds), per_share,
              root)  # fmt: skip
-    studies = {}
-    for cell in settings.cells:
-        studies[cell] = study(cell, overrides, cfg, per_share, root / "search" / cell)
-        best = studies[cell]["best"]
-        if best is None:
-            log.error("%s: every trial failed; left out of the retraining", cell)
-            continue
-        seed_runs(cell, best, overrides, list(settings.seeds), root, settings.workers)
+    studies = run_studies(overrides, cfg, per_share, root)
     setup = {
         "task": cfg.task.name,
         "command": "python -m src.fair_cells " + " ".join(overrides),
@@ -291,7 +378,7 @@ def fair_cells(overrides: list[str]) -> Path:
         "search": {
             k: v
             for k, v in OmegaConf.to_container(settings.search).items()
-            if k == "budget_share" or OmegaConf.select(cfg, v["key"]) is not None
+            if (len(v["choices"]) > 1 if k == "budget_share" else OmegaConf.select(cfg, v["key"]) is not None)
         },
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={cfg.threads}, "
         f"Python {platform.python_version()}",

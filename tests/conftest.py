@@ -11,7 +11,11 @@ entry points in-process, read TensorBoard back. Tests use these fixtures and imp
 """
 
 import logging
+import os
+import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +29,8 @@ from omegaconf import open_dict
 
 from src import CONF_DIR as CONF
 from src import default_data_dir
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # The real data sets (CI and every developer machine have ../shared/data); slow tests need them.
 SHARED_DATA = Path(default_data_dir())
@@ -219,6 +225,43 @@ class CliResult:
         assert "Traceback" not in self.err
         for needle in needles:
             assert needle in lines[0], lines[0]
+
+
+def _signal_when(cmd: list[str], target, signum: int) -> tuple[int, str]:
+    """Run `cmd` in the checkout; once `target(its pid)` names a process, send it `signum`; then wait
+    for the command. Its exit status and output."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline, pid = time.monotonic() + 240, None
+        while time.monotonic() < deadline and pid is None:
+            time.sleep(0.5)
+            pid = target(proc.pid)
+        assert pid, "the process to signal never showed"
+        os.kill(pid, signum)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.returncode, out
+
+
+def _worker_of(pid: int) -> int | None:
+    """A worker process (joblib's loky) of the command `pid`, if one runs."""
+    children = subprocess.run(["pgrep", "-P", str(pid), "-f", "loky"], capture_output=True, text=True)
+    workers = [int(p) for p in children.stdout.split()]
+    workers = [p for p in workers if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()]
+    return workers[0] if workers else None
+
+
+@pytest.fixture(scope="session")
+def signal_when():
+    return _signal_when
+
+
+@pytest.fixture(scope="session")
+def worker_of():
+    return _worker_of
 
 
 @pytest.fixture

@@ -2,7 +2,15 @@
 resumed by the same command; and src.train pointing there."""
 
 import json
+import signal
+import sys
 from pathlib import Path
+
+import optuna
+import pytest
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
 
 import src.fair_cells
 from src import train
@@ -75,3 +83,38 @@ def test_the_same_command_resumes_the_comparison_and_more_trials_extend_it(data_
 def test_src_train_points_a_fair_comparison_to_its_own_command(run_cli):
     result = run_cli(train, ["-m", "experiment=fair_cells", "task=dinos"])
     result.assert_one_clear_line("experiment=fair_cells is its own command: python -m src.fair_cells task=dinos")
+
+
+@pytest.mark.slow
+def test_two_workers_take_the_next_run_as_one_ends_and_a_lost_worker_costs_only_its_runs(
+    data_dir: Path, tmp_path: Path, signal_when, worker_of
+):
+    """fair_cells.workers=2: runs in two worker processes, a free worker taking the next run at once
+    (the next cell's study starts while a cell's last trial runs). A worker killed mid-trial: its
+    trials are marked failed and tried again with the same parameters; the comparison still ends."""
+    out = tmp_path / "fair"
+    argv = ["task=names", f"paths.data_dir={data_dir}", "fair_cells.trials=3", "fair_cells.cells=[rnn,gru]",
+            "fair_cells.seeds=[1]", "fair_cells.budget=20000", "fair_cells.workers=2", f"fair_cells.output_dir={out}",
+            "task.module.embedding_dim=4", "trainer.max_epochs=4", "callbacks.early_stopping=null",
+            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]  # fmt: skip
+
+    def worker(pid: int) -> int | None:
+        training = len(list((out / "search" / "rnn").glob("*/config.yaml"))) >= 2
+        return worker_of(pid) if training else None
+
+    code, text = signal_when([sys.executable, "-m", "src.fair_cells", *argv], worker, signal.SIGKILL)
+    assert code == 0, text[-3000:]
+    assert "a worker stopped" in text
+    storage = JournalStorage(JournalFileBackend(str(out / "study.journal")))
+    rnn = optuna.load_study(study_name="names_rnn", storage=storage).trials
+    lost = [t for t in rnn if t.state == TrialState.FAIL]
+    assert lost and all(any(r.params == t.params and r.state == TrialState.COMPLETE for r in rnn) for t in lost)
+    setup = json.loads((out / "fair_cells.json").read_text())
+    for cell in ("rnn", "gru"):
+        assert len([t for t in setup["studies"][cell]["trials"] if "value" in t]) == 3
+        assert (out / "seeds" / f"{cell}_seed1" / "results.json").is_file()
+    # asynchronous: gru's first trial began before rnn's last trial ended
+    began = min((p / "config.yaml").stat().st_mtime for p in (out / "search" / "gru").iterdir())
+    ended = max(p.stat().st_mtime for p in (out / "search" / "rnn").glob("*/results.json"))
+    assert began < ended
+    assert "verdict on test/acc" in text

@@ -105,25 +105,6 @@ def test_a_study_name_taken_by_another_search_space_is_one_line(tiny, tmp_path, 
     assert [(t.number, t.state, t.params) for t in study_of(sweep).trials] == trials  # nothing ran or changed
 
 
-def signal_when(cmd: list[str], target, signum: int) -> tuple[int, str]:
-    """Run `cmd`; once `target(its pid)` names a process, send it `signum`; then wait for the command.
-    Its exit status and output."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
-    try:
-        deadline, pid = time.monotonic() + 240, None
-        while time.monotonic() < deadline and pid is None:
-            time.sleep(0.5)
-            pid = target(proc.pid)
-        assert pid, "the process to signal never showed"
-        os.kill(pid, signum)
-        out, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    return proc.returncode, out
-
-
 def started_and_ended(sweep: Path, number: int) -> tuple[float, float]:
     """When a trial's run began (its config.yaml written) and ended (its results.json written)."""
     [run] = [p.parent for p in sweep.glob(f"{number}_*/results.json")]
@@ -144,17 +125,13 @@ def test_two_workers_run_two_trials_at_once_each_in_its_own_folder(tiny, tmp_pat
 
 
 @pytest.mark.slow
-def test_kill_9_of_a_worker_mid_trial_retries_only_what_did_not_finish(tiny, tmp_path):
+def test_kill_9_of_a_worker_mid_trial_retries_only_what_did_not_finish(tiny, tmp_path, signal_when, worker_of):
     sweep = tmp_path / "study"
     argv = search(tiny, sweep, 3, "hydra.sweeper.workers=2", "trainer.max_epochs=30", "callbacks.early_stopping=null")
 
     def worker(pid: int) -> int | None:
-        if len(list(sweep.glob("*/config.yaml"))) < 2:  # both trials of the first batch are training
-            return None
-        children = subprocess.run(["pgrep", "-P", str(pid), "-f", "loky"], capture_output=True, text=True)
-        workers = [int(p) for p in children.stdout.split()]
-        workers = [p for p in workers if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()]
-        return workers[0] if workers else None
+        training = len(list(sweep.glob("*/config.yaml"))) >= 2  # both trials of the first batch
+        return worker_of(pid) if training else None
 
     code, out = signal_when([sys.executable, "-m", "src.train", *argv], worker, signal.SIGKILL)
     assert code == 0, out[-3000:]
@@ -190,7 +167,7 @@ def test_a_hopeless_trial_is_pruned_and_shows_as_pruned(tiny, tmp_path, run_cli)
 
 
 @pytest.mark.slow
-def test_a_preempted_cluster_job_is_requeued_and_resumes_its_own_run_folder(shared_data, tmp_path):
+def test_a_preempted_cluster_job_is_requeued_and_resumes_its_own_run_folder(shared_data, tmp_path, signal_when):
     """submitit's local executor plays the cluster: SIGUSR2 (what SLURM sends before a time limit or
     on a preemption) mid-run; submitit requeues the job, which resumes its own folder from last.ckpt
     and finishes every epoch; train.log says what happened and how to resume by hand."""
