@@ -28,6 +28,7 @@ from src.dashboard import log_hparams
 from src.errors import EXIT_USER_ERROR, UserError
 from src.lengths import by_length
 from src.results import Results
+from src.run_folder import claim, release
 from src.train import check_choices, write_json_atomically, write_rows
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,15 @@ def baseline(cfg: DictConfig) -> dict:
     check_applies(cfg)
     cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key not in RECURRENT_ONLY])
     run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    claim(run_dir, None, OmegaConf.to_yaml(cfg, resolve=True))  # a folder that holds a run is refused
+    try:
+        return fit_and_score(cfg, run_dir)
+    finally:
+        release(run_dir)
+
+
+def fit_and_score(cfg: DictConfig, run_dir: Path) -> dict:
+    """baseline()'s work in its claimed run folder."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     started = time.perf_counter()
@@ -94,6 +102,7 @@ def baseline(cfg: DictConfig) -> dict:
     write_rows(run_dir / "test_predictions.jsonl", outcome.rows)
     write_json_atomically(run_dir / "results.json", results)
     log.info("results: %s", json.dumps({"chosen": outcome.chosen, "best_val": outcome.val, "test": outcome.test}))
+    log.info("finished: run folder %s", run_dir.resolve())
     return results
 
 
@@ -142,6 +151,10 @@ def check_args(args: list[str]) -> list[str]:
                 for option in options:
                     if option.split(".")[0] not in cfg.baseline:
                         raise UserError(unknown_option(option, cfg.baseline))
+    if "hydra.run.dir" in values and not multirun(args):  # before Hydra writes in it: a folder of its own
+        from src.config_checks import check_folder
+
+        check_folder("hydra.run.dir", Path(values["hydra.run.dir"]).expanduser(), None)
     if left_out and len(left_out) == len(tasks):
         raise UserError(f"no task of task={values['task']} has a baseline; use {', '.join(tasks_with_baselines())}")
     if left_out:

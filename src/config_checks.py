@@ -63,6 +63,20 @@ CHECKS = {
         lambda v: v == "auto" or v == -1 or WHOLE_1[0](v) or (isinstance(v, list) and bool(v)),
         "a number of devices of at least 1, a list of device ids, -1 (all) or auto",
     ),
+    # +trainer.max_steps=0 or limit_train_batches=0 would test untrained weights as a finished run
+    "trainer.max_steps": (lambda v: v == -1 or WHOLE_1[0](v), "-1 (no limit) or a whole number of at least 1"),
+    "trainer.limit_train_batches": (
+        lambda v: v is None or WHOLE_1[0](v) or (positive_number(v) and v <= 1),
+        "a whole number of batches of at least 1, or a share in (0, 1]",
+    ),
+    "trainer.accumulate_grad_batches": WHOLE_1,
+    "trainer.gradient_clip_val": (
+        lambda v: v is None or (positive_number(v) or v == 0),
+        "a number of at least 0, or null for no clipping",
+    ),
+    "task.monitor_mode": (lambda v: v in ("min", "max"), "min or max"),
+    "task.data.train_size": WHOLE_1,
+    "task.data.val_size": WHOLE_1,
     "task.data.batch_size": WHOLE_1,
     "task.data.eval_batch_size": WHOLE_1,
     "task.data.bucketing": (lambda v: isinstance(v, bool), "true or false"),
@@ -75,6 +89,8 @@ CHECKS = {
     "model.hidden_size": WHOLE_1,
     "model.num_layers": WHOLE_1,
     "model.dropout": SHARE,
+    "model.bidirectional": (lambda v: isinstance(v, bool), "true or false"),
+    "model.param_budget": (lambda v: v is None or WHOLE_1[0](v), "a whole number of parameters, or null"),
 }
 
 
@@ -210,7 +226,15 @@ def check_sweep_launcher(cfg: DictConfig, swept: dict[str, list[str]]) -> None:
 
 
 def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:
-    """`folder` can become a run (or sweep) folder: no file in its way, writable, not another run's."""
+    """`folder` can become a run (or sweep) folder: a folder of its own, no file in its way, writable,
+    not another run's, not in use by a run still going. A run folder is then held by this process
+    (src/run_folder.py `hold`), before Hydra writes in it."""
+    here = Path.cwd().resolve()
+    if folder.resolve() == here or folder.resolve() in here.parents:  # an empty value is "."
+        raise UserError(
+            f"{key}={'' if str(folder) == '.' else folder} is the folder you are in (or one above it); give a "
+            f"folder of its own (or leave {key} out: a new one under outputs/)"
+        )
     for parent in [folder, *folder.parents]:
         if parent.exists():
             if not parent.is_dir():
@@ -220,11 +244,12 @@ def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:
             break
     from lightning.pytorch.utilities import rank_zero_only  # Lightning: only for a chosen run folder
 
-    from src.run_folder import check_free
+    from src.run_folder import check_free, hold
 
-    # another rank of a distributed run starts in its rank 0's folder: only rank 0 checks it
+    # another rank of a distributed run starts in its rank 0's folder: only rank 0 checks and holds it
     if key == "hydra.run.dir" and rank_zero_only.rank == 0:
         check_free(folder, ckpt_path)
+        hold(folder)
     # a study's folder (src/study.py) is used again by the same command: it resumes the study
     if key == "hydra.sweep.dir" and (folder / "multirun.yaml").exists() and not (folder / "study.journal").exists():
         raise UserError(f"{folder} holds another sweep (its multirun.yaml); choose a new hydra.sweep.dir")

@@ -12,6 +12,7 @@
 
 import random
 import time
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -42,12 +43,44 @@ def check_resumable(cfg: DictConfig) -> None:
     changed += [f"task.module.{k}={saved[k]}" for k in wanted if k != "model" and saved[k] != wanted[k]]
     if changed:
         raise UserError(f"{cfg.ckpt_path} was trained with {', '.join(changed)}; resume with those settings")
+    check_same_run(cfg)
     done = epochs_done(ckpt)
     if not cfg.trainer.get("fast_dev_run") and done >= cfg.trainer.max_epochs:
         raise UserError(
             f"{cfg.ckpt_path} has trained {done} epochs and trainer.max_epochs={cfg.trainer.max_epochs}: nothing "
             f"is left to train; to train longer, resume with trainer.max_epochs above {done}"
         )
+
+
+# what a resume may change in task.data: how batches are cut, not which items are trained on
+BATCHING = ("batch_size", "eval_batch_size", "num_workers", "bucketing", "data_dir")
+
+
+def check_same_run(cfg: DictConfig) -> None:
+    """A resume in the checkpoint's own run folder keeps that run's seed and data (its config.yaml,
+    read as plain data): another seed or split would continue it on other items and shuffles while
+    config.yaml claimed them. Batch sizes may change (the schedule is rebuilt)."""
+    import yaml
+
+    from src.run_folder import RUN_MARK, resumes_from
+
+    run_dir = Path(cfg.paths.output_dir)
+    if not resumes_from(run_dir, cfg.ckpt_path):
+        return
+    try:
+        before = yaml.safe_load((run_dir / RUN_MARK).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return  # no config of a run to hold it to (check_resumable has checked the checkpoint itself)
+    if not isinstance(before, dict):
+        return
+    data = before.get("task", {}).get("data") if isinstance(before.get("task"), dict) else None
+    wanted = OmegaConf.to_container(cfg.task.data, resolve=True)
+    changed = [f"seed={before['seed']}"] if "seed" in before and before["seed"] != cfg.seed else []
+    if isinstance(data, dict):
+        keys = sorted((set(data) | set(wanted)) - set(BATCHING))
+        changed += [f"task.data.{k}={data.get(k)}" for k in keys if data.get(k) != wanted.get(k)]
+    if changed:
+        raise UserError(f"the run in {run_dir} was trained with {', '.join(changed)}; resume with those settings")
 
 
 def epochs_done(ckpt: dict) -> int:

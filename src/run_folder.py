@@ -1,9 +1,14 @@
 """A run folder belongs to one run: claimed when the run starts, its checkpoints written whole, and
 resumable after it is moved.
 
+- `hold(run_dir)`: the folder is this process's until it ends (a lock the system releases however the
+  process ends): a second command into a folder whose run is still going (a resume started beside it,
+  two runs into one `hydra.run.dir`) is refused before it writes anything there.
 - `claim(run_dir, ckpt_path)`: refuses a folder that holds another run (its `config.yaml`), unless
-  `ckpt_path` is one of that folder's own checkpoints (a resume); a resumed run's old `results.json` is
-  removed, so a resume stopped again never looks finished.
+  `ckpt_path` is one of that folder's own checkpoints (a resume). A resumed run's `results.json` and
+  `config.yaml` are kept aside until it writes its first checkpoint (`settle`), so a resume that fails
+  or stops before then leaves the finished run as it was (`restore`), and one stopped later never looks
+  finished.
 - `requeued(run_dir, config_text)`: a cluster job requeued after a time limit or a preemption finds
   its own folder and resumes it from checkpoints/last.ckpt.
 - `link_latest(best)`: `outputs/latest.ckpt` points at the best checkpoint of the run that finished
@@ -13,6 +18,7 @@ resumable after it is moved.
   relative to the folder it now lives in (a moved run folder resumes and tests its own best.ckpt).
 """
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -23,17 +29,54 @@ from src.errors import UserError
 
 # written by train() when a run starts: the mark of a folder that holds a run
 RUN_MARK = "config.yaml"
+LOCK = ".run.lock"  # held (flock) by the process whose run the folder is, while it runs
+# what a resume keeps aside until its first checkpoint: the finished run's record and settings
+ASIDE = {"results.json": ".results.before-resume.json", RUN_MARK: ".config.before-resume.yaml"}
+_held: dict[str, int] = {}  # folders this process holds: resolved path -> the lock file's descriptor
+
+
+def hold(run_dir: Path) -> None:
+    """Hold `run_dir` until `release` or the process's end; one UserError when another process holds it."""
+    key = str(run_dir.resolve())
+    if key in _held:
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise UserError(f"cannot use {run_dir} as a run folder ({reason}); choose another folder") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError(
+            f"{run_dir} is in use by a run that is still going; wait for it to end (or stop it), "
+            "or choose another hydra.run.dir"
+        ) from None
+    _held[key] = fd
+
+
+def release(run_dir: Path) -> None:
+    """Let go of `run_dir` (a worker process that runs many runs holds each only while it runs)."""
+    fd = _held.pop(str(run_dir.resolve()), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def claim(run_dir: Path, ckpt_path: str | None, config_text: str) -> None:
     """Write the run's config.yaml into `run_dir`, refusing a folder that holds another run.
 
-    The config is created exclusively (O_EXCL), so of two runs started into one folder at once one
-    gets it and the other is refused."""
+    The folder is held first (`hold`), and the config is created exclusively (O_EXCL), so of two runs
+    started into one folder at once one gets it and the other is refused."""
+    hold(run_dir)
     check_free(run_dir, ckpt_path)
     mark = run_dir / RUN_MARK
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if mark.exists():  # resuming this folder's run: it is not finished until it writes results.json again
+    if mark.exists():  # resuming this folder's run: not finished until it writes results.json again
+        for name, aside in ASIDE.items():
+            found, kept = run_dir / name, run_dir / aside
+            if found.is_file() and not found.is_symlink() and not kept.exists():
+                os.replace(found, kept)  # (kept already: an earlier resume stopped before its checkpoint)
         (run_dir / "results.json").unlink(missing_ok=True)
         mark.write_text(config_text)
         return
@@ -42,6 +85,21 @@ def claim(run_dir: Path, ckpt_path: str | None, config_text: str) -> None:
             file.write(config_text)
     except FileExistsError:
         raise UserError(f"{run_dir} was claimed by another run that started at the same time; run again") from None
+
+
+def settle(run_dir: Path) -> None:
+    """A resumed run writes its first checkpoint: what its folder held before no longer describes it."""
+    for aside in ASIDE.values():
+        (run_dir / aside).unlink(missing_ok=True)
+
+
+def restore(run_dir: Path) -> None:
+    """A resume that failed or stopped before its first checkpoint: the folder's run is as it was (its
+    checkpoints untouched), so its results.json and config.yaml go back."""
+    for name, aside in ASIDE.items():
+        kept = run_dir / aside
+        if kept.is_file() and not kept.is_symlink():
+            os.replace(kept, run_dir / name)
 
 
 def link_latest(best: Path, outputs: Path = Path("outputs")) -> Path | None:
@@ -112,6 +170,8 @@ class RunCheckpoint(ModelCheckpoint):
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         partial = f"{filepath}.partial"
+        if trainer.is_global_zero and self.dirpath:
+            settle(Path(self.dirpath).parent)  # a resumed run: its checkpoints change from here on
         try:
             super()._save_checkpoint(trainer, partial)
             if trainer.is_global_zero:

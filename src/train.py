@@ -62,7 +62,7 @@ def train(cfg: DictConfig) -> dict:
     from src.lengths import by_length
     from src.results import Results
     from src.resume import ResumeState, check_resumable
-    from src.run_folder import claim, link_latest, requeued
+    from src.run_folder import claim, link_latest, release, requeued, restore
     from src.study import prune_callback
     from src.tasks.checkpoint import local_file
 
@@ -85,65 +85,75 @@ def train(cfg: DictConfig) -> dict:
     clock = ResumeState()  # random state and training seconds across resumes
     prune = prune_callback(cfg)  # a study's trial with a pruner: report each epoch, stop when told (src/study.py)
     trainer = build_trainer(cfg, logger, extra_callbacks=[clock, *([prune] if prune else [])])
-    if trainer.is_global_zero:
+    claimed = trainer.is_global_zero  # the folder is this run's (held, config.yaml written) until it ends
+    if claimed:
         claim(run_dir, cfg.ckpt_path, OmegaConf.to_yaml(cfg, resolve=True))
-        # the HPARAMS row and the CUSTOM SCALARS charts while the run trains (src/dashboard.py)
-        log_hparams(logger.experiment, cfg, run_dir)
-        log_layout(logger.experiment, cfg.task.name, cfg.task.monitor, list(module.val_metrics.keys()))
+    try:
+        if claimed:
+            # the HPARAMS row and the CUSTOM SCALARS charts while the run trains (src/dashboard.py)
+            log_hparams(logger.experiment, cfg, run_dir)
+            log_layout(logger.experiment, cfg.task.name, cfg.task.monitor, list(module.val_metrics.keys()))
 
-    # every checkpoint handed to Lightning is a local file, loaded as plain data (src/tasks/checkpoint.py)
-    resume_from = local_file(cfg.ckpt_path) if cfg.ckpt_path else None
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-    train_seconds = clock.train_seconds
-    best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    best_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    best_score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
-    if best_score is not None:  # the monitored metric at the best epoch, not the last one
-        best_val[cfg.task.monitor] = float(best_score)
-    # one dict per test dataloader (binary has two: test and test_long)
-    # verbose=False: src.console logs the test metrics as a line (console and train.log), not a table
-    tested = trainer.test(
-        module, datamodule=datamodule, ckpt_path=local_file(best_ckpt) if best_ckpt else None, verbose=False,
-        weights_only=True,
-    )  # fmt: skip
-    test = {k: v for per_loader in tested for k, v in per_loader.items()}
+        # every checkpoint handed to Lightning is a local file, loaded as plain data (src/tasks/checkpoint.py)
+        resume_from = local_file(cfg.ckpt_path) if cfg.ckpt_path else None
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+        train_seconds = clock.train_seconds
+        best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        best_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        best_score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+        if best_score is not None:  # the monitored metric at the best epoch, not the last one
+            best_val[cfg.task.monitor] = float(best_score)
+        # one dict per test dataloader (binary has two: test and test_long)
+        # verbose=False: src.console logs the test metrics as a line (console and train.log), not a table
+        tested = trainer.test(
+            module, datamodule=datamodule, ckpt_path=local_file(best_ckpt) if best_ckpt else None, verbose=False,
+            weights_only=True,
+        )  # fmt: skip
+        test = {k: v for per_loader in tested for k, v in per_loader.items()}
 
-    metric = cfg.task.monitor.removeprefix("val/")
-    results = Results(
-        task=cfg.task.name,
-        model=cfg.model.cell,
-        overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
-        monitor=cfg.task.monitor,
-        monitor_mode=cfg.task.monitor_mode,
-        best_val=best_val,
-        test={k: float(v) for k, v in test.items()},
-        epochs=trainer.current_epoch,
-        global_step=trainer.global_step,
-        train_seconds=round(train_seconds, 2),
-        params=params,
-        hidden_size=cfg.model.hidden_size,
-        param_budget=cfg.model.get("param_budget"),
-        threads=torch.get_num_threads(),
-        best_ckpt=str(Path(best_ckpt).resolve()) if best_ckpt else None,
-        pruned_at=prune.pruned_at if prune else None,
-        run_dir=str(run_dir.resolve()),
-        # the monitored metric per input length (src/lengths.py): results.json, and a curve in TensorBoard
-        by_length=by_length(module.test_rows, metric, cfg.task.module.get("bleu_ngrams", 4)),
-    ).to_dict()
-    if trainer.is_global_zero:
-        for bucket in results["by_length"]:
-            logger.experiment.add_scalar(f"test/{metric}_by_length", bucket[metric], global_step=bucket["longest"])
-        logger.experiment.flush()  # Lightning flushed at test end; these came after (and a run may end here)
-        write_rows(run_dir / "test_predictions.jsonl", module.test_rows)
-        write_json_atomically(run_dir / "results.json", results)
-        log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
-        if results["best_ckpt"]:  # outputs/latest.ckpt when the run is under outputs/
-            best = Path(results["best_ckpt"])
-            latest = link_latest(best)
-            ckpt = os.path.relpath(latest) if latest else best
-            log.info("best checkpoint %s; use it: python -m src.predict ckpt=%s --help", best, ckpt)
-        log.info("finished: run folder %s", run_dir.resolve())
-    return results
+        metric = cfg.task.monitor.removeprefix("val/")
+        results = Results(
+            task=cfg.task.name,
+            model=cfg.model.cell,
+            overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+            monitor=cfg.task.monitor,
+            monitor_mode=cfg.task.monitor_mode,
+            best_val=best_val,
+            test={k: float(v) for k, v in test.items()},
+            epochs=trainer.current_epoch,
+            global_step=trainer.global_step,
+            train_seconds=round(train_seconds, 2),
+            params=params,
+            hidden_size=cfg.model.hidden_size,
+            param_budget=cfg.model.get("param_budget"),
+            threads=torch.get_num_threads(),
+            best_ckpt=str(Path(best_ckpt).resolve()) if best_ckpt else None,
+            pruned_at=prune.pruned_at if prune else None,
+            run_dir=str(run_dir.resolve()),
+            # the monitored metric per input length (src/lengths.py): results.json, and a curve in TensorBoard
+            by_length=by_length(module.test_rows, metric, cfg.task.module.get("bleu_ngrams", 4)),
+        ).to_dict()
+        if trainer.is_global_zero:
+            for bucket in results["by_length"]:
+                logger.experiment.add_scalar(f"test/{metric}_by_length", bucket[metric], global_step=bucket["longest"])
+            logger.experiment.flush()  # Lightning flushed at test end; these came after (and a run may end here)
+            write_rows(run_dir / "test_predictions.jsonl", module.test_rows)
+            write_json_atomically(run_dir / "results.json", results)
+            log.info("results: %s", json.dumps({"best_val": best_val, "test": results["test"]}))
+            if results["best_ckpt"]:  # outputs/latest.ckpt when the run is under outputs/
+                best = Path(results["best_ckpt"])
+                latest = link_latest(best)
+                ckpt = os.path.relpath(latest) if latest else best
+                log.info("best checkpoint %s; use it: python -m src.predict ckpt=%s --help", best, ckpt)
+            log.info("finished: run folder %s", run_dir.resolve())
+        return results
+    except BaseException:
+        if claimed:  # a resume stopped before its first checkpoint: the finished run is as it was
+            restore(run_dir)
+        raise
+    finally:
+        if claimed:
+            release(run_dir)
 
 
 def build_run(cfg: DictConfig):

@@ -35,6 +35,13 @@ BAD_TRAIN_OPTIONS = [
     ("foo=1", "+foo=1"),
     ("task.modul.lr=1", "+task.modul.lr=1"),
     ("model.hidden_size=[1", "quote"),
+    ("+trainer.max_steps=0", "trainer.max_steps=0"),  # would write a finished-looking untrained run
+    ("++trainer.limit_train_batches=0", "trainer.limit_train_batches=0"),
+    ("+trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0"),
+    ("trainer.gradient_clip_val=nan", "trainer.gradient_clip_val=nan"),
+    ("model.bidirectional=maybe", "model.bidirectional=maybe"),
+    ("model.param_budget=abc", "model.param_budget=abc"),
+    ("task.monitor_mode=foo", "min or max"),
 ]
 
 
@@ -84,6 +91,91 @@ def test_a_folder_holding_a_run_is_refused_and_left_as_it_was(tiny, tmp_path, ru
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     run_cli(src.train, argv).assert_one_clear_line("holds another run", "ckpt_path=")
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # not a byte written
+
+
+@pytest.mark.parametrize("folder", ["", ".", ".."])
+def test_a_run_folder_that_is_the_working_folder_is_one_line(folder, tiny, tmp_path, run_cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    run_cli(src.train, [*tiny, f"hydra.run.dir={folder}"]).assert_one_clear_line("the folder you are in")
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written where the user stands
+
+
+def test_a_second_command_into_a_run_still_going_is_refused_and_writes_nothing(tiny, tmp_path, run_cli):
+    """A resume (or any run) started while the folder's run is still going: another process holds it."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    argv = [*tiny, f"hydra.run.dir={run}", "trainer.max_epochs=1"]
+    assert run_cli(src.train, argv).code == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"  # the run "still going" in another process
+        last = run / "checkpoints" / "last.ckpt"
+        result = run_cli(src.train, [*argv[:-1], "trainer.max_epochs=2", f"ckpt_path={last}"])
+        result.assert_one_clear_line("is in use by a run that is still going")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # not a byte written
+
+
+# a process that holds a run folder as a running train() does, until it is killed
+HOLD = (
+    "import sys, time; from pathlib import Path; from src.run_folder import hold; "
+    "hold(Path(sys.argv[1])); print('held', flush=True); time.sleep(600)"
+)
+
+
+def test_a_resume_that_fails_before_its_first_checkpoint_leaves_the_finished_run_as_it_was(
+    tiny, tmp_path, run_cli, interrupt_after_epoch, monkeypatch
+):
+    run = tmp_path / "run"
+    argv = [*tiny, f"hydra.run.dir={run}", "trainer.max_epochs=1"]
+    assert run_cli(src.train, argv).code == 0
+    kept = {name: (run / name).read_bytes() for name in ("results.json", "config.yaml")}
+    import src.train as train_module
+
+    build_trainer = train_module.build_trainer
+
+    def stopped_at_once(cfg, logger, extra_callbacks=()):  # Ctrl-C as the resumed epoch starts
+        return build_trainer(cfg, logger, extra_callbacks=[*extra_callbacks, interrupt_after_epoch(1)])
+
+    monkeypatch.setattr(train_module, "build_trainer", stopped_at_once)
+    last = run / "checkpoints" / "last.ckpt"
+    result = run_cli(src.train, [*argv[:-1], "trainer.max_epochs=3", f"ckpt_path={last}"])
+    assert result.code != 0
+    assert {name: (run / name).read_bytes() for name in kept} == kept  # finished, as before the resume
+    assert not list(run.glob(".*before-resume*"))
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [("seed=7", "seed=42"), ("task.data.val_fraction=0.2", "task.data.val_fraction=0.1")],
+)
+def test_a_resume_with_another_seed_or_split_is_one_line(change, needle, tiny, tmp_path, run_cli):
+    run = tmp_path / "run"
+    argv = [*tiny, f"hydra.run.dir={run}", "trainer.max_epochs=1"]
+    assert run_cli(src.train, argv).code == 0
+    before = (run / "results.json").read_bytes()
+    last = run / "checkpoints" / "last.ckpt"
+    result = run_cli(src.train, [*argv[:-1], "trainer.max_epochs=2", change, f"ckpt_path={last}"])
+    result.assert_one_clear_line("was trained with", needle)
+    assert (run / "results.json").read_bytes() == before
+
+
+def test_a_baseline_into_a_finished_run_folder_is_refused_and_left_as_it_was(tiny, tmp_path, run_cli):
+    import src.baseline
+
+    run = tmp_path / "run"
+    assert run_cli(src.train, [*tiny, f"hydra.run.dir={run}", "trainer.max_epochs=1"]).code == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    data_dir = next(o for o in tiny if o.startswith("paths.data_dir="))
+    result = run_cli(src.baseline, ["task=names", data_dir, f"hydra.run.dir={run}"])
+    result.assert_one_clear_line("holds another run")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 
 def test_runs_started_in_the_same_second_get_two_folders(tiny, tmp_path, run_cli, monkeypatch):
