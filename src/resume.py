@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import UserError
-from src.tasks.checkpoint import checkpoint_task, read_checkpoint
+from src.tasks.checkpoint import checkpoint_task, load_module, read_checkpoint
 
 
 def check_resumable(cfg: DictConfig) -> None:
@@ -30,6 +30,14 @@ def check_resumable(cfg: DictConfig) -> None:
         raise UserError(
             f"{cfg.ckpt_path} is a {checkpoint_task(ckpt)} checkpoint; resume it with task={checkpoint_task(ckpt)}"
         )
+    if not isinstance(ckpt.get("pytorch-lightning_version"), str) or not isinstance(
+        ckpt["hyper_parameters"].get("model"), dict
+    ):
+        raise UserError(
+            f"{cfg.ckpt_path} lacks what a resume needs (Lightning's version, the model's settings); "
+            "resume from a checkpoint written by src.train"
+        )
+    load_module(ckpt)  # the saved module builds and its weights fit and are finite: one line if not
     saved = ckpt["hyper_parameters"]
     wanted = {"model": OmegaConf.to_container(cfg.model, resolve=True)}
     if wanted["model"].pop("param_budget", None) is not None:  # the budget chooses hidden_size again, the same way

@@ -412,3 +412,71 @@ def test_a_search_goes_on_past_a_failed_trial_and_lists_it(tiny, tmp_path, run_c
     assert all(("model.hidden_size=0 " in row) == (row in failed) for row in rows)
     assert all(row.endswith("model.hidden_size=0 cannot be used; give a whole number of at least 1)") for row in failed)
     assert (sweep / "optimization_results.yaml").is_file()
+
+
+def _edit(hp: dict, key: str, value) -> None:
+    """hp[key] = value for a dotted key (model.hidden_size), as a crafted checkpoint would hold it."""
+    *parents, last = key.split(".")
+    for part in parents:
+        hp = hp[part]
+    hp[last] = value
+
+
+CRAFTED = [  # (dotted key in hyper_parameters, value, words of the one line)
+    ("model.hidden_size", 10**9, "do not build"),  # 10**9 units: built on the meta device, never allocated
+    ("model.hidden_size", -5, "do not build"),
+    ("model.cell", "foo", "do not build"),
+    ("lr_schedule", "foo", "do not build"),
+    ("class_balance", "foo", "do not build"),
+    ("spec.labels", [f"L{i}" for i in range(10**6)], "do not fit"),  # 10**6 labels
+    ("spec.labels", [], "do not build"),
+    ("spec.kind", "nope", "do not build"),
+]
+
+
+@pytest.mark.parametrize("key, value, needle", CRAFTED, ids=[f"{k}-{str(v)[:12]}" for k, v, _ in CRAFTED])
+def test_predict_a_checkpoint_with_crafted_settings_is_one_line(key, value, needle, checkpoints, tmp_path, run_cli):
+    import src.predict
+
+    ckpt = torch.load(checkpoints["names"], weights_only=True)
+    _edit(ckpt["hyper_parameters"], key, value)
+    torch.save(ckpt, tmp_path / "crafted.ckpt")
+    result = run_cli(src.predict, [f"ckpt={tmp_path / 'crafted.ckpt'}", "input=Rossi"])
+    result.assert_one_clear_line(needle)
+
+
+def test_predict_a_checkpoint_with_nan_weights_is_one_line(checkpoints, tmp_path, run_cli):
+    import src.predict
+
+    ckpt = torch.load(checkpoints["names"], weights_only=True)
+    name = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point())
+    ckpt["state_dict"][name] = torch.full_like(ckpt["state_dict"][name], float("nan"))
+    torch.save(ckpt, tmp_path / "nan.ckpt")
+    run_cli(src.predict, [f"ckpt={tmp_path / 'nan.ckpt'}", "input=Rossi"]).assert_one_clear_line("NaN or infinite")
+
+
+@pytest.mark.parametrize("kind", ["junk", "device"])
+def test_predict_a_file_that_is_no_checkpoint_is_one_line(kind, tmp_path, run_cli):
+    import src.predict
+
+    path = Path("/dev/zero") if kind == "device" else tmp_path / "junk.ckpt"
+    if kind == "junk":
+        path.write_bytes(b"\x80\x02}q\x00")  # 5 bytes of a pickle's start
+    result = run_cli(src.predict, [f"ckpt={path}", "input=Rossi"])
+    result.assert_one_clear_line("not a regular file" if kind == "device" else "cannot be read")
+
+
+@pytest.mark.parametrize("drop", ["pytorch-lightning_version", "hyper_parameters.model"])
+def test_resuming_from_a_checkpoint_missing_what_a_resume_needs_is_one_line(drop, tiny, tmp_path, run_cli):
+    run = tmp_path / "run"
+    argv = [*tiny, f"hydra.run.dir={run}", "trainer.max_epochs=1"]
+    assert run_cli(src.train, argv).code == 0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    if drop == "pytorch-lightning_version":
+        del ckpt[drop]
+    else:
+        ckpt["hyper_parameters"] = {k: v for k, v in ckpt["hyper_parameters"].items() if k != "model"}
+    torch.save(ckpt, tmp_path / "crafted.ckpt")
+    crafted = tmp_path / "crafted.ckpt"
+    result = run_cli(src.train, [*tiny, f"hydra.run.dir={tmp_path / 'again'}", f"ckpt_path={crafted}"])
+    result.assert_one_clear_line("lacks what a resume needs")

@@ -25,11 +25,13 @@ def read_checkpoint(path: str | Path) -> dict:
     if path.is_dir():
         names = sorted(p.name for p in path.glob("*.ckpt")) or ["best.ckpt", "last.ckpt"]
         raise UserError(f"checkpoint {path} is a folder; give a checkpoint file in it ({', '.join(names)})")
+    if path.exists() and not path.is_file():
+        raise UserError(f"checkpoint {path} is not a regular file (a device, a pipe?); give a .ckpt file")
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; runs keep theirs in outputs/<task>/<run>/checkpoints/")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(
             f"checkpoint {path} cannot be read ({first_line}); it is corrupt or truncated, pick another"
@@ -83,18 +85,41 @@ def load_module(ckpt: dict, device: torch.device | str = "cpu") -> RecurrentTask
             f"the checkpoint names task class {str(saved)[:80]!r}, which is not one of this project's "
             f"({', '.join(TASK_CLASSES)}); use a checkpoint written by src.train"
         )
+    # The hyper-parameters are plain data from a file anyone may have written: the module is first built
+    # on the meta device (no memory), so a size of 10**9 allocates nothing, and it must hold exactly as
+    # many weights as the file does before it is built for real. Any error a constructor raises on a
+    # value is the checkpoint's, one line.
+    weights = ckpt["state_dict"]
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
+        raise UserError("the checkpoint's weights are not named tensors; use a checkpoint written by src.train")
     try:
-        module = cls(**ckpt["hyper_parameters"])
-    except (TypeError, KeyError) as err:
+        with torch.device("meta"):
+            shape = cls(**ckpt["hyper_parameters"])
+        built = sum(t.numel() for t in shape.state_dict().values())
+    except Exception as err:  # noqa: BLE001 - a crafted value may fail anywhere in a constructor
         raise UserError(
-            f"the checkpoint's hyper-parameters do not fit {cls.__name__} as this version builds it ({err}); "
-            "retrain it with this version"
-        ) from err
+            f"the checkpoint's hyper-parameters do not build {cls.__name__} ({type(err).__name__}: "
+            f"{str(err).strip().splitlines()[0][:200] if str(err).strip() else 'no message'}); "
+            "use a checkpoint written by src.train, or retrain it with this version"
+        ) from None
+    saved_count = sum(t.numel() for t in weights.values())
+    if built != saved_count:
+        raise UserError(
+            f"the checkpoint's weights do not fit {cls.__name__} as this version builds it (its settings "
+            f"make {built:,} weights, the file holds {saved_count:,}); retrain it with this version"
+        )
+    module = cls(**ckpt["hyper_parameters"])
     try:
-        module.load_state_dict(ckpt["state_dict"])
+        module.load_state_dict(weights)
     except RuntimeError as err:
         raise UserError(
             f"the checkpoint's weights do not fit {cls.__name__} as this version builds it "
             f"({str(err).splitlines()[0]}); retrain it with this version"
         ) from err
+    bad = [name for name, t in weights.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise UserError(
+            f"the checkpoint's weights hold NaN or infinite values ({bad[0]}; the run diverged?); "
+            "use an earlier checkpoint of the run, or retrain with a lower task.module.lr"
+        )
     return module.to(device).eval()
