@@ -1,6 +1,7 @@
 """Bad input is one line before anything is built; a run folder holds one run; a sweep with a failed
 job still ends with its table. Everything through the real entry points, in-process."""
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -480,3 +481,11 @@ def test_resuming_from_a_checkpoint_missing_what_a_resume_needs_is_one_line(drop
     crafted = tmp_path / "crafted.ckpt"
     result = run_cli(src.train, [*tiny, f"hydra.run.dir={tmp_path / 'again'}", f"ckpt_path={crafted}"])
     result.assert_one_clear_line("lacks what a resume needs")
+
+
+def test_a_run_of_exactly_ten_steps_trains_under_the_one_cycle_schedule(tiny, tmp_path, run_cli):
+    """Ten steps in all is a one-step warm-up, on which OneCycleLR divided by zero."""
+    argv = [*tiny, f"hydra.run.dir={tmp_path / 'run'}", "trainer.max_epochs=10", "++trainer.limit_train_batches=1"]
+    result = run_cli(src.train, argv)
+    assert result.code == 0, result.err
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["global_step"] >= 1

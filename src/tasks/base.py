@@ -222,9 +222,12 @@ class RecurrentTask(L.LightningModule):
         )
         if self.lr_schedule == "constant":
             return optimizer, None
-        # One cycle: warm up for 10% of the steps, then anneal to ~0 by the last step.
+        # One cycle: warm up for 10% of the steps, then anneal to ~0 by the last step. OneCycleLR divides
+        # by its warm-up's length less one step, so a warm-up of exactly one step (10 steps in all) would
+        # divide by zero: two steps then.
+        warm_up = 0.1 if total_steps != 10 else 0.2
         return optimizer, torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=self.lr, total_steps=total_steps, pct_start=0.1
+            optimizer, max_lr=self.lr, total_steps=total_steps, pct_start=warm_up
         )
 
     # --- use ----------------------------------------------------------------------------------------
