@@ -219,7 +219,7 @@ def paired_permutation(
     pattern, when there are few items)."""
     w = np.ones(len(a)) if weights is None else np.asarray(weights, dtype=float)
     d = w * (np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
-    if not d.any():
+    if not d.any() or len(d) < 2:  # one item: its sign flipped gives the same |mean|, p = 1
         return 1.0
     mean = lambda x, axis: x.mean(axis=axis)  # noqa: E731
     rng = np.random.default_rng(seed)

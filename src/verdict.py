@@ -105,6 +105,15 @@ def item_interval(metric: str, rows: list[dict], ngrams: int) -> stats.Interval:
     return stats.bootstrap_interval([r[metric] for r in rows], [r.get(f"{metric}_weight", 1) for r in rows])
 
 
+SHARES = ("acc", "f1", "bleu", "exact", "novelty")  # metrics in [0, 1]: test/acc, test/seq_acc_long, ...
+
+
+def is_share(key: str) -> bool:
+    """Whether the metric `key` (test/seq_acc_long) is a share, bounded by 0 and 1."""
+    name = key.rsplit("/", 1)[-1].removesuffix("_long")
+    return name in SHARES or name.endswith("_acc")
+
+
 class Group:
     """Runs of one setting (seeds apart): per-run test values and, when saved, their test items."""
 
@@ -126,7 +135,10 @@ class Group:
         """The mean of `key` and its 95% interval, with how it was drawn."""
         values = self.values(key)
         if len(values) >= 2 and not self.fixed:
-            return stats.t_interval(values), f"t over {len(values)} runs"
+            found = stats.t_interval(values)
+            if is_share(key):  # a t-interval knows no bounds: a share's stays within [0, 1]
+                found = stats.Interval(found.mean, max(found.low, 0.0), min(found.high, 1.0))
+            return found, f"t over {len(values)} runs"
         found = item_metric(key, self.rows[0]) if values and self.rows[0] else None
         if found is None:
             return (stats.Interval(values[0], float("nan"), float("nan")), "one run") if values else None

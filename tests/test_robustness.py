@@ -489,3 +489,41 @@ def test_a_run_of_exactly_ten_steps_trains_under_the_one_cycle_schedule(tiny, tm
     result = run_cli(src.train, argv)
     assert result.code == 0, result.err
     assert json.loads((tmp_path / "run" / "results.json").read_text())["global_step"] >= 1
+
+
+def test_an_interval_of_a_share_stays_within_0_and_1(finished_run, tmp_path, run_compare):
+    """Three seeds scoring 1, 0, 1: the t-interval (-0.77 to 2.10) is cut to the share's range."""
+    root = tmp_path / "seeds"
+    for seed, acc in ((1, 1.0), (2, 0.0), (3, 1.0)):
+        run = root / f"seed{seed}"
+        shutil.copytree(finished_run, run)
+        results = json.loads((run / "results.json").read_text())
+        results["overrides"] = [o for o in results["overrides"] if not o.startswith("seed=")] + [f"seed={seed}"]
+        results["test"]["test/acc"] = acc
+        (run / "results.json").write_text(json.dumps(results))
+    code, out, err = run_compare([str(root)])
+    assert code == 0, err
+    assert "0.6667 [0.0000, 1.0000]" in out
+
+
+def test_a_three_cell_hello_sweep_ends_with_its_table(tmp_path, run_cli):
+    """hello has one test example: its paired test over one item is p = 1, not scipy's error."""
+    sweep = tmp_path / "hello"
+    argv = ["-m", "task=hello", "model=rnn,lstm,gru", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    result = run_cli(src.train, argv)
+    assert result.code == 0, result.err
+    assert "verdict on test/loss" in (sweep / "compare.md").read_text()
+    assert "| lstm | 1 |" in result.out and "warn" not in result.err.lower()
+
+
+def test_a_sweep_whose_compare_fails_unexpectedly_says_so_and_exits_non_zero(tmp_path, run_cli, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in compare")
+
+    monkeypatch.setattr(src.compare, "compare", broken)
+    sweep = tmp_path / "hello"
+    argv = ["-m", "task=hello", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(src.train, argv)
+    assert result.code == 1
+    assert "error: compare could not finish (RuntimeError: a bug in compare)" in result.err

@@ -154,3 +154,8 @@ def test_folds_difference_uses_the_corrected_resampled_variance():
     d = folds_difference([1.0, 2.0, 3.0], [0.5, 1.0, 2.5])
     assert d.diff == pytest.approx(2 / 3) and d.se == pytest.approx(0.26352, abs=1e-5) and d.df == 2
     assert d.p == pytest.approx(0.1271, abs=1e-4)
+
+
+def test_paired_permutation_of_one_item_is_one():
+    """One item: flipping its difference's sign gives the same |mean| (2 patterns, both as extreme): p = 1."""
+    assert paired_permutation([0.3], [0.1]) == 1.0
