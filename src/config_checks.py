@@ -157,6 +157,9 @@ def preflight(argv: list[str]) -> None:
 def check_command_line(argv: list[str]) -> None:
     multirun = any(a in ("-m", "--multirun") for a in argv)
     args = [a for a in argv if "=" in a and not a.startswith("-")]
+    search = next((a for a in args if a.startswith(("hparams_search=", "+hparams_search="))), None)
+    if search and not multirun:  # without -m Hydra runs the search's config once, as a plain run
+        raise UserError(f"{search} is a search over many runs: add -m (python -m src.train -m {search} ...)")
     parser, parsed = OverridesParser.create(), []
     for arg in args:
         try:

@@ -22,13 +22,14 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from src import CONF_DIR
 from src.errors import UserError, exit_status
@@ -356,10 +357,35 @@ def run_seed(cell: str, seed: int, run: list[str], folder: Path) -> None:
         log.error("%s seed %d failed (%s: %s)", cell, seed, type(err).__name__, err)
 
 
+def check_settings(settings: DictConfig) -> None:
+    """fair_cells.* as values it can use, before any run: one UserError naming the first that is not."""
+    cells = sorted(p.stem for p in (Path(CONF_DIR) / "model").glob("*.yaml"))
+
+    def whole(value, low: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    checks = [
+        ("trials", whole(settings.trials, 1), "a whole number of at least 1"),
+        ("workers", whole(settings.workers, 1), "a whole number of at least 1"),
+        ("startup_trials", whole(settings.startup_trials, 0), "a whole number of at least 0"),
+        ("budget", settings.budget is None or whole(settings.budget, 1), "a number of parameters, or null"),
+        ("seeds", isinstance(settings.seeds, Sequence) and len(settings.seeds) > 0
+         and all(whole(s, 0) for s in settings.seeds), "a list of seeds, e.g. [1,2,3]"),
+        ("cells", isinstance(settings.cells, Sequence) and len(settings.cells) > 0
+         and all(c in cells for c in settings.cells), f"a list of cells from {', '.join(cells)}, e.g. [rnn,gru]"),
+    ]  # fmt: skip
+    for key, good, wanted in checks:
+        if not good:
+            value = settings[key]
+            shown = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+            raise UserError(f"fair_cells.{key}={shown} cannot be used; give {wanted}")
+
+
 def fair_cells(overrides: list[str]) -> Path:
     """Every study, every retraining and the report; returns the folder that holds them."""
     started = time.perf_counter()
     cfg = compose_run(overrides)
+    check_settings(cfg.fair_cells)
     settings = cfg.fair_cells
     root = Path(settings.output_dir).resolve()
     per_share = budgets(overrides, cfg)

@@ -527,3 +527,23 @@ def test_a_sweep_whose_compare_fails_unexpectedly_says_so_and_exits_non_zero(tmp
     result = run_cli(src.train, argv)
     assert result.code == 1
     assert "error: compare could not finish (RuntimeError: a bug in compare)" in result.err
+
+
+def test_a_search_preset_without_multirun_is_one_line(tiny, tmp_path, run_cli):
+    result = run_cli(src.train, [*tiny, "hparams_search=names_optuna", f"hydra.run.dir={tmp_path / 'run'}"])
+    result.assert_one_clear_line("is a search over many runs: add -m")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "setting, needle",
+    [("fair_cells.trials=0", "fair_cells.trials=0"), ("fair_cells.seeds=abc", "fair_cells.seeds=abc"),
+     ("fair_cells.budget=-1", "fair_cells.budget=-1"), ("fair_cells.cells=[foo]", "fair_cells.cells=['foo']"),
+     ("fair_cells.workers=0", "fair_cells.workers=0"), ("fair_cells.seeds=[]", "a list of seeds")],
+)  # fmt: skip
+def test_fair_cells_settings_it_cannot_use_are_one_line(setting, needle, data_dir, tmp_path, run_cli):
+    import src.fair_cells
+
+    argv = ["task=names", f"paths.data_dir={data_dir}", f"fair_cells.output_dir={tmp_path / 'fair'}", setting]
+    run_cli(src.fair_cells, argv).assert_one_clear_line(needle)
+    assert not (tmp_path / "fair").exists()
