@@ -1,6 +1,7 @@
 """Read this project's checkpoints safely (weights_only) and rebuild their modules, with clear errors."""
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -93,7 +94,8 @@ def load_module(ckpt: dict, device: torch.device | str = "cpu") -> RecurrentTask
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
         raise UserError("the checkpoint's weights are not named tensors; use a checkpoint written by src.train")
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on what a crafted size makes (zero-element tensors)
             shape = cls(**ckpt["hyper_parameters"])
         built = sum(t.numel() for t in shape.state_dict().values())
     except Exception as err:  # noqa: BLE001 - a crafted value may fail anywhere in a constructor
