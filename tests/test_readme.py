@@ -111,8 +111,6 @@ def fill_in(args: list[str], root: Path, last_ckpt: dict[str, Path]) -> list[str
             arg = "ckpt=" + ",".join(str(newest(f"*model-{c}*/checkpoints/last.ckpt", sweep)) for c in CELLS)
         elif re.fullmatch(r"outputs/multirun/[\d_-]+", arg):
             arg = str(newest("outputs/multirun/*", root))
-        elif arg == "task.data.file=my_pairs.tsv":
-            arg = f"task.data.file={root / 'my_pairs.tsv'}"
         filled.append(arg)
     return filled
 

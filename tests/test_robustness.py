@@ -547,3 +547,17 @@ def test_fair_cells_settings_it_cannot_use_are_one_line(setting, needle, data_di
     argv = ["task=names", f"paths.data_dir={data_dir}", f"fair_cells.output_dir={tmp_path / 'fair'}", setting]
     run_cli(src.fair_cells, argv).assert_one_clear_line(needle)
     assert not (tmp_path / "fair").exists()
+
+
+@pytest.mark.parametrize("task, content", [
+    ("pairs", "man\twoman\nking\tqueen\nboy\tgirl\n" * 4),
+    ("dinos", "".join(f"{a}{b}{c}{d}saurus\n" for a in "bcdfgh" for b in "aeiou" for c in "lmnrst" for d in "aeiou")),
+])  # fmt: skip
+def test_a_relative_data_file_is_found_where_the_user_stands(task, content, data_dir, tmp_path, run_cli, monkeypatch):
+    """task.data.file=mine.txt means ./mine.txt, as the shell and makemore's `-i names.txt` mean it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text(content)
+    argv = [f"task={task}", f"paths.data_dir={data_dir}", "task.data.file=mine.txt", "+trainer.fast_dev_run=true",
+            f"hydra.run.dir={tmp_path / 'run'}", "trainer.enable_progress_bar=false"]  # fmt: skip
+    result = run_cli(src.train, argv)
+    assert result.code == 0, result.err  # it was looked up in the data folder: "does not exist"

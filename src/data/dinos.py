@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from src.data.batching import IGNORE, PaddedSequences, pad
-from src.data.download import DINOS, ensure_files
+from src.data.download import DINOS, ensure_files, user_file
 from src.data.specs import LanguageModelSpec
 from src.data.splits import SplitsDataModule, check_folds, k_fold
 from src.data.text_files import read_lines
@@ -29,7 +29,7 @@ VOCAB = Vocab(LETTERS, specials=[END])
 
 def find_words_file(data_dir: str | Path, file: str = "dinos.txt") -> Path:
     """The words file under data_dir, downloading dinos.txt when it is the one missing."""
-    path = Path(data_dir) / file
+    path = user_file(data_dir, file)
     if not path.is_file() and file == DINOS.single_file:
         ensure_files(DINOS, data_dir)
     if not path.is_file():

@@ -77,6 +77,16 @@ DINOS = Source(
 )
 
 
+def user_file(data_dir: str | Path, name: str | Path) -> Path:
+    """A data file or folder the user named (task.data.file=, task.data.path=): an absolute path as it
+    is; a relative one where the user stands when it is there (the shell's meaning: Hydra keeps the
+    working folder), else in the data folder (the data sets' own names: names, dinos.txt)."""
+    path = Path(name).expanduser()
+    if path.is_absolute() or not path.exists():
+        return Path(data_dir) / path
+    return path.resolve()
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

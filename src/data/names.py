@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from src.data.batching import PaddedSequences, pad
-from src.data.download import NAMES, ensure_files
+from src.data.download import NAMES, ensure_files, user_file
 from src.data.specs import ClassificationSpec
 from src.data.splits import SplitsDataModule, check_folds, k_fold
 from src.data.text_files import read_lines
@@ -122,7 +122,7 @@ class NamesDataModule(SplitsDataModule):
 
     @property
     def source_path(self) -> Path:
-        return self.data_dir / self.path
+        return user_file(self.data_dir, self.path)
 
     def prepare_data(self) -> None:
         if self.path == "names" and not self.source_path.exists():

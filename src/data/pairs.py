@@ -10,6 +10,7 @@ import string
 from pathlib import Path
 
 from src.data.batching import PairedSequences
+from src.data.download import user_file
 from src.data.specs import Seq2SeqSpec
 from src.data.splits import SplitsDataModule
 from src.data.text_files import read_lines
@@ -64,7 +65,7 @@ class PairsDataModule(SplitsDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.file:
-            path = self.data_dir / self.file
+            path = user_file(self.data_dir, self.file)
             if not path.is_file():
                 raise UserError(f"{path} does not exist; give a file of word<TAB>word lines (task.data.file)")
             self.pairs = read_pairs(path)

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from src.data.batching import PairedSequences
-from src.data.download import ENG_FRA, ensure_files
+from src.data.download import ENG_FRA, ensure_files, user_file
 from src.data.specs import Seq2SeqSpec
 from src.data.splits import SplitsDataModule
 from src.data.text_files import read_lines
@@ -114,7 +114,7 @@ class TranslateDataModule(SplitsDataModule):
         super().__init__(batch_size, eval_batch_size, bucketing=bucketing)
         if prefixes not in (None, "tutorial"):
             raise UserError(f"task.data.prefixes={prefixes}; use null or tutorial")
-        self.path, self.reverse, self.max_length = Path(data_dir) / file, reverse, max_length
+        self.path, self.reverse, self.max_length = user_file(data_dir, file), reverse, max_length
         self.prefixes = TUTORIAL_PREFIXES if prefixes == "tutorial" else None
         self.min_freq, self.split, self.split_seed = min_freq, split, split_seed
         self.val_size, self.test_size = val_size, test_size
