@@ -34,7 +34,7 @@ bench: install  ## speed: Lightning vs a bare loop, every task x cell (~17 min)
 quality: install  ## every task x cell x 3 seeds, the README's quality table (~45 min on 2 cores)
 	$(PY) -m benchmarks.quality
 
-scaling: install  ## names and dinos epoch time against data size and width, docs/scaling.png (~4 min)
+scaling: install  ## names and dinos epoch time against data size and width, outputs/benchmarks/scaling.png (~4 min)
 	$(PY) -m benchmarks.scaling
 
 gpu-check: install  ## on a GPU machine: every task x cell x precision through fit, test, predict, inspect (~10 min)

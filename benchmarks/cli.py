@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
 from src import CONF_DIR
 from src.errors import EXIT_USER_ERROR, UserError
@@ -50,18 +51,25 @@ def whole_number(key: str, value) -> int:
 def check_overrides(overrides: list[str], tasks: list[str]) -> None:
     """Compose the train config with `overrides` for each task, so that a bad override fails here,
     in one line, before any run starts (a sweep in a subprocess would fail later, at length)."""
+    from src.config_checks import check_config
+
     for task in tasks:
         try:
             with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-                compose(config_name="train", overrides=[f"task={task}", *overrides])
+                check_config(compose(config_name="train", overrides=[f"task={task}", *overrides]))
         except HydraException as err:
             raise UserError(f"{str(err).strip().splitlines()[0]} (task={task}); train overrides are key=value") from err
 
 
 def run(main) -> None:
-    """`main(sys.argv[1:])`, with what the user can fix printed as one line."""
+    """`main(sys.argv[1:])`, with what the user can fix printed as one line; -h/--help prints what the
+    benchmark does and its options (its module's docstring)."""
+    argv = sys.argv[1:]
+    if "-h" in argv or "--help" in argv:
+        print((sys.modules[main.__module__].__doc__ or "").strip())
+        return
     try:
-        main(sys.argv[1:])
-    except (UserError, HydraException) as err:  # Hydra: a bad override, a target that cannot be built
+        main(argv)
+    except (UserError, HydraException, OmegaConfBaseException) as err:  # a bad override or value
         print(f"error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)

@@ -1,13 +1,14 @@
 """How a training epoch's time grows with the data and with the width, for names and dinos.
 
     python -m benchmarks.scaling                      # names and dinos, default config, gru (~4 min)
-    python -m benchmarks.scaling tasks=dinos model=lstm out=docs/scaling.png
+    python -m benchmarks.scaling tasks=dinos model=lstm out=docs/scaling.png   # the README's picture
 
 Data: the training set cut to 25% and 50%, whole, and repeated 4x (same sequences, so the same
 length mix). Width: model.hidden_size 64, 128, 256, 512 on the whole set. Each point is the faster
 of two epochs of the project's Lightning run (`src.train`'s Trainer, validation not timed). Prints
 a table, the least-squares line through the data points (seconds = a + b * sequences, with R^2),
-saves the plot (default docs/scaling.png) and ends with one JSON object.
+saves the plot (default outputs/benchmarks/scaling.png: the tracked docs/scaling.png changes only
+when asked for) and ends with one JSON object.
 """
 
 import json
@@ -25,7 +26,7 @@ from src.train import check_choices
 SCALED = ("names", "dinos")  # the tasks with data enough to scale
 FRACTIONS = (0.25, 0.5, 1.0, 4.0)
 WIDTHS = (64, 128, 256, 512)
-OPTIONS = {"tasks": "names,dinos", "model": "gru", "out": "docs/scaling.png"}
+OPTIONS = {"tasks": "names,dinos", "model": "gru", "out": "outputs/benchmarks/scaling.png"}
 
 
 def resize(fraction: float):
@@ -98,6 +99,8 @@ def parse(argv: list[str]) -> tuple[dict, list[str]]:
     if not options["out"].strip():
         raise UserError("out= is empty; give the plot's path, e.g. out=docs/scaling.png")
     out = Path(options["out"]).expanduser()
+    if options["out"] == OPTIONS["out"]:
+        out.parent.mkdir(parents=True, exist_ok=True)
     if not out.parent.is_dir():
         raise UserError(f"out={options['out']}: folder {out.parent} does not exist; create it first")
     return options, overrides

@@ -116,8 +116,11 @@ class EpochClock(L.Callback):
 
 
 def compose_train(overrides: list[str], run_dir: str):
+    from src.config_checks import check_config
+
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
+    check_config(cfg)  # the values src.train refuses (threads=abc), refused here too in one line
     with open_dict(cfg):
         cfg.paths.output_dir = run_dir
     return cfg

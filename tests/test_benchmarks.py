@@ -1,6 +1,7 @@
 """The speed benchmark runs end to end on synthetic data and ends with its JSON line."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,31 @@ def test_gpu_check_bad_options_are_one_line(argv, message, monkeypatch, capsys):
         gpu_check.cli()
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "shown"),
+    [(["--help"], 0, "Seconds per training epoch"), (["threads=abc"], 2, "error: threads=abc cannot be used")],
+)
+def test_a_benchmark_answers_help_and_a_bad_train_value_in_one_line(argv, code, shown, monkeypatch, capsys):
+    """Through the command's own entry (benchmarks.cli.run), as `python -m benchmarks.speed ...` runs."""
+    from benchmarks.cli import run
+
+    monkeypatch.setattr(sys, "argv", ["benchmarks.speed", *argv])
+    try:
+        run(speed.main)
+        status = 0
+    except SystemExit as exit_:
+        status = exit_.code
+    out, err = capsys.readouterr()
+    assert status == code and shown in out + err
+    assert len(err.strip().splitlines()) == (1 if code else 0)
+
+
+def test_the_scaling_plot_goes_under_outputs_unless_docs_are_asked_for(tmp_path: Path, monkeypatch):
+    """`make scaling` no longer overwrites the tracked docs/scaling.png."""
+    from benchmarks import scaling
+
+    monkeypatch.chdir(tmp_path)
+    options, _ = scaling.parse([])
+    assert options["out"] == "outputs/benchmarks/scaling.png" and (tmp_path / "outputs" / "benchmarks").is_dir()
