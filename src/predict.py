@@ -50,8 +50,9 @@ def read_inputs(args: dict[str, str]) -> list[tuple[str, str]] | None:
     """(where, text) pairs from input= or input_file= (where: 'input' or 'FILE:LINE'); None if neither."""
     if "input" in args and "input_file" in args:
         raise UserError("give one of input=TEXT or input_file=PATH (one input a line), not both")
-    if "input" in args:
-        return [("input", args["input"])]
+    if "input" in args:  # a line break inside it would split one output line in two: one input a line
+        lines = args["input"].splitlines() or [args["input"]]
+        return [("input" if len(lines) == 1 else f"input line {i}", line) for i, line in enumerate(lines, 1)]
     if "input_file" not in args:
         return None
     from src.data.text_files import read_lines

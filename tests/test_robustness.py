@@ -561,3 +561,13 @@ def test_a_relative_data_file_is_found_where_the_user_stands(task, content, data
             f"hydra.run.dir={tmp_path / 'run'}", "trainer.enable_progress_bar=false"]  # fmt: skip
     result = run_cli(src.train, argv)
     assert result.code == 0, result.err  # it was looked up in the data folder: "does not exist"
+
+
+def test_predict_an_input_with_a_line_break_is_one_input_a_line(checkpoints, run_cli):
+    import src.predict
+
+    both = run_cli(src.predict, [f"ckpt={checkpoints['names']}", "input=Smith\nJones"])
+    one = run_cli(src.predict, [f"ckpt={checkpoints['names']}", "input=Jones"])
+    assert both.code == one.code == 0, both.err
+    lines = both.out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Smith\t") and lines[1] == one.out.strip()
