@@ -34,6 +34,6 @@ OmegaConf.register_new_resolver("default_data_dir", default_data_dir, replace=Tr
 def load(checkpoint: str | Path, device: str = "cpu"):
     """The task saved in `checkpoint` (a LightningModule in eval mode on `device`: cpu, cuda, cuda:N,
     mps); call its `predict(inputs, **options)`. Imported here on demand: `import src` stays cheap."""
-    from src.tasks.checkpoint import load_module, parse_device, read_checkpoint
+    from src.tasks.checkpoint import find_checkpoint, load_module, parse_device, read_checkpoint
 
-    return load_module(read_checkpoint(checkpoint), parse_device(device))
+    return load_module(read_checkpoint(find_checkpoint(checkpoint)), parse_device(device))

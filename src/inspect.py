@@ -16,10 +16,11 @@ from pathlib import Path
 
 from src import default_data_dir
 from src.errors import EXIT_USER_ERROR, UserError
-from src.predict import parse_args, read_inputs, set_threads
+from src.predict import CKPT_FORMS, parse_args, read_inputs, set_threads
 
 COMMON = {
-    "ckpt": "a checkpoint written by src.train, or several joined by commas (their gradient flow on one plot)",
+    "ckpt": "a checkpoint written by src.train (a .ckpt file, a run folder, or a folder of runs such as outputs/names: "
+    "the newest), or several joined by commas (their gradient flow on one plot)",
     "input": "one input, as src.predict takes it (a name, a word, '39 + 17', a sentence)",
     "input_file": "a UTF-8 file of inputs, one a line",
     "out": "the folder to write the figures to (default: <run>/inspect/)",
@@ -135,13 +136,13 @@ def split_batches(task_name: str, ckpt: Path, task, split: str, data_dir: str):
 def inspect(args: dict[str, str]) -> list[Path]:
     """Write the figures for the command-line arguments `args` (see COMMON); return their paths."""
     from src.tasks import inspection as ins
-    from src.tasks.checkpoint import checkpoint_task, load_module, parse_device, read_checkpoint
+    from src.tasks.checkpoint import checkpoint_task, find_checkpoint, load_module, parse_device, read_checkpoint
 
     unknown = [k for k in args if k not in COMMON]
     if unknown:
         raise UserError(f"{unknown[0]}= is not an option of src.inspect; use {', '.join(f'{k}=' for k in COMMON)}")
     if not args.get("ckpt"):
-        raise UserError("say which checkpoint: ckpt=outputs/<task>/<run>/checkpoints/best.ckpt")
+        raise UserError(f"say which checkpoint: {CKPT_FORMS}")
     split = args.get("split", "val")
     if split not in SPLITS:
         raise UserError(f"split={split}; use one of {', '.join(SPLITS)}")
@@ -152,7 +153,7 @@ def inspect(args: dict[str, str]) -> list[Path]:
     if not inputs:
         raise UserError("give what to read: input=TEXT or input_file=PATH (one input a line)")
     device = parse_device(args.get("device", "cpu"))
-    paths = [Path(p).expanduser() for p in args["ckpt"].split(",") if p]
+    paths = [find_checkpoint(p) for p in args["ckpt"].split(",") if p]
     loaded = []
     for path in paths:
         ckpt = read_checkpoint(path)

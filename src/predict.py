@@ -1,10 +1,12 @@
 """Use a trained checkpoint: load it, hand the inputs and options to its task's `predict`, print.
 
-    python -m src.predict ckpt=PATH input=Dostoevsky top_k=3            # names
-    python -m src.predict ckpt=PATH num_samples=20 prefix=tyr            # dinos
-    python -m src.predict ckpt=PATH input="i am cold ." beam_size=5      # translate, pairs
-    python -m src.predict ckpt=PATH input="39 + 17"                      # binary
-    python -m src.predict ckpt=PATH --help                               # that checkpoint's options
+    python -m src.predict ckpt=outputs/names input=Dostoevsky top_k=3          # the newest names run
+    python -m src.predict ckpt=outputs/dinos num_samples=20 prefix=tyr
+    python -m src.predict ckpt=outputs/translate input="i am cold ." beam_size=5
+    python -m src.predict ckpt=outputs/binary input="39 + 17"
+    python -m src.predict ckpt=outputs/latest.ckpt --help    # the run that finished last; its options
+
+ckpt= is a .ckpt file, a run folder (its checkpoints/best.ckpt) or a folder of runs (the newest).
 
 The checkpoint carries its vocabulary, labels and model config, so this works from any directory.
 In Python: `from src import load; load(PATH).predict(["Dostoevsky"], top_k=3)`.
@@ -17,8 +19,14 @@ from pathlib import Path
 from src.errors import EXIT_USER_ERROR, UserError
 
 # the options of this command; every other key=value goes to the checkpoint's task
+# what ckpt= may name (src.tasks.checkpoint.find_checkpoint)
+CKPT_FORMS = (
+    "ckpt=outputs/names (the newest run of a task with a checkpoint), a run folder, or a .ckpt file "
+    "(outputs/latest.ckpt: the run that finished last)"
+)
 COMMON = {
-    "ckpt": "a checkpoint written by src.train (a run's checkpoints/best.ckpt)",
+    "ckpt": "a checkpoint written by src.train: a .ckpt file, a run folder (its best.ckpt), or a folder of runs "
+    "such as outputs/names (the newest)",
     "input": "one input (a name, a sentence, '39 + 17', ...)",
     "input_file": "a UTF-8 file of inputs, one a line (name<TAB>label lines: the first column)",
     "expect_task": "fail unless the checkpoint is of this task (names, dinos, ...)",
@@ -68,12 +76,15 @@ def read_inputs(args: dict[str, str]) -> list[tuple[str, str]] | None:
 
 def predict(args: dict[str, str]) -> list[str]:
     """The output lines for the command-line arguments `args` (see COMMON)."""
-    from src.tasks.checkpoint import checkpoint_task, load_module, parse_device, read_checkpoint
+    from src.tasks.checkpoint import checkpoint_task, find_checkpoint, load_module, parse_device, read_checkpoint
 
     if not args.get("ckpt"):
-        raise UserError("say which checkpoint: ckpt=outputs/<task>/<run>/checkpoints/best.ckpt")
+        raise UserError(f"say which checkpoint: {CKPT_FORMS}")
     device = parse_device(args.get("device", "cpu"))
-    ckpt = read_checkpoint(args["ckpt"])
+    path = find_checkpoint(args["ckpt"])
+    if path != Path(args["ckpt"]).expanduser():  # found in a folder: say which one
+        print(f"checkpoint: {path}", file=sys.stderr)
+    ckpt = read_checkpoint(path)
     task = checkpoint_task(ckpt)
     expected = args.get("expect_task")
     if expected and expected != task:
@@ -86,9 +97,9 @@ def predict(args: dict[str, str]) -> list[str]:
 def help_text(args: dict[str, str]) -> str:
     lines = [USAGE, "", "options of every checkpoint:"] + [f"  {k}=  {v}" for k, v in COMMON.items()]
     if args.get("ckpt"):
-        from src.tasks.checkpoint import checkpoint_task, load_module, read_checkpoint
+        from src.tasks.checkpoint import checkpoint_task, find_checkpoint, load_module, read_checkpoint
 
-        ckpt = read_checkpoint(args["ckpt"])
+        ckpt = read_checkpoint(find_checkpoint(args["ckpt"]))
         options = load_module(ckpt).PREDICT_OPTIONS
         lines += ["", f"options of this {checkpoint_task(ckpt)} checkpoint:"]
         lines += [f"  {k}=  {o.help} (default {o.default})" for k, o in options.items()] or ["  none"]

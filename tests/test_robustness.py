@@ -3,6 +3,7 @@ job still ends with its table. Everything through the real entry points, in-proc
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -343,11 +344,25 @@ def checkpoints(tmp_path_factory, compose, make_data) -> dict[str, Path]:
     return found
 
 
-def test_predict_a_checkpoint_folder_says_it_is_a_folder(checkpoints, run_cli):
+def test_predict_ckpt_may_name_a_run_folder_or_a_folder_of_runs(checkpoints, tmp_path, run_cli):
+    """ckpt= a run folder (its best.ckpt), its checkpoints/ folder, or a folder of runs (the newest run
+    with a checkpoint: `ckpt=outputs/names`): the same output as the file; a folder without one is one line."""
     import src.predict
 
-    result = run_cli(src.predict, [f"ckpt={checkpoints['names'].parent}", "input=Rossi"])
-    result.assert_one_clear_line("is a folder", "best.ckpt")
+    best = checkpoints["names"]
+    run = best.parent.parent
+    (tmp_path / "runs" / "empty_run").mkdir(parents=True)  # a failed run: no checkpoint, passed over
+    (tmp_path / "runs" / "older").symlink_to(checkpoints["pairs"].parent.parent)
+    (tmp_path / "runs" / "newer").symlink_to(run)
+    os.utime(checkpoints["pairs"], (1, 1))  # the pairs run is the older one
+    wanted = run_cli(src.predict, [f"ckpt={best}", "input=Rossi"])
+    assert wanted.code == 0 and "Rossi" in wanted.out
+    for folder in (run, best.parent, tmp_path / "runs"):
+        result = run_cli(src.predict, [f"ckpt={folder}", "input=Rossi"])
+        assert (result.code, result.out) == (0, wanted.out), folder
+        assert f"checkpoint: {best}" in result.err or f"checkpoint: {tmp_path}" in result.err
+    result = run_cli(src.predict, [f"ckpt={tmp_path / 'runs' / 'empty_run'}", "input=Rossi"])
+    result.assert_one_clear_line("is a folder with no run in it", "outputs/names")
 
 
 def test_predict_reads_a_name_tab_label_file_by_its_first_column(checkpoints, tmp_path, run_cli):

@@ -20,12 +20,39 @@ def local_file(path: str | Path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
+def find_checkpoint(path: str | Path) -> Path:
+    """The checkpoint file that `path` names for predict, inspect and `src.load`: a .ckpt file itself;
+    a run folder's checkpoints/best.ckpt (else its last.ckpt), or that of a checkpoints/ folder; in a
+    folder of runs (`outputs/names`, a sweep's folder) the newest run's, by the time its checkpoint was
+    written. Anything else: as given, for read_checkpoint to say what is wrong with it."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        return path
+
+    def of_run(run: Path) -> Path | None:
+        found = [folder / name for folder in (run / "checkpoints", run) for name in ("best.ckpt", "last.ckpt")]
+        return next((p for p in found if p.is_file()), None)
+
+    if own := of_run(path):
+        return own
+    try:
+        runs = [ckpt for run in path.iterdir() if run.is_dir() and (ckpt := of_run(run))]
+    except OSError:
+        return path
+    return max(runs, key=lambda p: p.stat().st_mtime) if runs else path
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint dict at `path`, loaded with weights_only=True; UserError if it is not ours."""
     path = Path(path).expanduser()
     if path.is_dir():
-        names = sorted(p.name for p in path.glob("*.ckpt")) or ["best.ckpt", "last.ckpt"]
-        raise UserError(f"checkpoint {path} is a folder; give a checkpoint file in it ({', '.join(names)})")
+        names = sorted(p.name for p in path.glob("*.ckpt"))
+        if names:
+            raise UserError(f"checkpoint {path} is a folder; give a checkpoint file in it ({', '.join(names)})")
+        raise UserError(
+            f"checkpoint {path} is a folder with no run in it (no checkpoints/best.ckpt or last.ckpt there or "
+            "one level down); give a run folder, a task's folder such as outputs/names, or a .ckpt file"
+        )
     if path.exists() and not path.is_file():
         raise UserError(f"checkpoint {path} is not a regular file (a device, a pipe?); give a .ckpt file")
     if not path.is_file():
