@@ -448,6 +448,19 @@ def test_predict_sizes_beyond_their_stated_limit_are_one_line(checkpoints, run_c
         CharLanguageModel.PREDICT_OPTIONS["num_samples"].parse(10**7)
 
 
+def test_predict_with_stdout_closed_says_so(checkpoints, monkeypatch, capsys):
+    """`python -m src.predict ... >&-` exited 0 having printed nothing (print to a closed stdout is silent)."""
+    import sys
+
+    import src.predict
+
+    monkeypatch.setattr(sys, "argv", ["src.predict", f"ckpt={checkpoints['names']}", "input=Rossi"])
+    monkeypatch.setattr(sys, "stdout", None)
+    with pytest.raises(SystemExit) as exit_:
+        src.predict.main()
+    assert exit_.value.code == 2 and "standard output is closed" in capsys.readouterr().err
+
+
 def test_names_rows_that_collapse_when_cleaned_say_how_few_names_there_are(tmp_path, run_cli):
     rows = [f"Li{i}\tChinese" for i in range(30)] + [f"Kim{i}\tKorean" for i in range(30)]
     (tmp_path / "names.tsv").write_text("\n".join(rows) + "\n")
