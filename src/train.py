@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src import CONF_DIR
 from src.config_checks import check_config, check_monitor, preflight
-from src.errors import EXIT_USER_ERROR, UserError
+from src.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 
 # Lightning and torch are imported where a run starts, inside the functions: `--help` and a bad option
 # answer in a fraction of a second instead of after the ~5 s `import lightning` takes.
@@ -270,6 +270,11 @@ def main(cfg: DictConfig) -> float | None:
         log.error("error: %s", err, extra={"file_only": True})
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:  # Ctrl-C before fit (data setup, building the model): Lightning handles it in fit
+        message = "stopped by Ctrl-C before training started: nothing was trained; run the command again"
+        log.warning(message, extra={"file_only": True})
+        print(message, file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     return results["best_val"].get(cfg.task.monitor)  # the objective a sweeper optimises
 
 

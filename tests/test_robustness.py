@@ -461,6 +461,21 @@ def test_predict_with_stdout_closed_says_so(checkpoints, monkeypatch, capsys):
     assert exit_.value.code == 2 and "standard output is closed" in capsys.readouterr().err
 
 
+def test_ctrl_c_during_data_setup_is_one_line(tiny, tmp_path, run_cli, monkeypatch):
+    """SIGINT while the data was read ended in a 46-line traceback; Lightning handles it only inside fit."""
+    from src.data.names import NamesDataModule
+
+    def interrupted(self, stage=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(NamesDataModule, "setup", interrupted)
+    code, out, err = run_cli(src.train, [*tiny, f"hydra.run.dir={tmp_path / 'run'}"])
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 130 and "Traceback" not in err, err
+    assert lines == ["stopped by Ctrl-C before training started: nothing was trained; run the command again"], err
+    assert not (tmp_path / "run" / "config.yaml").exists() and not (tmp_path / "run" / "results.json").exists()
+
+
 def test_names_rows_that_collapse_when_cleaned_say_how_few_names_there_are(tmp_path, run_cli):
     rows = [f"Li{i}\tChinese" for i in range(30)] + [f"Kim{i}\tKorean" for i in range(30)]
     (tmp_path / "names.tsv").write_text("\n".join(rows) + "\n")
