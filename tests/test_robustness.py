@@ -476,6 +476,25 @@ def test_ctrl_c_during_data_setup_is_one_line(tiny, tmp_path, run_cli, monkeypat
     assert not (tmp_path / "run" / "config.yaml").exists() and not (tmp_path / "run" / "results.json").exists()
 
 
+def test_run_folders_that_cannot_be_made_are_one_line(tiny, tmp_path, run_cli, monkeypatch):
+    """A 300-character folder name, a folder under /proc, a working directory the user cannot write
+    in (the default outputs/ is made there): each one line before anything runs."""
+    import os
+
+    cases = [
+        (f"hydra.run.dir={tmp_path / ('a' * 300)}", "a folder name of 300 characters"),
+        ("hydra.run.dir=/proc/self/run", "/proc/self"),
+    ]
+    for override, needle in cases:
+        run_cli(src.train, [*tiny, override]).assert_one_clear_line(needle)
+    monkeypatch.chdir(tmp_path)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path).resolve() != tmp_path and real_access(path, mode))
+    run_cli(src.train, tiny).assert_one_clear_line(f"outputs: cannot write in {tmp_path}", "hydra.run.dir")
+    run_cli(src.train, ["-m", *tiny]).assert_one_clear_line(f"cannot write in {tmp_path}", "hydra.sweep.dir")
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_names_rows_that_collapse_when_cleaned_say_how_few_names_there_are(tmp_path, run_cli):
     rows = [f"Li{i}\tChinese" for i in range(30)] + [f"Kim{i}\tKorean" for i in range(30)]
     (tmp_path / "names.tsv").write_text("\n".join(rows) + "\n")
