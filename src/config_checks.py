@@ -154,6 +154,17 @@ def check_monitor(cfg: DictConfig, module) -> None:
         )
 
 
+def check_val_interval(cfg: DictConfig, batches: int) -> None:
+    """A validation every N steps (binary's trainer.val_check_interval=50) fits in an epoch of `batches`:
+    Lightning finds out only when fit starts, in a ValueError of three sentences."""
+    every = OmegaConf.select(cfg, "trainer.val_check_interval", default=None)
+    if isinstance(every, int) and not isinstance(every, bool) and every > batches:
+        raise UserError(
+            f"trainer.val_check_interval={every} is more steps than an epoch has here ({batches} batches); give "
+            f"trainer.val_check_interval={batches} or less, or more data (task.data.train_size)"
+        )
+
+
 def one_line(err: BaseException) -> str:
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(err).__name__

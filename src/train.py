@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src import CONF_DIR
-from src.config_checks import check_config, check_monitor, preflight
+from src.config_checks import check_config, check_monitor, check_val_interval, preflight
 from src.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 
 # Lightning and torch are imported where a run starts, inside the functions: `--help` and a bad option
@@ -77,6 +77,7 @@ def train(cfg: DictConfig) -> dict:
         check_resumable(cfg)
     datamodule, module = build_run(cfg)
     check_monitor(cfg, module)
+    check_val_interval(cfg, len(datamodule.train_dataloader()))
     params = sum(p.numel() for p in module.parameters())
     log.info("task %s, model %s: %d parameters; spec from the data: %s", cfg.task.name, cfg.model.cell, params,
              datamodule.spec.summary())  # fmt: skip

@@ -495,6 +495,17 @@ def test_run_folders_that_cannot_be_made_are_one_line(tiny, tmp_path, run_cli, m
     assert not (tmp_path / "outputs").exists()
 
 
+def test_a_validation_interval_longer_than_an_epoch_is_one_line(tmp_path, run_cli):
+    """binary validates every 50 steps: task.data.train_size=320 (10 batches) ended in Lightning's ValueError."""
+    argv = ["task=binary", "task.data.train_size=320", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line(
+        "trainer.val_check_interval=50 is more steps than an epoch has here (10 batches)",
+        "trainer.val_check_interval=10",
+    )
+    result = run_cli(src.train, [*argv[:-1], "trainer.val_check_interval=10", f"hydra.run.dir={tmp_path / 'ok'}"])
+    assert result.code == 0, result.err
+
+
 def test_names_rows_that_collapse_when_cleaned_say_how_few_names_there_are(tmp_path, run_cli):
     rows = [f"Li{i}\tChinese" for i in range(30)] + [f"Kim{i}\tKorean" for i in range(30)]
     (tmp_path / "names.tsv").write_text("\n".join(rows) + "\n")
