@@ -165,6 +165,25 @@ HOLD = (
 )
 
 
+def test_two_runs_started_into_one_empty_folder_one_is_refused_before_writing(tiny, tmp_path, run_cli):
+    """The race: the first run holds the new folder (as from its preflight on) but has written nothing
+    yet; the second is refused and writes nothing there (it rewrote the winner's .hydra/config.yaml and
+    appended to its train.log)."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", "seed=1"])
+        result.assert_one_clear_line("is in use by a run that is still going")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(p.name for p in run.rglob("*")) == [".run.lock"]
+
+
 def test_a_resume_that_fails_before_its_first_checkpoint_leaves_the_finished_run_as_it_was(
     tiny, tmp_path, run_cli, interrupt_after_epoch, monkeypatch
 ):
