@@ -4,8 +4,10 @@ reporting to its study (src/study.py).
 - `train/grad_norm`: the 2-norm of all gradients before clipping (Lightning's `grad_norm`; the
   Trainer clips after `on_before_optimizer_step`, to `trainer.gradient_clip_val`), at the steps the
   logger writes (`trainer.log_every_n_steps`);
-- at the end of training: `inspect/saturation` (gate saturation over the validation split, LSTM and
-  GRU), `inspect/states` and `inspect/gates` of the first validation item (src/tasks/inspection.py).
+- at the end of training: `val_cells/saturation` (gate saturation over the validation split, LSTM and
+  GRU), `val_cells/states` and `val_cells/gates` of the first validation item (src/tasks/inspection.py).
+  Under `val_cells/`, after `test/`, `train/` and `val/`: TensorBoard's TIME SERIES sorts its groups by
+  name, and opened on a wall of gate heatmaps when these were `inspect/`.
 """
 
 import logging
@@ -43,14 +45,15 @@ class InspectCells(L.Callback):
                 cell = ins.readings(module, next(iter(loader)))[0].core.cell
                 if cell != "rnn":
                     stats = ins.saturation(module, loader, self.max_items)
-                    writer.add_figure("inspect/saturation", ins.saturation_figure(stats, "gate saturation, val"), step)
+                    figure = ins.saturation_figure(stats, "gate saturation, val")
+                    writer.add_figure("val_cells/saturation", figure, step)
                 first = ins.first_item(next(iter(loader)))
                 traced = ins.trace(module, first)
                 symbols = ins.batch_symbols(module, first)
-                writer.add_figure("inspect/states", ins.states_figure(traced, symbols, "first val item"), step)
+                writer.add_figure("val_cells/states", ins.states_figure(traced, symbols, "first val item"), step)
                 gates = ins.gates_figure(traced, symbols, "first val item")
                 if gates is not None:
-                    writer.add_figure("inspect/gates", gates, step)
+                    writer.add_figure("val_cells/gates", gates, step)
         finally:
             module.train(was_training)
 

@@ -11,6 +11,7 @@ one `error:` line, before anything is built or trained.
 
 import math
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -58,6 +59,10 @@ MATMUL_PRECISIONS = ("highest", "high", "medium")
 
 # option -> (is it good, what to give instead); an option a task does not have is skipped
 CHECKS = {
+    "name": (
+        lambda v: v is None or (isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v) is not None),
+        "a folder name of letters, digits, '-', '_' and '.' (at most 100), e.g. name=cells",
+    ),
     "seed": (lambda v: WHOLE_0[0](v) and v < 2**32, "a whole number from 0 to 4294967295"),
     "threads": (lambda v: v is None or WHOLE_1[0](v), "a whole number of at least 1, or null for torch's default"),
     "matmul_precision": (lambda v: v in MATMUL_PRECISIONS, f"one of {', '.join(MATMUL_PRECISIONS)}"),

@@ -46,10 +46,29 @@ def fit_name(text: str, limit: int = 180) -> str:
     return f"{text[: limit - 9]}_{hashlib.sha1(text.encode()).hexdigest()[:8]}"  # "~" would need quoting in ckpt=
 
 
-# "_model.hidden_size-64" after the cell in a run folder's name, or nothing when there are no overrides
-OmegaConf.register_new_resolver(
-    "run_suffix", lambda overrides: fit_name(f"_{overrides}") if overrides else "", replace=True
-)
+def run_suffix(overrides: str, cell: str | None = None, task: str | None = None) -> str:
+    """ "_model.hidden_size-64" after the cell in a run folder's name, or nothing when there are no other
+    overrides: `model-gru` and `task-names` are left out, the cell and the task folder say them already
+    (and TensorBoard cut the HPARAMS name `gru_model-gru+t...` before the overrides that tell runs apart)."""
+    said = {f"model-{cell}", f"task-{task}"}
+    kept = "+".join(item for item in overrides.split("+") if item and item not in said) if overrides else ""
+    return fit_name(f"_{kept}") if kept else ""
+
+
+def runs_root(trainer: str | None) -> str:
+    """outputs/, where every run goes, or outputs-debug/ for trainer=debug: smoke runs stay out of the
+    dashboard of the real ones (`tensorboard --logdir outputs`)."""
+    return "outputs-debug" if trainer == "debug" else "outputs"
+
+
+def named(name: str | None) -> str:
+    """`<name>/` for a run or sweep given name=: the folder it goes under (one folder name, checked)."""
+    return f"{name}/" if name else ""
+
+
+OmegaConf.register_new_resolver("run_suffix", run_suffix, replace=True)
+OmegaConf.register_new_resolver("runs_root", runs_root, replace=True)
+OmegaConf.register_new_resolver("named", named, replace=True)
 OmegaConf.register_new_resolver("fit_name", fit_name, replace=True)
 
 
@@ -135,8 +154,8 @@ def train(cfg: DictConfig) -> dict:
             by_length=by_length(module.test_rows, metric, cfg.task.module.get("bleu_ngrams", 4)),
         ).to_dict()
         if trainer.is_global_zero:
-            for bucket in results["by_length"]:
-                logger.experiment.add_scalar(f"test/{metric}_by_length", bucket[metric], global_step=bucket["longest"])
+            if results["by_length"]:  # a picture, not scalars: HPARAMS would show the last bucket as a column
+                logger.experiment.add_figure(f"test/{metric}_by_length", length_figure(cfg, results))
             logger.experiment.flush()  # Lightning flushed at test end; these came after (and a run may end here)
             write_rows(run_dir / "test_predictions.jsonl", module.test_rows)
             write_json_atomically(run_dir / "results.json", results)
@@ -155,6 +174,18 @@ def train(cfg: DictConfig) -> dict:
     finally:
         if claimed:
             release(run_dir)
+
+
+def length_figure(cfg: DictConfig, results: dict):
+    """The test metric per input length of this run (src/lengths.py), as a TensorBoard picture."""
+    from matplotlib.figure import Figure
+
+    from src.lengths import plot
+
+    fig = Figure(figsize=(5, 3.2))
+    plot(fig.add_subplot(), cfg.task.name, {cfg.model.cell: [results]})
+    fig.tight_layout()
+    return fig
 
 
 def build_run(cfg: DictConfig):

@@ -139,6 +139,6 @@ def test_training_logs_the_pre_clip_gradient_norm_and_the_cells_in_tensorboard(r
     norms = [e.value for e in events.Scalars("train/grad_norm")]
     assert len(norms) == events.Scalars("train/loss_step")[-1].step + 1  # every step (log_every_n_steps=1)
     assert min(norms) > 1e-3  # clipped to 1e-6 afterwards: the logged norm is the one before clipping
-    assert {"inspect/saturation", "inspect/states", "inspect/gates"} <= set(events.Tags()["images"])
+    assert {"val_cells/saturation", "val_cells/states", "val_cells/gates"} <= set(events.Tags()["images"])
     rnn = EventAccumulator(str(runs["binary_rnn"])).Reload().Tags()["images"]
-    assert "inspect/states" in rnn and "inspect/saturation" not in rnn  # a plain RNN has no gates
+    assert "val_cells/states" in rnn and "val_cells/saturation" not in rnn  # a plain RNN has no gates

@@ -78,6 +78,7 @@ def test_hparams_of_a_mixed_logdir_has_every_tasks_metrics_and_short_trial_names
     experiment = client.post("/data/plugin/hparams/experiment", json={"experimentName": ""}).json
     metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
     assert {"val/acc", "val/f1", "test/acc", "test/f1", "val/nll", "test/nll", "test/ppl"} <= metrics, metrics
+    assert not [m for m in metrics if "by_length" in m]  # a curve over length is no column: a picture now
     hparams = {h["name"] for h in experiment["hparamInfos"]}
     assert {"model.cell", "task.name", "task.module.tie_weights", "task.module.class_balance"} <= hparams
 
@@ -190,3 +191,26 @@ def test_attention_figure_titles_each_input_and_has_one_colour_bar():
 )
 def test_trial_name_puts_what_the_run_is_before_when_it_started(folder: str, name: str):
     assert trial_name(Path(folder)) == name
+
+
+def test_named_runs_and_sweeps_go_under_their_name_and_debug_runs_stay_out_of_outputs(
+    tiny, tmp_path, run_cli, monkeypatch
+):
+    """name= puts a run or a sweep under a folder of that name (`tensorboard --logdir outputs/multirun/<name>`
+    shows that sweep alone); trainer=debug runs go to outputs-debug/, out of `tensorboard --logdir outputs`;
+    a run folder's name leaves out model-<cell> and task-<task>, which the folder says already."""
+    import src.train
+
+    monkeypatch.chdir(tmp_path)
+    tiny = [o for o in tiny if not o.startswith("trainer.max_epochs")] + ["trainer.max_epochs=1"]
+    assert run_cli(src.train, [*tiny, "name=first-try", "model=gru", "task=names"]).code == 0
+    [run] = (tmp_path / "outputs" / "names" / "first-try").iterdir()
+    assert "model-gru" not in run.name and "task-names" not in run.name and (run / "results.json").exists()
+    assert run_cli(src.train, ["-m", *tiny, "name=cells", "model=rnn,gru"]).code == 0
+    [sweep] = (tmp_path / "outputs" / "multirun" / "cells").iterdir()
+    assert sorted(p.name[:2] for p in sweep.iterdir() if p.is_dir()) == ["0_", "1_"]
+    assert run_cli(src.train, [*tiny, "trainer=debug"]).code == 0
+    assert run_cli(src.train, ["-m", *tiny, "trainer=debug", "model=rnn,gru"]).code == 0
+    assert sorted(p.name for p in (tmp_path / "outputs-debug").iterdir()) == ["multirun", "names"]
+    assert sorted(p.name for p in (tmp_path / "outputs" / "names").iterdir()) == ["first-try"]
+    run_cli(src.train, [*tiny, "name=../elsewhere"]).assert_one_clear_line("name=../elsewhere", "a folder name")

@@ -23,8 +23,8 @@ def local_file(path: str | Path) -> str:
 def find_checkpoint(path: str | Path) -> Path:
     """The checkpoint file that `path` names for predict, inspect and `src.load`: a .ckpt file itself;
     a run folder's checkpoints/best.ckpt (else its last.ckpt), or that of a checkpoints/ folder; in a
-    folder of runs (`outputs/names`, a sweep's folder) the newest run's, by the time its checkpoint was
-    written. Anything else: as given, for read_checkpoint to say what is wrong with it."""
+    folder of runs at any depth (`outputs/names`, a sweep's folder) the newest run's, by the time its
+    checkpoint was written. Anything else: as given, for read_checkpoint to say what is wrong with it."""
     path = Path(path).expanduser()
     if not path.is_dir():
         return path
@@ -35,8 +35,8 @@ def find_checkpoint(path: str | Path) -> Path:
 
     if own := of_run(path):
         return own
-    try:
-        runs = [ckpt for run in path.iterdir() if run.is_dir() and (ckpt := of_run(run))]
+    try:  # runs one level down (outputs/names/<run>) or more (a named run, a sweep's jobs)
+        runs = [ckpt for folder in path.rglob("checkpoints") if (ckpt := of_run(folder.parent))]
     except OSError:
         return path
     return max(runs, key=lambda p: p.stat().st_mtime) if runs else path
@@ -50,8 +50,8 @@ def read_checkpoint(path: str | Path) -> dict:
         if names:
             raise UserError(f"checkpoint {path} is a folder; give a checkpoint file in it ({', '.join(names)})")
         raise UserError(
-            f"checkpoint {path} is a folder with no run in it (no checkpoints/best.ckpt or last.ckpt there or "
-            "one level down); give a run folder, a task's folder such as outputs/names, or a .ckpt file"
+            f"checkpoint {path} is a folder with no run in it (no checkpoints/best.ckpt or last.ckpt in it or "
+            "below); give a run folder, a task's folder such as outputs/names, or a .ckpt file"
         )
     if path.exists() and not path.is_file():
         raise UserError(f"checkpoint {path} is not a regular file (a device, a pipe?); give a .ckpt file")
