@@ -6,14 +6,14 @@ PY := $(VENV)/bin/python
 # Where the data sets are: found by the project itself (src.default_data_dir), the same from make and
 # from python -m: RNNLAB_DATA_DIR if you set it; else ../shared/data beside the checkout; else data/.
 
-.PHONY: install train test lint bench quality scaling baselines gpu-check clean
+.PHONY: install train test lint docs bench quality scaling baselines gpu-check clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,search,cluster]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,search,cluster,docs]'
 	@# the Hydra Optuna sweeper of earlier versions pinned optuna < 3; the project's own sweeper replaced it
 	$(PY) -m pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $@
@@ -27,6 +27,9 @@ test: install  ## the whole suite, slow tier included (as CI runs it), two test 
 lint: install
 	$(PY) -m ruff check src tests benchmarks docs hydra_plugins
 	$(PY) -m ruff format --check src tests benchmarks docs hydra_plugins
+
+docs: install  ## the documentation site from docs/ into site/ (mkdocs.yml); warnings fail it, as in CI
+	$(PY) -m mkdocs build --strict --site-dir site
 
 bench: install  ## speed: Lightning vs a bare loop, every task x cell (~17 min)
 	$(PY) -m benchmarks.speed
