@@ -34,7 +34,7 @@ docs: install  ## the documentation site from docs/ into site/ (mkdocs.yml); war
 bench: install  ## speed: Lightning vs a bare loop, every task x cell (~17 min)
 	$(PY) -m benchmarks.speed
 
-quality: install  ## every task x cell x 3 seeds, the README's quality table (~45 min on 2 cores)
+quality: install  ## every task x cell x 3 seeds, the quality table of docs/results.md (~45 min on 2 cores)
 	$(PY) -m benchmarks.quality
 
 scaling: install  ## names and dinos epoch time against data size and width, outputs/benchmarks/scaling.png (~4 min)

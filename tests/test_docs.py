@@ -28,7 +28,8 @@ PATH = re.compile(r"(?<![\w./<>-])((?:src|conf|benchmarks|tests|hydra_plugins)/[
 # a backticked dotted Python name: `src.stats.holm`, `RecurrentTask.training_step`, `stats.corpus_bleu()`
 DOTTED = re.compile(r"`([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?:\(\))?`")
 # a backticked config key, bare or set: `task.data.file=my.txt`, `model.param_budget=N`
-KEY = re.compile(r"(?<![\w./])((?:task\.data|task\.module|model|callbacks|fair_cells|hydra\.sweeper|hydra\.launcher)\.\w+)")
+GROUPS = r"task\.data|task\.module|model|callbacks|fair_cells|hydra\.sweeper|hydra\.launcher"
+KEY = re.compile(rf"(?<![\w./])((?:{GROUPS})\.\w+)")
 FILE_SUFFIXES = {"py", "md", "yaml", "txt", "tsv", "ckpt", "png", "json", "jsonl", "log", "journal", "db", "out", "zip"}
 
 
