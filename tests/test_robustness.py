@@ -322,7 +322,7 @@ def test_a_huge_line_in_the_words_file_is_refused_before_training(tmp_path, run_
     words = [f"{a}{b}saurus" for a in "abcdefghijklmnopqrst" for b in "abcdefghijklmnopqrst"]
     (tmp_path / "dinos.txt").write_text("\n".join([*words[:3], "x" * 2_000_000, *words[3:]]) + "\n")
     argv = ["task=dinos", f"paths.data_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}"]
-    run_cli(src.train, argv).assert_one_clear_line("dinos.txt:4: a line of 2,000,000 characters")
+    run_cli(src.train, argv).assert_one_clear_line("dinos.txt:4: a line of 2,000,000 characters", "at most 2,000")
 
 
 def test_a_words_file_too_small_names_the_options_that_fix_it(tmp_path, run_cli):
@@ -401,6 +401,42 @@ def test_names_rows_that_collapse_when_cleaned_say_how_few_names_there_are(tmp_p
     (tmp_path / "names.tsv").write_text("\n".join(rows) + "\n")
     argv = [f"paths.data_dir={tmp_path}", "task.data.path=names.tsv", f"hydra.run.dir={tmp_path / 'r'}"]
     run_cli(src.train, argv).assert_one_clear_line("its 60 rows hold 2 distinct names once cleaned", "val_fraction")
+
+
+def test_an_empty_language_file_is_one_line_not_a_vanished_label(tmp_path, run_cli):
+    folder = tmp_path / "names"
+    folder.mkdir()
+    (folder / "Italian.txt").write_text("\n".join(f"Rossi{chr(97 + i)}" for i in range(20)) + "\n")
+    (folder / "Zulu.txt").write_text("\n\n")
+    argv = [f"paths.data_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line(f"{folder / 'Zulu.txt'} has no names", "remove it")
+
+
+def test_names_that_mostly_merge_when_cleaned_are_said(tmp_path, caplog):
+    """Name0..Name199 become one name "Name" once digits are dropped: a warning says so (a few merges,
+    as in the real data's 20 of 20,000, stay in the info line)."""
+    from src.data.names import NamesDataModule
+
+    folder = tmp_path / "names"
+    folder.mkdir()
+    (folder / "A.txt").write_text("\n".join(f"Name{i}" for i in range(200)) + "\nAbe\nAda\n")
+    module = NamesDataModule(str(tmp_path), "names", "grouped", 0.1, 0.1, 0, 8, 8, False)
+    with caplog.at_level(logging.WARNING, logger="src.data.names"):
+        rows, dropped = module.labelled_names()
+    assert dropped["names merged with another once cleaned"] == 199
+    assert "199 of 202 distinct names" in caplog.text and "digits" in caplog.text
+    caplog.clear()
+    (folder / "A.txt").write_text("\n".join(f"Name{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(200)) + "\n")
+    with caplog.at_level(logging.WARNING, logger="src.data.names"):
+        NamesDataModule(str(tmp_path), "names", "grouped", 0.1, 0.1, 0, 8, 8, False).labelled_names()
+    assert caplog.text == ""
+
+
+def test_a_runaway_data_line_is_one_line_before_any_allocation(tmp_path, run_cli):
+    """A 2,000,000-character line (a file without line breaks) padded a batch to 230 GB."""
+    (tmp_path / "names.tsv").write_text("Rossi\tItalian\n" + "a" * 2_000_000 + "\tItalian\n")
+    argv = [f"paths.data_dir={tmp_path}", "task.data.path=names.tsv", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line("names.tsv:2: a line of 2,000,008 characters", "at most 2,000")
 
 
 def test_an_unreadable_names_folder_says_so(data_dir, tmp_path, run_cli, monkeypatch):

@@ -15,7 +15,7 @@ from src.data.batching import IGNORE, PaddedSequences, pad
 from src.data.download import DINOS, ensure_files, user_file
 from src.data.specs import LanguageModelSpec
 from src.data.splits import SplitsDataModule, check_folds, k_fold
-from src.data.text_files import read_lines
+from src.data.text_files import MAX_DATA_LINE, read_lines
 from src.data.vocab import END, Vocab, fold_to_ascii
 from src.errors import UserError
 
@@ -37,19 +37,11 @@ def find_words_file(data_dir: str | Path, file: str = "dinos.txt") -> Path:
     return path
 
 
-# the longest line read as a word: the real names are under 30 letters
-MAX_LINE = 1000
-
-
 def read_words(path: Path) -> tuple[list[str], Counter]:
     """Words folded to ASCII and lowercased over a-z; other symbols are dropped and counted (never a
     crash mid-epoch)."""
     words, dropped = [], Counter()
-    for lineno, line in read_lines(path, "a UTF-8 file of one word a line"):
-        if len(line) > MAX_LINE:  # one huge line would make a batch of (words x its length) at test time
-            raise UserError(
-                f"{path}:{lineno}: a line of {len(line):,} characters; give one word a line (at most {MAX_LINE})"
-            )
+    for _, line in read_lines(path, "a UTF-8 file of one word a line", MAX_DATA_LINE):
         word = fold_to_ascii(line.strip()).lower()  # 'Ä' -> 'a'; what is still not a-z is dropped
         kept = "".join(ch for ch in word if ch in LETTERS)
         dropped.update(ch for ch in word if ch not in LETTERS)

@@ -22,7 +22,7 @@ from src.data.batching import PaddedSequences, pad
 from src.data.download import NAMES, ensure_files, user_file
 from src.data.specs import ClassificationSpec
 from src.data.splits import SplitsDataModule, check_folds, k_fold
-from src.data.text_files import read_lines
+from src.data.text_files import MAX_DATA_LINE, read_lines
 from src.data.vocab import NAMES_ALPHABET, PAD, Vocab
 from src.errors import UserError
 
@@ -41,7 +41,13 @@ def read_labelled_names(path: Path) -> list[tuple[str, str]]:
         files = sorted(path.glob("*.txt"))
         if not files:
             raise UserError(f"{path} has no <Language>.txt files; point task.data.path at the names folder")
-        return [(name.strip(), f.stem) for f in files for _, name in _lines(f, expect_tab=False)]
+        rows = []
+        for f in files:
+            names = [(name.strip(), f.stem) for _, name in _lines(f, expect_tab=False)]
+            if not names:  # a language without names would vanish from the labels without a word
+                raise UserError(f"{f} has no names; fill it (one name a line) or remove it")
+            rows += names
+        return rows
     rows = []
     for lineno, line in _lines(path, expect_tab=True):
         name, language = line.split("\t")
@@ -54,7 +60,7 @@ def read_labelled_names(path: Path) -> list[tuple[str, str]]:
 def _lines(path: Path, expect_tab: bool):
     """(line number, line without outer spaces) for the non-blank lines of `path`, with clear errors."""
     want = "name<TAB>Language" if expect_tab else "one name a line, no tabs"
-    for lineno, line in read_lines(path, f"a file of {want} lines"):
+    for lineno, line in read_lines(path, f"a file of {want} lines", MAX_DATA_LINE):
         if not line.strip():
             continue
         if line.count("\t") != (1 if expect_tab else 0):
@@ -132,7 +138,7 @@ class NamesDataModule(SplitsDataModule):
 
     def labelled_names(self) -> tuple[list[tuple[str, str]], Counter]:
         """Every (clean name, language) row of the data, and what was dropped on the way."""
-        rows, dropped = [], Counter()
+        rows, dropped, raws = [], Counter(), set()
         for raw, language in read_labelled_names(self.source_path):
             if raw in JUNK_LINES:
                 dropped["junk lines"] += 1
@@ -144,8 +150,18 @@ class NamesDataModule(SplitsDataModule):
                 dropped["names empty after folding"] += 1
                 continue
             rows.append((name, language))
+            raws.add((raw, language))
         if not rows:
             raise UserError(f"{self.source_path} holds no usable names")
+        if merged := len(raws) - len(set(rows)):  # "Li2", "Li3" -> "Li": one name once cleaned
+            dropped["names merged with another once cleaned"] = merged
+        lost = merged + dropped["names empty after folding"]
+        if lost > 0.05 * (len(raws) + dropped["names empty after folding"]):
+            log.warning(
+                "names: %d of %d distinct names in %s were lost or merged once cleaned: the alphabet keeps "
+                "ASCII letters, space and . , ; ' (digits and other symbols are dropped, accents folded)",
+                lost, len(raws) + dropped["names empty after folding"], self.source_path,
+            )  # fmt: skip
         return rows, dropped
 
     def cut(self, rows: list[tuple[str, str]], dropped: Counter) -> None:

@@ -13,7 +13,7 @@ from src.data.batching import PairedSequences
 from src.data.download import user_file
 from src.data.specs import Seq2SeqSpec
 from src.data.splits import SplitsDataModule
-from src.data.text_files import read_lines
+from src.data.text_files import MAX_DATA_LINE, read_lines
 from src.data.vocab import END, PAD, START, Vocab
 from src.errors import UserError
 
@@ -40,7 +40,7 @@ def encode_word(word: str) -> list[int]:
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     pairs, skipped = [], 0
-    for _, line in read_lines(path, "a UTF-8 file of word<TAB>word lines"):
+    for _, line in read_lines(path, "a UTF-8 file of word<TAB>word lines", MAX_DATA_LINE):
         parts = [p.strip().lower() for p in line.split("\t")]
         if len(parts) != 2 or not all(parts):
             skipped += 1

@@ -5,10 +5,16 @@ from pathlib import Path
 
 from src.errors import UserError
 
+# the longest line a data set may have: a name, a word or a sentence. Batches are padded to their longest
+# item, so one runaway line (a file without line breaks) would ask for gigabytes before the first step.
+MAX_DATA_LINE = 2000
 
-def read_lines(path: str | Path, what: str = "a UTF-8 text file") -> list[tuple[int, str]]:
+
+def read_lines(
+    path: str | Path, what: str = "a UTF-8 text file", max_chars: int | None = None
+) -> list[tuple[int, str]]:
     """(line number, line) for every line of `path`, line ends removed; `what` completes the
-    sentence "give ..." in error messages."""
+    sentence "give ..." in error messages. A line over `max_chars` characters is an error."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise UserError(f"{path} is a folder; give {what}")
@@ -23,4 +29,12 @@ def read_lines(path: str | Path, what: str = "a UTF-8 text file") -> list[tuple[
     except UnicodeDecodeError as err:
         lineno = data[: err.start].count(b"\n") + 1
         raise UserError(f"{path}:{lineno}: not UTF-8 text; save the file as UTF-8") from err
-    return list(enumerate(text.splitlines(), start=1))
+    lines = list(enumerate(text.splitlines(), start=1))
+    if max_chars is not None:
+        for lineno, line in lines:
+            if len(line) > max_chars:
+                raise UserError(
+                    f"{path}:{lineno}: a line of {len(line):,} characters; data lines are at most {max_chars:,} "
+                    f"(give {what})"
+                )
+    return lines

@@ -18,7 +18,7 @@ from src.data.batching import PairedSequences
 from src.data.download import ENG_FRA, ensure_files, user_file
 from src.data.specs import Seq2SeqSpec
 from src.data.splits import SplitsDataModule
-from src.data.text_files import read_lines
+from src.data.text_files import MAX_DATA_LINE, read_lines
 from src.data.vocab import END, PAD, SPECIALS, START, Vocab, fold_to_ascii
 from src.errors import UserError
 
@@ -39,7 +39,7 @@ def normalize(text: str) -> str:
 def read_pairs(path: Path, reverse: bool = False) -> tuple[list[tuple[str, str]], int]:
     """Normalised (source, target) pairs and the number of lines skipped (no tab, or an empty side)."""
     pairs, skipped = [], 0
-    for _, line in read_lines(path, "a UTF-8 file of source<TAB>target lines"):
+    for _, line in read_lines(path, "a UTF-8 file of source<TAB>target lines", MAX_DATA_LINE):
         parts = line.split("\t")
         if len(parts) < 2:
             skipped += 1
