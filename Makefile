@@ -29,7 +29,7 @@ lint: install
 	$(PY) -m ruff format --check src tests benchmarks docs hydra_plugins
 
 docs: install  ## the documentation site from docs/ into site/ (mkdocs.yml); warnings fail it, as in CI
-	$(PY) -m mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 bench: install  ## speed: Lightning vs a bare loop, every task x cell (~17 min)
 	$(PY) -m benchmarks.speed
