@@ -250,3 +250,13 @@ def test_the_site_builds_strictly(tmp_path):
     for page in ("index.html", "tasks/names/index.html", "api/stats/index.html"):
         assert (tmp_path / "site" / page).is_file(), page
     assert "src.stats.holm" in (tmp_path / "site" / "api" / "stats" / "index.html").read_text()
+
+
+def test_every_picture_in_docs_is_shown_on_a_page():
+    shown = {
+        (page.parent / target).resolve()
+        for page in PAGES
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text())
+    }
+    unshown = [rel(p) for p in sorted(DOCS.rglob("*.png")) if p.resolve() not in shown]
+    assert not unshown, f"pictures in docs/ that no page shows: {unshown}"
