@@ -42,6 +42,11 @@ def share(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1
 
 
+def whole_up_to(high: int):
+    """1 to `high`: a stated limit on a size, checked before anything is allocated."""
+    return (lambda v: WHOLE_1[0](v) and v <= high), f"a whole number from 1 to {high:,}"
+
+
 WHOLE_0, WHOLE_1 = whole(0), whole(1)
 POSITIVE = (positive_number, "a number above 0, e.g. 3e-3")
 NON_NEGATIVE = (lambda v: share(v) or (positive_number(v)), "a number of at least 0")
@@ -75,8 +80,10 @@ CHECKS = {
         "a number of at least 0, or null for no clipping",
     ),
     "task.monitor_mode": (lambda v: v in ("min", "max"), "min or max"),
-    "task.data.train_size": WHOLE_1,
-    "task.data.val_size": WHOLE_1,
+    "task.data.train_size": whole_up_to(10_000_000),
+    "task.data.val_size": whole_up_to(10_000_000),
+    "task.data.test_size": whole_up_to(10_000_000),
+    "task.data.passes": whole_up_to(10_000),
     "task.data.batch_size": WHOLE_1,
     "task.data.eval_batch_size": WHOLE_1,
     "task.data.bucketing": (lambda v: isinstance(v, bool), "true or false"),
@@ -86,16 +93,18 @@ CHECKS = {
     "task.module.symbol_dropout": SHARE,
     "task.module.label_smoothing": SHARE,
     "task.module.lr_schedule": (lambda v: v in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}"),
-    "model.hidden_size": WHOLE_1,
-    "model.num_layers": WHOLE_1,
+    "model.hidden_size": whole_up_to(65_536),
+    "model.num_layers": whole_up_to(64),
     "model.dropout": SHARE,
     "model.bidirectional": (lambda v: isinstance(v, bool), "true or false"),
     "model.param_budget": (lambda v: v is None or WHOLE_1[0](v), "a whole number of parameters, or null"),
 }
 
 
-def check_config(cfg: DictConfig) -> None:
-    """UserError naming the first option whose value it cannot take, and what to give instead."""
+def check_config(cfg: DictConfig, devices_here: bool = True) -> None:
+    """UserError naming the first option whose value it cannot take, and what to give instead. The
+    devices a trainer asks for are checked only when the run is on this machine (`devices_here`): not
+    for a SLURM sweep submitted from a login node without GPUs."""
     for key, (good, wanted) in CHECKS.items():
         try:
             value = OmegaConf.select(cfg, key, throw_on_missing=False, default=Missing)
@@ -114,9 +123,15 @@ def check_config(cfg: DictConfig) -> None:
     if "ddp" in str(strategy) and isinstance(passes, int) and passes > 1:  # a batch sampler Lightning cannot shard
         raise UserError(f"task.data.passes={passes} cannot be split across DDP processes; add task.data.passes=1")
     accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
-    if accelerator not in ("gpu", "cuda", "mps"):
+    ddp_auto = "ddp" in str(strategy) and accelerator == "auto"
+    if not devices_here or (accelerator not in ("gpu", "cuda", "mps") and not ddp_auto):
         return
     import torch  # only to ask for a device: a bad option elsewhere answers without torch's import
+
+    if ddp_auto and not torch.cuda.is_available():  # Lightning would start one CPU process per device
+        raise UserError(
+            "trainer=ddp found no CUDA GPU here; for DDP over CPU processes say so: trainer.accelerator=cpu"
+        )
 
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(
@@ -198,10 +213,10 @@ def check_command_line(argv: list[str]) -> None:
         trials = OmegaConf.select(cfg, "hydra.sweeper.n_trials", default=None)
         if trials is not None and not WHOLE_1[0](trials):
             raise UserError(f"hydra.sweeper.n_trials={trials}; give {WHOLE_1[1]}")
-    check_config(cfg)
+    launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
+    check_config(cfg, devices_here=not (multirun and launcher.endswith("SlurmLauncher")))
     if multirun:
         check_sweep_launcher(cfg, swept)
-        launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
         if launcher.endswith("SlurmLauncher") and shutil.which("srun") is None:
             raise UserError(
                 "hydra/launcher=slurm needs a SLURM cluster (no srun on this machine); "

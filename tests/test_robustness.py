@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import src.compare
+import src.errors
 import src.train
 
 # (override, words the one error line must hold): each refused before a run folder is written
@@ -44,13 +45,24 @@ BAD_TRAIN_OPTIONS = [
     ("model.bidirectional=maybe", "model.bidirectional=maybe"),
     ("model.param_budget=abc", "model.param_budget=abc"),
     ("task.monitor_mode=foo", "min or max"),
+    ("model.hidden_size=1000000000", "from 1 to 65,536"),  # a stated limit, not a 4 EB allocation
+    ("model.num_layers=1000", "from 1 to 64"),
+]
+# options of other tasks than names (tiny's): the same check, without tiny's names options
+BAD_TASK_OPTIONS = [
+    ("task=hello task.data.passes=1000000000", "task.data.passes=1000000000"),
+    ("task=binary task.data.train_size=1000000000", "from 1 to 10,000,000"),
+    ("task=dinos task.data.test_size=0", "task.data.test_size=0"),
 ]
 
 
-@pytest.mark.parametrize("override, needle", BAD_TRAIN_OPTIONS, ids=[o for o, _ in BAD_TRAIN_OPTIONS])
+@pytest.mark.parametrize(
+    "override, needle", BAD_TRAIN_OPTIONS + BAD_TASK_OPTIONS, ids=[o for o, _ in BAD_TRAIN_OPTIONS + BAD_TASK_OPTIONS]
+)
 def test_a_bad_option_is_one_line_before_a_run_folder_exists(override, needle, tiny, tmp_path, run_cli):
     run = tmp_path / "run"
-    result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", override])
+    tiny = [] if override.startswith("task=") else tiny
+    result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", *override.split()])
     result.assert_one_clear_line(needle)
     assert not run.exists()  # refused before Hydra wrote anything
 
@@ -64,6 +76,28 @@ def test_an_option_the_task_checks_is_one_line_before_training(override, needle,
     result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", override])
     result.assert_one_clear_line(needle)
     assert not (run / "checkpoints").exists() and not (run / "results.json").exists()
+
+
+def test_ddp_without_a_gpu_asks_for_cpu_processes_by_name(tiny, tmp_path, run_cli, monkeypatch):
+    """trainer=ddp trainer.devices=4 on a machine without a GPU started 4 CPU processes without a word."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    tiny = [o for o in tiny if not o.startswith("trainer.accelerator")]
+    argv = [*tiny, f"hydra.run.dir={tmp_path / 'run'}", "trainer=ddp", "trainer.devices=4"]
+    run_cli(src.train, argv).assert_one_clear_line("trainer=ddp found no CUDA GPU", "trainer.accelerator=cpu")
+
+
+def test_a_slurm_sweep_is_not_refused_for_the_login_nodes_missing_gpu(monkeypatch):
+    """The jobs run on GPU nodes: the submitting machine's devices are not theirs."""
+    import shutil as shutil_
+
+    from src.config_checks import check_command_line
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(shutil_, "which", lambda name: f"/usr/bin/{name}")
+    for trainer in (["trainer=gpu"], ["trainer=ddp", "trainer.devices=4"]):
+        check_command_line(["-m", "hydra/launcher=slurm", *trainer, "model=rnn,gru"])
+        with pytest.raises(src.errors.UserError, match="CUDA GPU"):
+            check_command_line([*trainer, "model=rnn"])
 
 
 def test_a_gpu_trainer_without_a_gpu_is_one_line(tiny, tmp_path, run_cli, monkeypatch):
@@ -394,6 +428,24 @@ def test_predict_a_checkpoint_missing_its_weights_or_settings_is_one_line(drop, 
     torch.save(ckpt, tmp_path / "partial.ckpt")
     result = run_cli(src.predict, [f"ckpt={tmp_path / 'partial.ckpt'}", "input=Rossi"])
     result.assert_one_clear_line("is not a checkpoint of this project")
+
+
+def test_predict_sizes_beyond_their_stated_limit_are_one_line(checkpoints, run_cli):
+    """beam_size, num_samples and max_length have a stated limit, checked before anything is allocated
+    (num_samples=10**7 asked for 7.9 GB and printed nothing in 120 s)."""
+    import src.predict
+    from src.tasks.base import int_up_to
+
+    result = run_cli(src.predict, [f"ckpt={checkpoints['pairs']}", "input=abc", "beam_size=1000000"])
+    result.assert_one_clear_line("beam_size=1000000: more than 1,000")
+    with pytest.raises(ValueError, match="more than 100,000"):
+        int_up_to(100_000)("10000000")
+    assert int_up_to(100_000)("100000") == 100_000
+    from src.tasks.language_model import CharLanguageModel
+
+    assert CharLanguageModel.PREDICT_OPTIONS["num_samples"].parse("100") == 100
+    with pytest.raises(ValueError, match="more than 100,000"):
+        CharLanguageModel.PREDICT_OPTIONS["num_samples"].parse(10**7)
 
 
 def test_names_rows_that_collapse_when_cleaned_say_how_few_names_there_are(tmp_path, run_cli):

@@ -100,6 +100,8 @@ def test_binary_operands_follow_the_course():
         (["binary", "bits=0"], "bits=0; give at least 2"),
         (["binary", "bits=eight"], "bits=eight is not a int"),
         (["srn", "op=add"], "'op=add' is not an option of 'srn'"),
+        (["dinos", "hidden=100000000"], "hidden=100000000: give 1 to 4096"),  # 71 PiB of weights, asked
+        (["binary", "steps=10000000000"], "steps=10000000000: give 1 to 10,000,000"),
     ],
 )
 def test_bad_options_are_one_clear_line(argv, message):

@@ -23,8 +23,8 @@ OPTIONS = {
 # the values each number may take, and what to say otherwise (bits: operands are drawn as int64)
 LIMITS = {
     "bits": (lambda v: v <= 62, "give 2 to 62"),  # below 2: binary.train says so
-    "steps": (lambda v: v >= 1, "give at least 1"),
-    "hidden": (lambda v: v >= 1, "give at least 1"),
+    "steps": (lambda v: 1 <= v <= 10_000_000, "give 1 to 10,000,000"),
+    "hidden": (lambda v: 1 <= v <= 4096, "give 1 to 4096"),  # numpy, one example at a time
     "lr": (lambda v: 0 < v < float("inf"), "give a number above 0, e.g. 0.1"),
     "seed": (lambda v: v >= 0, "give 0 or more"),
 }

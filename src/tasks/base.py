@@ -65,6 +65,17 @@ def positive_int(value) -> int:
     return int(number(value))
 
 
+def int_up_to(limit: int) -> Callable[[Any], int]:
+    """A parser of whole numbers from 1 to `limit`: a stated limit, checked before anything is allocated."""
+
+    def parse(value) -> int:
+        if positive_int(value) > limit:
+            raise ValueError(f"more than {limit:,}, the most one call takes")
+        return int(number(value))
+
+    return parse
+
+
 class RecurrentTask(L.LightningModule):
     """Subclasses call `self.save_hyperparameters(logger=False)` first (the checkpoint keeps every
     argument: spec as plain data, model config, options), then `super().__init__(spec, model, ...)`."""

@@ -8,7 +8,7 @@ from src.data.specs import LanguageModelSpec
 from src.data.vocab import END
 from src.errors import UserError
 from src.nn.language_model import CharLanguageModelNet
-from src.tasks.base import Option, RecurrentTask, StepOutput, number, positive_int
+from src.tasks.base import Option, RecurrentTask, StepOutput, int_up_to, number, positive_int
 from src.tasks.metrics import TokenNLL
 
 
@@ -26,11 +26,11 @@ class CharLanguageModel(RecurrentTask):
 
     spec_kind = LanguageModelSpec
     PREDICT_OPTIONS = {
-        "num_samples": Option(positive_int, 10, "give how many words to generate, e.g. num_samples=20"),
+        "num_samples": Option(int_up_to(100_000), 10, "give how many words to generate, e.g. num_samples=20"),
         "temperature": Option(temperature, 1.0, "use 0 (greedy) or a positive number, e.g. temperature=0.8"),
         "top_k": Option(positive_int, None, "use at least 1, or leave it out to sample from every letter"),
         "prefix": Option(str, "", "give the letters every word starts with, e.g. prefix=tyr"),
-        "max_length": Option(positive_int, 50, "give the longest word, prefix included, e.g. max_length=30"),
+        "max_length": Option(int_up_to(2000), 50, "give the longest word, prefix included, e.g. max_length=30"),
         "seed": Option(int, 0, "give a whole number: the same seed gives the same words"),
         "language": Option(str, None, "the language to generate for (namegen checkpoints), e.g. language=Russian"),
     }

@@ -17,7 +17,7 @@ from src.data.vocab import END, PAD, START, UNK
 from src.errors import UserError
 from src.nn.search import Hypothesis, Symbols, beam_search
 from src.nn.seq2seq import Seq2SeqNet
-from src.tasks.base import Option, RecurrentTask, StepOutput, positive_int
+from src.tasks.base import Option, RecurrentTask, StepOutput, int_up_to
 from src.tasks.metrics import CorpusBLEU, ExactMatch, Picked
 
 NORMALIZERS = {
@@ -38,7 +38,7 @@ class Seq2Seq(RecurrentTask):
 
     spec_kind = Seq2SeqSpec
     PREDICT_OPTIONS = {
-        "beam_size": Option(positive_int, None, "use 1 (greedy) or more (default: the checkpoint's beam_size)"),
+        "beam_size": Option(int_up_to(1000), None, "use 1 (greedy) or more (default: the checkpoint's beam_size)"),
         "attention_plot": Option(str, None, "give an image file to write the attention to, e.g. att.png"),
     }
 
