@@ -154,6 +154,17 @@ def check_monitor(cfg: DictConfig, module) -> None:
         )
 
 
+def check_val_interval(cfg: DictConfig, batches: int) -> None:
+    """A validation every N steps (binary's trainer.val_check_interval=50) fits in an epoch of `batches`:
+    Lightning finds out only when fit starts, in a ValueError of three sentences."""
+    every = OmegaConf.select(cfg, "trainer.val_check_interval", default=None)
+    if isinstance(every, int) and not isinstance(every, bool) and every > batches:
+        raise UserError(
+            f"trainer.val_check_interval={every} is more steps than an epoch has here ({batches} batches); give "
+            f"trainer.val_check_interval={batches} or less, or more data (task.data.train_size)"
+        )
+
+
 def one_line(err: BaseException) -> str:
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(err).__name__
@@ -222,10 +233,19 @@ def check_command_line(argv: list[str]) -> None:
                 "hydra/launcher=slurm needs a SLURM cluster (no srun on this machine); "
                 "use hydra/launcher=workers here, or run the command on the cluster's login node"
             )
+    folders = {"hydra.sweep.dir" if multirun else "hydra.run.dir": None}
     for arg in args:
         key, _, value = arg.partition("=")
         if key in ("hydra.run.dir", "hydra.sweep.dir"):
-            check_folder(key, Path(value).expanduser(), None if multirun else cfg.ckpt_path)
+            folders[key] = value
+    for key, value in folders.items():
+        try:
+            if value is not None:
+                check_folder(key, Path(value).expanduser(), None if multirun else cfg.ckpt_path)
+            else:  # the default, under outputs/ where the user stands
+                check_writable("outputs", Path("outputs"), "run from a folder you can write in, or give " + key)
+        except OSError as err:  # a name too long, a folder /proc will not make, ...
+            raise UserError(f"{key}={value}: {err.strerror or err}; choose another folder") from None
 
 
 def check_sweep_launcher(cfg: DictConfig, swept: dict[str, list[str]]) -> None:
@@ -243,6 +263,20 @@ def check_sweep_launcher(cfg: DictConfig, swept: dict[str, list[str]]) -> None:
         )
 
 
+def check_writable(what: str, folder: Path, todo: str) -> None:
+    """`folder` can be made and written: its names fit the file system, and its nearest existing
+    parent is a folder this user can write in."""
+    if long := next((part for part in folder.parts if len(part.encode()) > 255), None):
+        raise UserError(f"{what}: a folder name of {len(long)} characters, over the 255 a file system takes; {todo}")
+    for parent in [folder, *folder.absolute().parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{what}: {parent} is a file, not a folder; {todo}")
+            if not os.access(parent, os.W_OK):
+                raise UserError(f"{what}: cannot write in {parent.absolute()}; {todo}")
+            return
+
+
 def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:
     """`folder` can become a run (or sweep) folder: a folder of its own, no file in its way, writable,
     not another run's, not in use by a run still going. A run folder is then held by this process
@@ -253,13 +287,7 @@ def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:
             f"{key}={'' if str(folder) == '.' else folder} is the folder you are in (or one above it); give a "
             f"folder of its own (or leave {key} out: a new one under outputs/)"
         )
-    for parent in [folder, *folder.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"{key}={folder}: {parent} is a file, not a folder; choose another folder")
-            if not os.access(parent, os.W_OK):
-                raise UserError(f"{key}={folder}: cannot write in {parent}; choose a folder you can write in")
-            break
+    check_writable(f"{key}={folder}", folder, "choose a folder you can write in")
     from lightning.pytorch.utilities import rank_zero_only  # Lightning: only for a chosen run folder
 
     from src.run_folder import check_free, hold

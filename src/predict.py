@@ -120,6 +120,8 @@ def set_threads(args: dict[str, str]) -> None:
 
 def main() -> None:
     try:
+        if sys.stdout is None:  # started with stdout closed (`>&-`): Python's print would drop every line
+            raise UserError("standard output is closed: nothing to print the predictions to; redirect it (> out.txt)")
         args, wants_help = parse_args(sys.argv[1:])
         if wants_help:
             print(help_text(args))

@@ -23,8 +23,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src import CONF_DIR
-from src.config_checks import check_config, check_monitor, preflight
-from src.errors import EXIT_USER_ERROR, UserError
+from src.config_checks import check_config, check_monitor, check_val_interval, preflight
+from src.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 
 # Lightning and torch are imported where a run starts, inside the functions: `--help` and a bad option
 # answer in a fraction of a second instead of after the ~5 s `import lightning` takes.
@@ -77,6 +77,7 @@ def train(cfg: DictConfig) -> dict:
         check_resumable(cfg)
     datamodule, module = build_run(cfg)
     check_monitor(cfg, module)
+    check_val_interval(cfg, len(datamodule.train_dataloader()))
     params = sum(p.numel() for p in module.parameters())
     log.info("task %s, model %s: %d parameters; spec from the data: %s", cfg.task.name, cfg.model.cell, params,
              datamodule.spec.summary())  # fmt: skip
@@ -270,6 +271,11 @@ def main(cfg: DictConfig) -> float | None:
         log.error("error: %s", err, extra={"file_only": True})
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:  # Ctrl-C before fit (data setup, building the model): Lightning handles it in fit
+        message = "stopped by Ctrl-C before training started: nothing was trained; run the command again"
+        log.warning(message, extra={"file_only": True})
+        print(message, file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     return results["best_val"].get(cfg.task.monitor)  # the objective a sweeper optimises
 
 

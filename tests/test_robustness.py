@@ -165,6 +165,25 @@ HOLD = (
 )
 
 
+def test_two_runs_started_into_one_empty_folder_one_is_refused_before_writing(tiny, tmp_path, run_cli):
+    """The race: the first run holds the new folder (as from its preflight on) but has written nothing
+    yet; the second is refused and writes nothing there (it rewrote the winner's .hydra/config.yaml and
+    appended to its train.log)."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", "seed=1"])
+        result.assert_one_clear_line("is in use by a run that is still going")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(p.name for p in run.rglob("*")) == [".run.lock"]
+
+
 def test_a_resume_that_fails_before_its_first_checkpoint_leaves_the_finished_run_as_it_was(
     tiny, tmp_path, run_cli, interrupt_after_epoch, monkeypatch
 ):
@@ -446,6 +465,64 @@ def test_predict_sizes_beyond_their_stated_limit_are_one_line(checkpoints, run_c
     assert CharLanguageModel.PREDICT_OPTIONS["num_samples"].parse("100") == 100
     with pytest.raises(ValueError, match="more than 100,000"):
         CharLanguageModel.PREDICT_OPTIONS["num_samples"].parse(10**7)
+
+
+def test_predict_with_stdout_closed_says_so(checkpoints, monkeypatch, capsys):
+    """`python -m src.predict ... >&-` exited 0 having printed nothing (print to a closed stdout is silent)."""
+    import sys
+
+    import src.predict
+
+    monkeypatch.setattr(sys, "argv", ["src.predict", f"ckpt={checkpoints['names']}", "input=Rossi"])
+    monkeypatch.setattr(sys, "stdout", None)
+    with pytest.raises(SystemExit) as exit_:
+        src.predict.main()
+    assert exit_.value.code == 2 and "standard output is closed" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_data_setup_is_one_line(tiny, tmp_path, run_cli, monkeypatch):
+    """SIGINT while the data was read ended in a 46-line traceback; Lightning handles it only inside fit."""
+    from src.data.names import NamesDataModule
+
+    def interrupted(self, stage=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(NamesDataModule, "setup", interrupted)
+    code, out, err = run_cli(src.train, [*tiny, f"hydra.run.dir={tmp_path / 'run'}"])
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 130 and "Traceback" not in err, err
+    assert lines == ["stopped by Ctrl-C before training started: nothing was trained; run the command again"], err
+    assert not (tmp_path / "run" / "config.yaml").exists() and not (tmp_path / "run" / "results.json").exists()
+
+
+def test_run_folders_that_cannot_be_made_are_one_line(tiny, tmp_path, run_cli, monkeypatch):
+    """A 300-character folder name, a folder under /proc, a working directory the user cannot write
+    in (the default outputs/ is made there): each one line before anything runs."""
+    import os
+
+    cases = [
+        (f"hydra.run.dir={tmp_path / ('a' * 300)}", "a folder name of 300 characters"),
+        ("hydra.run.dir=/proc/self/run", "/proc/self"),
+    ]
+    for override, needle in cases:
+        run_cli(src.train, [*tiny, override]).assert_one_clear_line(needle)
+    monkeypatch.chdir(tmp_path)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path).resolve() != tmp_path and real_access(path, mode))
+    run_cli(src.train, tiny).assert_one_clear_line(f"outputs: cannot write in {tmp_path}", "hydra.run.dir")
+    run_cli(src.train, ["-m", *tiny]).assert_one_clear_line(f"cannot write in {tmp_path}", "hydra.sweep.dir")
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_a_validation_interval_longer_than_an_epoch_is_one_line(tmp_path, run_cli):
+    """binary validates every 50 steps: task.data.train_size=320 (10 batches) ended in Lightning's ValueError."""
+    argv = ["task=binary", "task.data.train_size=320", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / 'r'}"]
+    run_cli(src.train, argv).assert_one_clear_line(
+        "trainer.val_check_interval=50 is more steps than an epoch has here (10 batches)",
+        "trainer.val_check_interval=10",
+    )
+    result = run_cli(src.train, [*argv[:-1], "trainer.val_check_interval=10", f"hydra.run.dir={tmp_path / 'ok'}"])
+    assert result.code == 0, result.err
 
 
 def test_names_rows_that_collapse_when_cleaned_say_how_few_names_there_are(tmp_path, run_cli):
