@@ -6,14 +6,14 @@ PY := $(VENV)/bin/python
 # Where the data sets are: found by the project itself (src.default_data_dir), the same from make and
 # from python -m: RNNLAB_DATA_DIR if you set it; else ../shared/data beside the checkout; else data/.
 
-.PHONY: install train test lint bench quality scaling baselines gpu-check clean
+.PHONY: install train test lint docs bench quality scaling baselines gpu-check clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,search,cluster]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,search,cluster,docs]'
 	@# the Hydra Optuna sweeper of earlier versions pinned optuna < 3; the project's own sweeper replaced it
 	$(PY) -m pip uninstall --quiet --yes hydra-optuna-sweeper 2>/dev/null || true
 	touch $@
@@ -28,10 +28,13 @@ lint: install
 	$(PY) -m ruff check src tests benchmarks docs hydra_plugins
 	$(PY) -m ruff format --check src tests benchmarks docs hydra_plugins
 
+docs: install  ## the documentation site from docs/ into site/ (mkdocs.yml); warnings fail it, as in CI
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 bench: install  ## speed: Lightning vs a bare loop, every task x cell (~17 min)
 	$(PY) -m benchmarks.speed
 
-quality: install  ## every task x cell x 3 seeds, the README's quality table (~45 min on 2 cores)
+quality: install  ## every task x cell x 3 seeds, the quality table of docs/results.md (~45 min on 2 cores)
 	$(PY) -m benchmarks.quality
 
 scaling: install  ## names and dinos epoch time against data size and width, outputs/benchmarks/scaling.png (~4 min)

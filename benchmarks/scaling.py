@@ -1,7 +1,7 @@
 """How a training epoch's time grows with the data and with the width, for names and dinos.
 
     python -m benchmarks.scaling                      # names and dinos, default config, gru (~4 min)
-    python -m benchmarks.scaling tasks=dinos model=lstm out=docs/scaling.png   # the README's picture
+    python -m benchmarks.scaling tasks=dinos model=lstm out=docs/scaling.png   # the picture in docs/benchmarks.md
 
 Data: the training set cut to 25% and 50%, whole, and repeated 4x (same sequences, so the same
 length mix). Width: model.hidden_size 64, 128, 256, 512 on the whole set. Each point is the faster

@@ -1,4 +1,4 @@
-"""Regenerate the README's pictures of TensorBoard from real runs.
+"""Regenerate the TensorBoard pictures of docs/tensorboard.md from real runs.
 
     python docs/screenshot.py            # trains the runs below into a temporary outputs/ folder
     python docs/screenshot.py LOGDIR     # only tensorboard.png, of the runs already under LOGDIR

@@ -1,14 +1,17 @@
-"""The README's commands work: every line of its fenced shell blocks is run in a copy of the checkout
-(outputs land there), shortened where it trains; any documented command that exits non-zero fails the
-test. Lines that are not run are in NOT_RUN with the reason, and each shortening in SHORTER. The lines
-that read runs (predict, inspect, compare, tensorboard) run after the ones that make them, each group
-in the README's order: the Predict section comes before the task sections that train its checkpoints.
+"""The documented commands work: every line of the fenced shell blocks of README.md and of the
+documentation site's pages (docs/**/*.md) is run in a copy of the checkout (outputs land there),
+shortened where it trains; any documented command that exits non-zero fails the test. A line that
+several pages give is run once. Lines that are not run are in NOT_RUN with the reason, and each
+shortening in SHORTER. The lines that read runs (predict, inspect, compare, tensorboard) run after the
+ones that make them, each group in the pages' order (README first). The commands name real folders
+(`ckpt=outputs/names`: the newest names run with a checkpoint), so they run as a reader pastes them.
 
 `python -m ...` lines run in this process, as the other CLI tests run them (a new interpreter per line
 would spend seconds importing Lightning each time); `tensorboard` is started as its own process,
 asked for its page, and stopped."""
 
 import os
+import random
 import re
 import runpy
 import shlex
@@ -25,6 +28,8 @@ from hydra.core.global_hydra import GlobalHydra
 from src import CHECKOUT
 
 README = CHECKOUT / "README.md"
+# README first, then the site's pages in name order
+PAGES = [README, *sorted((CHECKOUT / "docs").rglob("*.md"))]
 
 # lines not run here (matched by how they start), and why
 NOT_RUN = {
@@ -33,7 +38,10 @@ NOT_RUN = {
     "make bench": "a benchmark of minutes; benchmarks/ has its own tests (test_benchmarks.py)",
     "make quality": "a benchmark of most of an hour; benchmarks/ has its own tests",
     "make scaling": "a benchmark of minutes; benchmarks/ has its own tests",
-    "make gpu-check": "needs an NVIDIA GPU; the README's `benchmarks.gpu_check trainer=cpu` line runs here",
+    "make baselines": "its recipe, `python -m src.baseline -m task=names,dinos,pairs,translate,binary`, is on the "
+    "Baselines page and runs here",
+    "python -m benchmarks.study": "times two searches of several epochs a trial (minutes); no test runs it",
+    "make gpu-check": "needs an NVIDIA GPU; the GPU page's `benchmarks.gpu_check trainer=cpu` line runs here",
     "source .venv/bin/activate": "changes the shell; every command here runs with this venv's python",
     "python -m src.train trainer=gpu": "needs an NVIDIA GPU (without one it is one error line: test_robustness)",
     "python -m src.train trainer=ddp trainer.devices=4": "needs 4 GPUs",
@@ -76,50 +84,44 @@ READERS = ("python -m src.predict", "python -m src.inspect", "python -m src.comp
 # the sweep over every task's baseline, without names (its grid search takes minutes; names runs above)
 # and the 10-fold sweeps on 2 of their folds (the folds' statistics are tested in test_folds and test_verdict)
 REPLACE = {"task=names,dinos,pairs,translate,binary": "task=dinos,pairs,translate,binary",
-           "task.data.fold=0,1,2,3,4,5,6,7,8,9": "task.data.fold=0,1"}  # fmt: skip
+           "task.data.fold=0,1,2,3,4,5,6,7,8,9": "task.data.fold=0,1",
+           # docs/defaults.md's validation sweeps over seeds 1-3: one seed of each setting
+           "seed=1,2,3 task.data.": "seed=1 task.data."}  # fmt: skip
 
 
-def readme_lines() -> list[str]:
-    """Every line of the README's bash blocks that is not blank, a comment or an example output."""
+def doc_lines() -> list[str]:
+    """Every distinct line of the pages' bash blocks that is not blank, a comment or an example output,
+    in the order of its first appearance."""
     lines = []
-    for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", README.read_text(), re.S):
-        for line in block.splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                lines.append(re.sub(r"\s+#\s.*$", "", line))  # a trailing comment
-    return lines
+    for page in PAGES:
+        for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", page.read_text(), re.S):
+            for line in block.splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    lines.append(re.sub(r"\s+#\s.*$", "", line))  # a trailing comment
+    return list(dict.fromkeys(lines))
 
 
-def newest(pattern: str, root: Path) -> Path:
-    found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime)
-    assert found, f"nothing matches {pattern} under {root}: an earlier README command should have made it"
-    return found[-1]
+def made_up_words(count: int, seed: int) -> list[str]:
+    """Distinct pronounceable words, the same for a seed: stand-ins for a reader's own file."""
+    rng, words = random.Random(seed), set()
+    while len(words) < count:
+        words.add("".join(rng.choice("bdgklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(2, 4))))
+    return sorted(words)
 
 
-def fill_in(args: list[str], root: Path, last_ckpt: dict[str, Path]) -> list[str]:
-    """The README's placeholders made real: a checkpoint of `outputs/<task>/<run>/`, `ckpt=...` (the
-    one of the line before), the newest sweep, and the input files it names."""
-    filled = []
-    for arg in args:
-        if m := re.fullmatch(r"ckpt=outputs/(\w+)/<run>/checkpoints/best\.ckpt", arg):
-            last_ckpt["..."] = newest(f"outputs/{m[1]}/*/checkpoints/last.ckpt", root)  # fast_dev_run: last only
-            arg = f"ckpt={last_ckpt['...']}"
-        elif arg == "ckpt=...":
-            arg = f"ckpt={last_ckpt['...']}"
-        elif arg == "ckpt=RNN.ckpt,LSTM.ckpt,GRU.ckpt":  # the first sweep's three cells
-            sweep = sorted((root / "outputs" / "multirun").iterdir())[0]
-            arg = "ckpt=" + ",".join(str(newest(f"*model-{c}*/checkpoints/last.ckpt", sweep)) for c in CELLS)
-        elif re.fullmatch(r"outputs/multirun/[\d_-]+", arg):
-            arg = str(newest("outputs/multirun/*", root))
-        filled.append(arg)
-    return filled
-
-
-CELLS = ("rnn", "lstm", "gru")
+# the files the pages' commands read from where the reader stands
 INPUTS = {
     "names.txt": "Nakamura\nO'Neill\n",
     "words.txt": "Dostoevsky\nNakamura\n",
     "my_pairs.tsv": "".join(f"{a}\t{b}\n" for a, b in [("man", "woman"), ("king", "queen"), ("boy", "girl")] * 4),
+    # name<TAB>Language, Russian among them (the namegen page's predict asks for language=Russian)
+    "my_names.tsv": "".join(
+        f"{w.capitalize()}{end}\t{language}\n"
+        for language, end, seed in [("Russian", "ov", 1), ("Italian", "etti", 2), ("Japanese", "moto", 3)]
+        for w in made_up_words(40, seed)
+    ),
+    "my_words.txt": "".join(f"{w}\n" for w in made_up_words(400, 4)),  # more than val_size + test_size (308)
 }
 
 
@@ -163,7 +165,7 @@ def run_tensorboard(args: list[str], root: Path) -> int:
 
 
 @pytest.mark.slow
-def test_every_readme_command_runs(tmp_path, monkeypatch, capsys):
+def test_every_documented_command_runs(tmp_path, monkeypatch, capsys):
     root = tmp_path / "checkout"
     tracked = subprocess.run(["git", "ls-files"], cwd=CHECKOUT, capture_output=True, text=True, check=True).stdout
     for name in tracked.split():
@@ -175,10 +177,10 @@ def test_every_readme_command_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(root)
     monkeypatch.setenv("RNNLAB_DATA_DIR", os.environ.get("RNNLAB_DATA_DIR") or str(CHECKOUT.parent / "shared" / "data"))
 
-    lines, failed, seconds, last_ckpt = readme_lines(), [], {}, {}
-    assert len(lines) > 50  # the parser found the README's commands
+    lines, failed, seconds = doc_lines(), [], {}
+    assert len(lines) > 80  # the parser found the pages' commands
     stale = [prefix for prefix in NOT_RUN if not any(line.startswith(prefix) for line in lines)]
-    assert not stale, f"NOT_RUN names lines the README no longer has: {stale}"
+    assert not stale, f"NOT_RUN names lines the pages no longer have: {stale}"
     lines = sorted(lines, key=lambda line: line.startswith(READERS))  # stable: the README's order in each group
     for line in lines:
         if any(line.startswith(prefix) for prefix in NOT_RUN):
@@ -187,18 +189,14 @@ def test_every_readme_command_runs(tmp_path, monkeypatch, capsys):
             line = line.replace(old, new)
         extra = next((more for prefix, more in SHORTER if line.startswith(prefix)), [])
         started = time.perf_counter()
-        try:
-            args = fill_in(shlex.split(line), root, last_ckpt) + extra
-        except AssertionError as err:  # a placeholder with nothing to stand for
-            failed.append(f"{line}\n{err}")
-            continue
+        args = shlex.split(line) + extra
         code = run_tensorboard(args, root) if args[0] == "tensorboard" else run_python(args)
         seconds[line] = time.perf_counter() - started
         if code != 0:
             failed.append(f"{code}: {shlex.join(args)}\n{capsys.readouterr().err[-2000:]}")
         capsys.readouterr()
     with capsys.disabled():
-        print(f"\nREADME: {len(seconds)} commands in {sum(seconds.values()):.0f} s; slowest:")
+        print(f"\nREADME and docs: {len(seconds)} commands in {sum(seconds.values()):.0f} s; slowest:")
         for line, took in sorted(seconds.items(), key=lambda kv: -kv[1])[:5]:
             print(f"  {took:6.1f} s  {line}")
-    assert not failed, "README commands that failed:\n" + "\n".join(failed)
+    assert not failed, "documented commands that failed:\n" + "\n".join(failed)

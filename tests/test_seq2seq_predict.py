@@ -40,6 +40,22 @@ def test_translate_prints_source_tab_output_per_line_and_draws_the_attention(ckp
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "written to" in err
 
 
+def test_the_attention_picture_labels_every_output_step_an_unk_too(ckpts, tmp_path, monkeypatch):
+    """An output with <unk> (an undertrained model, a vocabulary cut by min_freq) has a row of weights
+    for every step, though its text leaves the <unk> out: the picture labels each row, not the text."""
+    from src import load
+    from src.data.vocab import UNK
+    from src.nn.search import Hypothesis
+
+    task = load(ckpts["translate"])
+    ids = [task.spec.target.id(UNK), len(task.spec.target.specials), task.spec.target.id(UNK)]
+    weights = torch.full((len(ids) + 1, 4), 0.25)
+    monkeypatch.setattr(task, "translate", lambda texts, beam_size: [Hypothesis(ids, weights, 0.0) for _ in texts])
+    plot = tmp_path / "attention.png"
+    lines = task.predict(["I see two cats."], attention_plot=str(plot))
+    assert lines[0].startswith("I see two cats.\t") and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_beam_and_greedy_both_answer_and_a_beam_of_one_is_greedy(ckpts, run_cli):
     outputs = {}
     for beam in (None, 1, 4):

@@ -218,7 +218,9 @@ class Seq2Seq(RecurrentTask):
         if plot is not None:
             source = self.spec.source
             seen = lambda t: [w if w in source else UNK for w in self.source_tokens(t)]  # noqa: E731
-            fig = attention_figure([(seen(t), self.tokens(h.ids), h.weights) for t, h in zip(texts, hyps, strict=True)])
+            # every output step a row label, specials too (<unk>): decode() leaves them out of the text
+            steps = lambda ids: [self.spec.target.itos[i] for i in ids]  # noqa: E731
+            fig = attention_figure([(seen(t), steps(h.ids), h.weights) for t, h in zip(texts, hyps, strict=True)])
             try:
                 fig.savefig(plot)
             except OSError as err:
