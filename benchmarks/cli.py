@@ -51,8 +51,10 @@ def whole_number(key: str, value) -> int:
 def check_overrides(overrides: list[str], tasks: list[str]) -> None:
     """Compose the train config with `overrides` for each task, so that a bad override fails here,
     in one line, before any run starts (a sweep in a subprocess would fail later, at length)."""
-    from src.config_checks import check_config
+    from src.run.checks import check_config
+    from src.run.resolvers import register_resolvers
 
+    register_resolvers()
     for task in tasks:
         try:
             with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

@@ -67,13 +67,13 @@ def first_error_line(err: BaseException) -> str:
 
 
 def check_one(task: str, cell: str, precision: str, options: dict, overrides: list[str], tmp: Path) -> dict:
-    """fit + test (src.train.train, with the end-of-training InspectCells), then predict and inspect
+    """fit + test (src.run.build.train, with the end-of-training InspectCells), then predict and inspect
     of the best checkpoint on the same device; each step's outcome."""
     from benchmarks.speed import compose_train
     from src import load
     from src.inspect import inspect
     from src.predict import predict
-    from src.train import train
+    from src.run.build import train
 
     row = {"task": task, "cell": cell, "precision": precision, "ok": False, "step": "fit+test", "error": None}
     run_dir = tmp / f"{task}_{cell}_{precision}"

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.cli import CELLS, TASKS, check_overrides, choices, run, split_args, whole_number
-from src.compare import compare
+from src.analysis.table import compare
 from src.errors import UserError
 
 OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "seeds": "1,2,3", "jobs": "2", "out": None}

@@ -21,7 +21,7 @@ from benchmarks.cli import CELLS, choices, run, split_args
 from benchmarks.speed import bench_overrides, compose_train, lightning_epochs
 from src.data.batching import PaddedSequences
 from src.errors import UserError
-from src.train import check_choices
+from src.run.checks import check_choices
 
 SCALED = ("names", "dinos")  # the tasks with data enough to scale
 FRACTIONS = (0.25, 0.5, 1.0, 4.0)

@@ -53,7 +53,8 @@ from benchmarks.flops import training_flops
 from src import CONF_DIR
 from src.data.batching import IGNORE, PairBatch
 from src.errors import UserError
-from src.train import build_run, build_trainer, check_choices
+from src.run.build import build_run, build_trainer
+from src.run.checks import check_choices
 
 OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 3, "course": True,
            "bucketing": None}  # fmt: skip
@@ -116,8 +117,10 @@ class EpochClock(L.Callback):
 
 
 def compose_train(overrides: list[str], run_dir: str):
-    from src.config_checks import check_config
+    from src.run.checks import check_config
+    from src.run.resolvers import register_resolvers
 
+    register_resolvers()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     check_config(cfg)  # the values src.train refuses (threads=abc), refused here too in one line

@@ -1,15 +1,24 @@
 """rnnlab: recurrent networks (RNN, LSTM, GRU) on real tasks with Lightning, Hydra and TensorBoard.
 
-Layers, one folder each: `data/` (LightningDataModules, vocabularies, specs), `nn/` (plain torch.nn
-parts), `tasks/` (LightningModules: loss, metrics, decoding, predict). Entry points: `python -m
-src.train`, `python -m src.predict`, `python -m src.compare`, `python -m src.inspect`. In Python,
-`load(checkpoint)` gives the trained task: `load("outputs/names/.../checkpoints/best.ckpt").predict(["Dostoevsky"])`.
+Layers, top to bottom (a module imports only from its own layer or the ones below it;
+tests/test_tooling.py checks it):
+- commands, one module each with `cli(argv) -> int`: `python -m src.train`, `src.predict`,
+  `src.inspect`, `src.compare`, `src.baseline`, `src.fair_cells`, `src.scratch` (the NumPy course
+  nets); no module imports a command;
+- `run/`: the run library the commands share: building and running a run (build.py), option checks
+  (checks.py), run folders, resume, console, dashboard, every callback (callbacks.py), results.json
+  (results.py), studies, parameter budgets, the Hydra resolvers (resolvers.py);
+- `baselines/`: models without recurrence (`python -m src.baseline` runs them), on the run library;
+- `analysis/`: the compare table, the statistics and verdicts of a comparison, metrics by length;
+- `tasks/` (LightningModules: loss, metrics, decoding, predict), `data/` (LightningDataModules,
+  vocabularies, specs), `nn/` (plain torch.nn parts); `errors.py` (UserError), used by every layer.
+
+In Python, `load(checkpoint)` gives the trained task:
+`load("outputs/names/.../checkpoints/best.ckpt").predict(["Dostoevsky"])`.
 """
 
 import os
 from pathlib import Path
-
-from omegaconf import OmegaConf
 
 # The Hydra configs sit beside the package (the project is installed editable: pip install -e .).
 # An absolute path lets the entry points find them however they are started (python -m, tests).
@@ -26,9 +35,6 @@ def default_data_dir() -> str:
         return os.environ["RNNLAB_DATA_DIR"]
     shared = CHECKOUT.parent / "shared" / "data"
     return str(shared if shared.is_dir() else CHECKOUT / "data")
-
-
-OmegaConf.register_new_resolver("default_data_dir", default_data_dir, replace=True)  # conf: ${default_data_dir:}
 
 
 def load(checkpoint: str | Path, device: str = "cpu"):

@@ -23,13 +23,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from threadpoolctl import threadpool_limits
 
 from src import CONF_DIR
+from src.analysis.lengths import by_length
 from src.baselines import carry_free, kneser_ney, ngram_classifier, retrieval
-from src.dashboard import log_hparams
 from src.errors import EXIT_USER_ERROR, UserError
-from src.lengths import by_length
-from src.results import Results
-from src.run_folder import claim, release
-from src.train import check_choices, write_json_atomically, write_rows
+from src.run.checks import check_choices
+from src.run.dashboard import log_hparams
+from src.run.folder import claim, release
+from src.run.resolvers import register_resolvers
+from src.run.results import Results, write_json_atomically, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def fit_and_score(cfg: DictConfig, run_dir: Path) -> dict:
         train_seconds=round(seconds, 2),
         threads=cfg.threads,
         run_dir=str(run_dir.resolve()),
-        # the monitored metric per input length, as a recurrent run's results.json has it (src/lengths.py)
+        # the monitored metric per input length, as a recurrent run's results.json has it (src/analysis/lengths.py)
         by_length=by_length(outcome.rows, cfg.task.monitor.removeprefix("val/"), cfg.task.module.get("bleu_ngrams", 4)),
     ).to_dict()
     with open_dict(cfg):
@@ -152,7 +153,7 @@ def check_args(args: list[str]) -> list[str]:
                     if option.split(".")[0] not in cfg.baseline:
                         raise UserError(unknown_option(option, cfg.baseline))
     if "hydra.run.dir" in values and not multirun(args):  # before Hydra writes in it: a folder of its own
-        from src.config_checks import check_folder
+        from src.run.checks import check_folder
 
         check_folder("hydra.run.dir", Path(values["hydra.run.dir"]).expanduser(), None)
     if left_out and len(left_out) == len(tasks):
@@ -178,13 +179,16 @@ def unknown_option(option: str, chosen: DictConfig) -> str:
     return message + (f"; it is {' and '.join(where)}" if where else "") + f". {chosen.name}'s options: {has}"
 
 
-def cli() -> None:
+def cli(argv: list[str] | None = None) -> int:
+    """`python -m src.baseline argv...`: 0 when the baseline ran (an error exits with its status)."""
+    register_resolvers()
     try:
-        sys.argv[1:] = check_args(sys.argv[1:])
+        sys.argv[1:] = check_args(sys.argv[1:] if argv is None else argv)  # Hydra reads sys.argv
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        return EXIT_USER_ERROR
     main()
+    return 0
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="baseline")
@@ -200,4 +204,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    cli()
+    sys.exit(cli())

@@ -1,7 +1,8 @@
 """A fair comparison of the cells on one task: `python -m src.fair_cells task=dinos [key=value ...]`.
 
 One Hydra sweep cannot say "an Optuna study per cell, then each cell's best over seeds", so this
-driver runs them through src.train's own functions, on the project's study engine (src/study.py),
+driver runs them through the run library's own functions (src/run/build.py), on the project's study
+engine (src/run/study.py),
 `fair_cells.workers` runs at once (in this process when 1). The same command again resumes it: the
 studies live in `study.journal` in its folder (finished trials kept, abandoned ones retried), and a
 seed run that finished is kept, one stopped after a checkpoint resumes from it.
@@ -33,7 +34,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from src import CONF_DIR
 from src.errors import UserError, exit_status
-from src.train import build, build_run, check_choices, train
+from src.run.build import build, build_run, train
+from src.run.checks import check_choices
+from src.run.resolvers import register_resolvers
 
 log = logging.getLogger("src.fair_cells")
 # settings that may change between invocations of one comparison: more trials or seeds extend it
@@ -75,14 +78,14 @@ def budgets(overrides: list[str], cfg: DictConfig) -> dict[float, int]:
     """budget_share -> the parameters of a trial's model: the share of fair_cells.budget (by default
     the task's default GRU's count), raised where needed to the nearest count every cell meets
     within 2% (tiny models move in steps of more than 2%), so no cell's trial fails for its size."""
-    from src.budget import common_budget  # torch: imported once a study starts, not for --help
+    from src.run.budget import common_budget, core_args  # torch: imported once a study starts, not for --help
 
     gru = compose_run([*overrides, "model=gru", "model.param_budget=null"])
     datamodule, module = build_run(gru)
     total = cfg.fair_cells.budget or sum(p.numel() for p in module.parameters())
     spec = datamodule.spec.to_dict()
     candidate = lambda core: build(gru.task.module, "task.module", spec=spec, model=core, _convert_="all")  # noqa: E731
-    core = {k: v for k, v in OmegaConf.to_container(gru.model, resolve=True).items() if k != "param_budget"}
+    core, _ = core_args(gru.model)  # param_budget=null: the default GRU's own hidden size
     models = [{**core, "cell": cell} for cell in cfg.fair_cells.cells]
     shares = cfg.fair_cells.search.get("budget_share", {"choices": [1.0]})["choices"]
     found = {}
@@ -129,7 +132,7 @@ def first_line(err: BaseException) -> str:
 
 def finished_record(folder: Path, chosen: list[str], monitor: str) -> dict | None:
     """A trial's record from its run folder when the run finished (results.json), else None."""
-    from src.results import Results
+    from src.run.results import Results
 
     try:
         results = Results.read(json.loads((folder / "results.json").read_text()))
@@ -180,7 +183,7 @@ class Pool:
 
 
 class CellStudy:
-    """One cell's Optuna study on the project's study engine (src/study.py), kept in fair_cells's
+    """One cell's Optuna study on the project's study engine (src/run/study.py), kept in fair_cells's
     journal and resumed by the same command (finished trials kept, abandoned ones retried), then its
     best trial's seed runs. `next_call` gives the next run it wants, `ended` takes a run's outcome."""
 
@@ -189,7 +192,7 @@ class CellStudy:
 
         import optuna
 
-        from src.study import open_study, storage_for
+        from src.run.study import open_study, storage_for
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.cell, self.overrides, self.cfg, self.budgets, self.root = cell, overrides, cfg, budgets, root
@@ -210,7 +213,7 @@ class CellStudy:
 
     def next_call(self) -> tuple | None:
         """The next (function, *args) this cell wants run now, or None (nothing, or not before a running trial ends)."""
-        from src.study import finished
+        from src.run.study import finished
 
         if self.seeds is None:
             if finished(self.search) + len(self.asked) < self.cfg.fair_cells.trials:
@@ -235,7 +238,7 @@ class CellStudy:
         """A run of this cell ended: a trial's record is told to the study; a seed run's end is logged."""
         from optuna.trial import TrialState
 
-        from src.study import retry
+        from src.run.study import retry
 
         if args[0] is run_seed:
             if error is not None:  # run_seed catches a run's own errors: this is a lost worker
@@ -427,6 +430,7 @@ def cli(argv: list[str] | None = None) -> int:
         print(__doc__.strip())
         return 0
     overrides = [a for a in argv if a not in ("-m", "--multirun")]
+    register_resolvers()
     check_choices(overrides)
     # progress lines on this call's standard error, for this call only (a handler left behind would
     # write to a closed stream when the command is called again in one process)

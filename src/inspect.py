@@ -16,7 +16,7 @@ from pathlib import Path
 
 from src import default_data_dir
 from src.errors import EXIT_USER_ERROR, UserError
-from src.predict import CKPT_FORMS, parse_args, read_inputs, set_threads
+from src.run.ckpt_args import CKPT_FORMS, parse_args, read_inputs, set_threads
 
 COMMON = {
     "ckpt": "a checkpoint written by src.train (a .ckpt file, a run folder, or a folder of runs such as outputs/names: "
@@ -114,8 +114,10 @@ def split_batches(task_name: str, ckpt: Path, task, split: str, data_dir: str):
     from omegaconf import OmegaConf, open_dict
 
     from src import CONF_DIR
-    from src.train import build
+    from src.run.build import build
+    from src.run.resolvers import register_resolvers
 
+    register_resolvers()  # conf/train.yaml's ${default_data_dir:} and the rest
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"task={task_name}", f"paths.data_dir={data_dir}"])
@@ -215,19 +217,21 @@ def inspect(args: dict[str, str]) -> list[Path]:
     return written
 
 
-def main() -> None:
+def cli(argv: list[str] | None = None) -> int:
+    """`python -m src.inspect argv...`: the exit status."""
     try:
-        args, wants_help = parse_args(sys.argv[1:])
+        args, wants_help = parse_args(sys.argv[1:] if argv is None else argv, USAGE)
         if wants_help:
             print("\n".join([__doc__.strip(), "", USAGE, ""] + [f"  {k}=  {v}" for k, v in COMMON.items()]))
-            return
+            return 0
         set_threads(args)
         written = inspect(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        return EXIT_USER_ERROR
     print("\n".join(str(p) for p in written), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

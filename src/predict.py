@@ -17,13 +17,9 @@ import sys
 from pathlib import Path
 
 from src.errors import EXIT_USER_ERROR, UserError
+from src.run.ckpt_args import CKPT_FORMS, parse_args, read_inputs, set_threads
 
 # the options of this command; every other key=value goes to the checkpoint's task
-# what ckpt= may name (src.tasks.checkpoint.find_checkpoint)
-CKPT_FORMS = (
-    "ckpt=outputs/names (the newest run of a task with a checkpoint), a run folder, or a .ckpt file "
-    "(outputs/latest.ckpt: the run that finished last)"
-)
 COMMON = {
     "ckpt": "a checkpoint written by src.train: a .ckpt file, a run folder (its best.ckpt), or a folder of runs "
     "such as outputs/names (the newest)",
@@ -34,44 +30,6 @@ COMMON = {
     "device": "where the model runs: cpu (default), cuda, cuda:N or mps",
 }
 USAGE = "usage: python -m src.predict ckpt=PATH [input=TEXT | input_file=PATH] [option=value ...]"
-
-
-def parse_args(argv: list[str]) -> tuple[dict[str, str], bool]:
-    """key=value arguments (one pair of outer quotes removed, as a shell would) and whether help was asked."""
-    args, wants_help = {}, False
-    for arg in argv:
-        if arg in ("-h", "--help"):
-            wants_help = True
-            continue
-        key, sep, value = arg.partition("=")
-        if not sep or not key:
-            raise UserError(f"{arg!r} is not key=value; {USAGE}")
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        if key in args:
-            raise UserError(f"{key}= is given twice; give it once")
-        args[key] = value
-    return args, wants_help
-
-
-def read_inputs(args: dict[str, str]) -> list[tuple[str, str]] | None:
-    """(where, text) pairs from input= or input_file= (where: 'input' or 'FILE:LINE'); None if neither."""
-    if "input" in args and "input_file" in args:
-        raise UserError("give one of input=TEXT or input_file=PATH (one input a line), not both")
-    if "input" in args:  # a line break inside it would split one output line in two: one input a line
-        lines = args["input"].splitlines() or [args["input"]]
-        return [("input" if len(lines) == 1 else f"input line {i}", line) for i, line in enumerate(lines, 1)]
-    if "input_file" not in args:
-        return None
-    from src.data.text_files import read_lines
-
-    path = Path(args["input_file"]).expanduser()
-    # a line `name<TAB>label` (the data files' own form) is read as its first column, the input
-    lines = read_lines(path, "a UTF-8 text file, one input a line (a TAB ends it)")
-    inputs = [(f"{path}:{i}", line.split("\t", 1)[0].strip()) for i, line in lines if line.split("\t", 1)[0].strip()]
-    if not inputs:
-        raise UserError(f"input_file {path} has no non-empty lines")
-    return inputs
 
 
 def predict(args: dict[str, str]) -> list[str]:
@@ -108,34 +66,26 @@ def help_text(args: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def set_threads(args: dict[str, str]) -> None:
-    """threads= (default 1): torch's CPU threads; torch is imported only now, after the arguments are read."""
-    threads = args.get("threads", "1")
-    if not threads.isdigit() or int(threads) < 1:
-        raise UserError(f"threads={threads}; give a whole number of at least 1")
-    import torch
-
-    torch.set_num_threads(int(threads))
-
-
-def main() -> None:
+def cli(argv: list[str] | None = None) -> int:
+    """`python -m src.predict argv...`: the exit status."""
     try:
         if sys.stdout is None:  # started with stdout closed (`>&-`): Python's print would drop every line
             raise UserError("standard output is closed: nothing to print the predictions to; redirect it (> out.txt)")
-        args, wants_help = parse_args(sys.argv[1:])
+        args, wants_help = parse_args(sys.argv[1:] if argv is None else argv, USAGE)
         if wants_help:
             print(help_text(args))
-            return
+            return 0
         set_threads(args)
         lines = predict(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        return EXIT_USER_ERROR
     try:
         print("\n".join(lines), flush=True)
     except BrokenPipeError:  # `| head -1` closed the pipe: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

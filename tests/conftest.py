@@ -29,6 +29,9 @@ from omegaconf import open_dict
 
 from src import CONF_DIR as CONF
 from src import default_data_dir
+from src.run.resolvers import register_resolvers
+
+register_resolvers()  # conf/'s resolvers, as every command registers them before it composes a config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -317,7 +320,7 @@ def one_clear_line():
 def datamodule(tmp_path_factory):
     """(task, data_dir, key=value, ...) -> that task's DataModule as its config builds it, with
     task.data.<key> set to each value (not yet set up)."""
-    from src.train import build as build_node
+    from src.run.build import build as build_node
 
     def build(task: str, data_dir, **data):
         overrides = [f"task={task}", f"paths.data_dir={data_dir}"]

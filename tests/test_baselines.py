@@ -11,13 +11,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import src.baseline
 from src import CONF_DIR
+from src.analysis.stats import corpus_bleu
+from src.analysis.table import compare
 from src.baseline import BASELINES, baseline
 from src.baselines import carry_free, ngram_classifier, retrieval
 from src.baselines.kneser_ney import SYMBOLS, KneserNey
-from src.compare import compare
 from src.data.binary import decode
-from src.stats import corpus_bleu
-from src.train import build, train
+from src.run.build import build, train
 
 
 @pytest.fixture(scope="session")

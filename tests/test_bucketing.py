@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 from src.data.batching import EpochShuffle, EvalBatches, LengthBatchSampler, batch_as_is
 from src.data.splits import SplitsDataModule
 from src.errors import UserError
-from src.train import build_run
+from src.run.build import build_run
 
 
 def padding(batches: list[list[int]], lengths: torch.Tensor) -> float:
@@ -124,7 +124,7 @@ def test_datamodule_buckets_on_request_and_sorts_evaluation_batches(data_dir, da
 
 
 def test_bucketing_takes_true_or_false(data_dir, compose, tmp_path):
-    from src.config_checks import check_config
+    from src.run.checks import check_config
 
     with pytest.raises(UserError, match="task.data.bucketing=maybe.*true or false"):
         check_config(compose(["task=dinos", "task.data.bucketing=maybe"], tmp_path))

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.budget import common_budget, fit_hidden_size
 from src.errors import UserError
 from src.nn.recurrent import RecurrentCore
-from src.train import build_run
+from src.run.budget import common_budget, fit_hidden_size
+from src.run.build import build_run
 
 
 def test_bisection_finds_the_hand_computed_size():

@@ -4,20 +4,19 @@ import math
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from src.data.batching import Batch
 from src.data.specs import ClassificationSpec
 from src.data.vocab import PAD, Vocab
 from src.errors import UserError
-from src.train import build
+from src.run.budget import core_args
+from src.run.build import build
 
 
 def classifier(compose, tmp_path, class_balance: str, counts: list[int]):
     cfg = compose([f"task.module.class_balance={class_balance}", "task.module.label_smoothing=0.0"], tmp_path)
     spec = ClassificationSpec(vocab=Vocab("ab", specials=[PAD]), labels=["x", "y"], label_counts=counts).to_dict()
-    model = OmegaConf.to_container(cfg.model)
-    model.pop("param_budget")  # train.build_run turns a budget into hidden_size; the core never sees it
+    model, _ = core_args(cfg.model)  # the core's arguments, as build_run takes them (src/run/budget.py)
     return build(cfg.task.module, "task.module", spec=spec, model=model, _convert_="all")
 
 
@@ -52,8 +51,7 @@ def test_unknown_class_balance_is_one_line(tmp_path, run_cli, one_clear_line):
 def test_prior_tau_ranks_by_logits_minus_tau_log_prior(compose, tmp_path):
     cfg = compose(["task.module.prior_tau=0.5"], tmp_path)
     spec = ClassificationSpec(vocab=Vocab("ab", specials=[PAD]), labels=["x", "y"], label_counts=[1, 3]).to_dict()
-    model = OmegaConf.to_container(cfg.model)
-    model.pop("param_budget")
+    model, _ = core_args(cfg.model)
     module = build(cfg.task.module, "task.module", spec=spec, model=model, _convert_="all").eval()
     raw = torch.tensor([[0.0, 0.5], [0.0, 0.9]])
     # by hand: minus 0.5 log(1/4) = +0.6931 on x, minus 0.5 log(3/4) = +0.1438 on y

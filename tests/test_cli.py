@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import src.predict
+import src.run.build
 import src.train
 
 
@@ -89,7 +90,7 @@ def names_ckpt(tmp_path_factory, compose, make_data) -> Path:
     root = tmp_path_factory.mktemp("ckpt")
     make_data(root)
     overrides = [f"paths.data_dir={root / 'data'}", "model.hidden_size=4", "model.num_layers=1", "trainer=debug"]
-    src.train.train(compose(overrides, root / "run"))
+    src.run.build.train(compose(overrides, root / "run"))
     return root / "run" / "checkpoints" / "last.ckpt"
 
 

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from src.compare import cli, compare, main, shorten
+from src.analysis.table import compare, shorten
+from src.compare import cli, main
 from src.errors import UserError
-from src.train import train
+from src.run.build import train
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,7 @@ def test_command_with_an_empty_path_does_not_compare_the_current_folder(tmp_path
 
 
 def test_mean_std_leaves_out_missing_metrics():
-    from src.compare import mean_std
+    from src.analysis.table import mean_std
 
     assert mean_std([float("nan"), float("nan")]) == "n/a"
     assert mean_std([0.5, float("nan")]) == "0.5000"

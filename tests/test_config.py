@@ -10,6 +10,7 @@ from torch import nn
 from src import CONF_DIR
 from src.data.specs import ClassificationSpec
 from src.data.vocab import PAD, Vocab
+from src.run.budget import core_args
 
 GROUPS = {
     group: sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml")) for group in ("task", "model", "trainer")
@@ -55,8 +56,8 @@ def test_command_line_overrides_reach_the_module(tmp_path: Path, compose):
     ]
     cfg = compose(overrides, tmp_path)
     spec = ClassificationSpec(vocab=Vocab("abc", specials=[PAD]), labels=["x", "y"]).to_dict()
-    core = OmegaConf.to_container(cfg.model)
-    assert core.pop("param_budget") is None  # train's build_run turns a budget into hidden_size before this
+    core, budget = core_args(cfg.model)  # as build_run takes them (src/run/budget.py)
+    assert budget is None
     module = instantiate(cfg.task.module, spec=spec, model=core, _convert_="all")
     rnn = module.net.core.rnn
     assert isinstance(rnn, nn.LSTM) and rnn.hidden_size == 16 and rnn.num_layers == 3 and rnn.dropout == 0.1
@@ -68,7 +69,9 @@ def test_run_folder_names_carry_task_cell_and_overrides(tmp_path: Path):
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
 
-    import src.train  # noqa: F401  (registers the run_suffix resolver)
+    from src.run.resolvers import register_resolvers
+
+    register_resolvers()  # ${run_suffix:...} in the run folder's name, as every command registers it
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=["model=lstm", "model.hidden_size=64"], return_hydra_config=True)

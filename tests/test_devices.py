@@ -13,9 +13,9 @@ import src.inspect
 import src.predict
 import src.tasks.checkpoint
 import src.train
-from src.callbacks import InspectCells
+from src.run.build import build_run
+from src.run.callbacks import InspectCells
 from src.tasks.base import CHECKPOINT_KEY
-from src.train import build_run
 from tests.fake_accelerator import ACCELERATOR, DeviceMix, FakeAccelerator
 
 SMALL = ["model.hidden_size=8", "model.num_layers=1", "trainer.accelerator=cpu"]

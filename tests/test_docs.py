@@ -25,7 +25,7 @@ PROSE = [page for page in PAGES if page.name not in REPORTS]
 
 # a path of the project's code, config, benchmarks or tests: src/train.py, conf/task/<task>.yaml, tests/
 PATH = re.compile(r"(?<![\w./<>-])((?:src|conf|benchmarks|tests|hydra_plugins)/[\w./<>*-]*)")
-# a backticked dotted Python name: `src.stats.holm`, `RecurrentTask.training_step`, `stats.corpus_bleu()`
+# a backticked dotted Python name: `src.analysis.stats.holm`, `RecurrentTask.training_step`, `stats.corpus_bleu()`
 DOTTED = re.compile(r"`([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?:\(\))?`")
 # a backticked config key, bare or set: `task.data.file=my.txt`, `model.param_budget=N`
 GROUPS = r"task\.data|task\.module|model|callbacks|fair_cells|hydra\.sweeper|hydra\.launcher"
@@ -59,7 +59,7 @@ def exists(path: str) -> bool:
 
 @cache
 def src_modules() -> dict[str, list[str]]:
-    """Every module of src/ by its last name (stats -> [src.stats], language_model -> two)."""
+    """Every module of src/ by its last name (stats -> [src.analysis.stats], language_model -> two)."""
     found: dict[str, list[str]] = {}
     for file in (CHECKOUT / "src").rglob("*.py"):
         parts = file.relative_to(CHECKOUT).with_suffix("").parts
@@ -249,7 +249,7 @@ def test_the_site_builds_strictly(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     for page in ("index.html", "tasks/names/index.html", "api/stats/index.html"):
         assert (tmp_path / "site" / page).is_file(), page
-    assert "src.stats.holm" in (tmp_path / "site" / "api" / "stats" / "index.html").read_text()
+    assert "src.analysis.stats.holm" in (tmp_path / "site" / "api" / "stats" / "index.html").read_text()
 
 
 def test_every_picture_in_docs_is_shown_on_a_page():

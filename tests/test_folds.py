@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from src.compare import compare
+from src.analysis.table import compare
 from src.data.dinos import split_words
 from src.data.names import split_rows
 from src.data.splits import k_fold
 from src.errors import UserError
-from src.train import train
+from src.run.build import train
 
 
 def test_every_unit_is_tested_once_over_the_folds():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import src.inspect
-import src.train
+import src.run.build
 from src import load
 from src.data.batching import Batch
 from src.data.binary import INPUTS as BIT_PAIRS
@@ -36,7 +36,7 @@ def runs(tmp_path_factory, compose, make_data) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("inspect_runs")
     make_data(root)
     for name, (overrides, _, _) in RUNS.items():
-        src.train.train(compose([f"paths.data_dir={root / 'data'}", *SMALL, *overrides, *QUIET], root / name))
+        src.run.build.train(compose([f"paths.data_dir={root / 'data'}", *SMALL, *overrides, *QUIET], root / name))
     return {name: root / name for name in RUNS} | {"data": root / "data"}
 
 

@@ -10,7 +10,7 @@ import src.predict
 import src.train
 from src import load
 from src.data.binary import decode, draw_operands, encode
-from src.train import train
+from src.run.build import train
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 

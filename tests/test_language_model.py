@@ -12,7 +12,7 @@ import src.train
 from src.data.dinos import VOCAB
 from src.data.vocab import END
 from src.nn.language_model import CharLanguageModelNet
-from src.train import train
+from src.run.build import train
 
 
 def test_words_become_boundary_framed_sequences(data_dir: Path, datamodule):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from src.lengths import buckets, by_length
+from src.analysis.lengths import buckets, by_length
 
 
 def test_few_lengths_are_their_own_buckets_many_are_cut_at_quintiles():

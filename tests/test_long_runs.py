@@ -13,7 +13,7 @@ import pytest
 from lightning.pytorch.loggers import TensorBoardLogger
 
 import src.train
-from src.train import build_trainer
+from src.run.build import build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def run_cli(argv: list[str], monkeypatch, capsys) -> tuple[int, str]:
     capsys.readouterr()
     code = 0
     try:
-        src.train.cli()
+        code = src.train.cli()
     except SystemExit as exit_:
         code = exit_.code
     return code, capsys.readouterr().out

@@ -8,7 +8,7 @@ import pytest
 
 import src.predict
 from src import load
-from src.train import train
+from src.run.build import train
 
 
 def name_nll(task, names: list[str], language: str) -> float:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from src.stats import weighted_mean
-from src.train import train
+from src.analysis.stats import weighted_mean
+from src.run.build import train
 
 # task -> (extra overrides, the test metrics that are means over items)
 SMALL_BINARY = ["task.data.train_size=64", "task.data.val_size=32", "task.data.test_size=40"]

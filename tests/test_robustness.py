@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import src.analysis.table
 import src.compare
 import src.errors
+import src.run.build
 import src.train
 
 # (override, words the one error line must hold): each refused before a run folder is written
@@ -90,7 +92,7 @@ def test_a_slurm_sweep_is_not_refused_for_the_login_nodes_missing_gpu(monkeypatc
     """The jobs run on GPU nodes: the submitting machine's devices are not theirs."""
     import shutil as shutil_
 
-    from src.config_checks import check_command_line
+    from src.run.checks import check_command_line
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(shutil_, "which", lambda name: f"/usr/bin/{name}")
@@ -160,7 +162,7 @@ def test_a_second_command_into_a_run_still_going_is_refused_and_writes_nothing(t
 
 # a process that holds a run folder as a running train() does, until it is killed
 HOLD = (
-    "import sys, time; from pathlib import Path; from src.run_folder import hold; "
+    "import sys, time; from pathlib import Path; from src.run.folder import hold; "
     "hold(Path(sys.argv[1])); print('held', flush=True); time.sleep(600)"
 )
 
@@ -191,14 +193,14 @@ def test_a_resume_that_fails_before_its_first_checkpoint_leaves_the_finished_run
     argv = [*tiny, f"hydra.run.dir={run}", "trainer.max_epochs=1"]
     assert run_cli(src.train, argv).code == 0
     kept = {name: (run / name).read_bytes() for name in ("results.json", "config.yaml")}
-    import src.train as train_module
+    import src.run.build as build_module
 
-    build_trainer = train_module.build_trainer
+    build_trainer = build_module.build_trainer
 
     def stopped_at_once(cfg, logger, extra_callbacks=()):  # Ctrl-C as the resumed epoch starts
         return build_trainer(cfg, logger, extra_callbacks=[*extra_callbacks, interrupt_after_epoch(1)])
 
-    monkeypatch.setattr(train_module, "build_trainer", stopped_at_once)
+    monkeypatch.setattr(build_module, "build_trainer", stopped_at_once)
     last = run / "checkpoints" / "last.ckpt"
     result = run_cli(src.train, [*argv[:-1], "trainer.max_epochs=3", f"ckpt_path={last}"])
     assert result.code != 0
@@ -294,7 +296,7 @@ def run_compare(capsys, monkeypatch):
 @pytest.fixture
 def finished_run(tiny, tmp_path, compose) -> Path:
     run = tmp_path / "finished"
-    src.train.train(compose([*tiny, "trainer.max_epochs=1"], run))
+    src.run.build.train(compose([*tiny, "trainer.max_epochs=1"], run))
     return run
 
 
@@ -393,7 +395,7 @@ def checkpoints(tmp_path_factory, compose, make_data) -> dict[str, Path]:
     for task in ("names", "pairs"):
         overrides = [f"task={task}", f"paths.data_dir={data}", "model.hidden_size=8", "trainer.max_epochs=1"]
         overrides += ["trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]
-        found[task] = Path(src.train.train(compose(overrides, root / task))["best_ckpt"])
+        found[task] = Path(src.run.build.train(compose(overrides, root / task))["best_ckpt"])
     return found
 
 
@@ -475,9 +477,7 @@ def test_predict_with_stdout_closed_says_so(checkpoints, monkeypatch, capsys):
 
     monkeypatch.setattr(sys, "argv", ["src.predict", f"ckpt={checkpoints['names']}", "input=Rossi"])
     monkeypatch.setattr(sys, "stdout", None)
-    with pytest.raises(SystemExit) as exit_:
-        src.predict.main()
-    assert exit_.value.code == 2 and "standard output is closed" in capsys.readouterr().err
+    assert src.predict.cli() == 2 and "standard output is closed" in capsys.readouterr().err
 
 
 def test_ctrl_c_during_data_setup_is_one_line(tiny, tmp_path, run_cli, monkeypatch):
@@ -701,7 +701,7 @@ def test_a_sweep_whose_compare_fails_unexpectedly_says_so_and_exits_non_zero(tmp
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in compare")
 
-    monkeypatch.setattr(src.compare, "compare", broken)
+    monkeypatch.setattr(src.analysis.table, "compare", broken)
     sweep = tmp_path / "hello"
     argv = ["-m", "task=hello", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}"]
     result = run_cli(src.train, argv)

@@ -12,7 +12,7 @@ from src.data.pairs import read_pairs
 from src.errors import UserError
 from src.nn.recurrent import RecurrentCore
 from src.nn.seq2seq import Seq2SeqNet
-from src.train import train
+from src.run.build import train
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
@@ -94,7 +94,7 @@ def test_translate_trains_and_scores_against_every_reference(data_dir: Path, tmp
     results = train(compose(overrides, tmp_path))
     assert 0.0 <= results["test"]["test/bleu"] <= 1.0 and 0.0 <= results["test"]["test/exact"] <= 1.0
     # one BLEU: test/bleu is compare's BLEU of the run's own test rows, to the last digit
-    from src.stats import corpus_bleu
+    from src.analysis.stats import corpus_bleu
 
     items = [json.loads(line) for line in (tmp_path / "test_predictions.jsonl").read_text().splitlines()]
     bleu = corpus_bleu([r["prediction"] for r in items], [r["references"] for r in items])

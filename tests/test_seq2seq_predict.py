@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import src.predict
+import src.run.build
 import src.train
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
@@ -24,7 +25,7 @@ def ckpts(tmp_path_factory, compose, make_data) -> dict[str, Path]:
         "names": ["model.hidden_size=4", "trainer=debug"],
     }  # fmt: skip
     for name, overrides in runs.items():
-        src.train.train(compose([f"paths.data_dir={root / 'data'}", *overrides, *QUIET], root / name))
+        src.run.build.train(compose([f"paths.data_dir={root / 'data'}", *overrides, *QUIET], root / name))
     return {name: root / name / "checkpoints" / "last.ckpt" for name in runs}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from src.train import train
+from src.run.build import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_ddp_with_two_cpu_processes_tests_every_item_once_as_one_process_would(s
     import lightning as L
     import torch
 
-    from src.train import build_run
+    from src.run.build import build_run
 
     run = tmp_path / "ddp"
     overrides = [f"paths.data_dir={shared_data}", "model.hidden_size=8", "task.data.batch_size=64",

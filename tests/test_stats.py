@@ -1,10 +1,10 @@
-"""src.stats against values worked out by hand (the arithmetic is in the comments)."""
+"""src.analysis.stats against values worked out by hand (the arithmetic is in the comments)."""
 
 import math
 
 import pytest
 
-from src.stats import (
+from src.analysis.stats import (
     bleu_interval,
     bleu_paired,
     bootstrap_interval,

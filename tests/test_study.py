@@ -1,4 +1,4 @@
-"""Optuna studies as sweeps (src/study.py): a journal in the sweep folder, resumed by the same command
+"""Optuna studies as sweeps (src/run/study.py): a journal in the sweep folder, resumed by the same command
 (after it finished, and after `kill -9` mid-trial), and bad input in one line."""
 
 import json
@@ -199,12 +199,12 @@ def test_a_launcher_preset_without_its_plugin_is_one_line(tiny, tmp_path, run_cl
     the preset builds on (played here by raising what Hydra raises then)."""
     from hydra.errors import MissingConfigException
 
-    import src.config_checks
+    import src.run.checks
 
     def compose(**kwargs):
         raise MissingConfigException("In 'hydra/launcher/slurm': Could not find 'hydra/launcher/submitit_slurm'")
 
-    monkeypatch.setattr(src.config_checks, "compose", compose)
+    monkeypatch.setattr(src.run.checks, "compose", compose)
     result = run_cli(src.train, ["-m", *tiny, "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path / 's'}"])
     result.assert_one_clear_line("its launcher plugin is not installed", "pip install -e '.[cluster]'")
     assert not (tmp_path / "s").exists()

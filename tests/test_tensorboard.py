@@ -9,10 +9,10 @@ import pytest
 import torch
 from werkzeug.test import Client
 
-from src.dashboard import trial_name
+from src.run.build import train
+from src.run.dashboard import trial_name
 from src.tasks.classification import confusion_figure
 from src.tasks.seq2seq import attention_figure
-from src.train import train
 
 SWEEP = "multirun/2026-11-25_10-00-00.000001"
 RUNS = {  # folder under the logdir -> task, cell

@@ -13,7 +13,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 
 import src.train
-from src.compare import compare
+from src.analysis.table import compare
 
 # log_every_n_steps=1: the synthetic data is fewer batches than the default interval (Lightning warns)
 TINY = [
@@ -29,10 +29,9 @@ def multirun(argv: list[str], monkeypatch) -> int:
     GlobalHydra.instance().clear()
     monkeypatch.setattr(sys, "argv", ["src.train", "-m", *argv])
     try:
-        src.train.cli()
+        return src.train.cli()
     except SystemExit as exit_:
         return exit_.code or 0
-    return 0
 
 
 def test_compare_cells_preset_runs_nine_jobs_and_prints_the_table(data_dir, tmp_path, monkeypatch, capsys):
@@ -89,7 +88,7 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_tensorboard_serves_the_runs_scalars_images_and_hparams(data_dir, tmp_path, compose):
-    from src.train import train
+    from src.run.build import train
 
     logdir = tmp_path / "outputs"
     train(compose([f"paths.data_dir={data_dir}", *TINY[:1], "trainer.max_epochs=2", *TINY[2:]], logdir / "run"))

@@ -14,7 +14,7 @@ from src import CONF_DIR
 from src.data.vocab import NAMES_ALPHABET, PAD
 from src.errors import UserError
 from src.predict import predict
-from src.train import train
+from src.run.build import train
 
 RESULT_KEYS = {"task", "model", "overrides", "best_val", "test", "epochs", "train_seconds", "params", "best_ckpt"}
 
@@ -162,7 +162,7 @@ def test_a_run_ends_naming_its_checkpoint_and_outputs_latest_ckpt_points_at_it(t
 
 
 def test_folder_names_never_nest_and_stay_short():
-    from src.train import fit_name
+    from src.run.resolvers import fit_name
 
     assert fit_name("task.data.file-names/Italian.txt") == "task.data.file-names_Italian.txt"
     long = fit_name("x" * 300)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from src.compare import compare
-from src.train import train
-from src.verdict import Sample, verdicts
+from src.analysis.table import compare
+from src.analysis.verdict import Sample, verdicts
+from src.run.build import train
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The project's Optuna sweeper as a Hydra plugin (`hydra/sweeper=study`, conf/hydra/sweeper/study.yaml).
 
-Hydra instantiates sweepers only from the hydra_plugins package; everything it does is src/study.py.
+Hydra instantiates sweepers only from the hydra_plugins package; everything it does is src/run/study.py.
 What the user can fix (a bad option, a storage that cannot be opened, a study name taken by another
 search space) is one `error:` line and exit status 2, as everywhere in the project.
 """
@@ -25,7 +25,7 @@ def one_line(call):
 class StudySweeper(Sweeper):
     def __init__(self, direction: str, study_name: str | None, storage: str | None, n_trials: int, workers: int,
                  sampler: Any, params: DictConfig | None, retries: int = 1, pruner: str | None = None):  # fmt: skip
-        from src.study import Study
+        from src.run.study import Study
 
         self.study = one_line(
             lambda: Study(direction, study_name, storage, n_trials, workers, sampler, params, retries, pruner)

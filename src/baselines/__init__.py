@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import DictConfig
 
-from src.train import build
+from src.run.build import build
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Sequence to sequence without generating anything: answer with the target of the most similar
 training source (TF-IDF cosine over 1..n-grams of words for translate, of characters for pairs).
 
-Scored as the Seq2Seq task scores its outputs: the project's one BLEU (src.stats.corpus_bleu, sacrebleu's)
+Scored as the Seq2Seq task scores its outputs: the project's one BLEU (src.analysis.stats.corpus_bleu, sacrebleu's)
 over space-joined tokens (characters for pairs) against every reference of the item, and `exact`,
 the share of outputs equal to one of the references. The n of the n-grams is picked on val/bleu.
 """
@@ -13,9 +13,9 @@ import numpy as np
 from omegaconf import DictConfig
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from src.analysis.stats import corpus_bleu
 from src.baselines import Outcome, choose, prepared_datamodule
 from src.data.translate import TUTORIAL_PREFIXES, filter_pairs, read_pairs, split_pairs
-from src.stats import corpus_bleu
 
 log = logging.getLogger(__name__)
 

@@ -121,9 +121,15 @@ def main(argv: list[str]) -> None:
     print(f"all bits right on {binary.accuracy(model, op, bits, n=1000, seed=1):.1%} of 1000 fresh {bits}-bit problems")
 
 
-if __name__ == "__main__":
+def cli(argv: list[str] | None = None) -> int:
+    """`python -m src.scratch argv...`: the exit status."""
     try:
-        main(sys.argv[1:])
+        main(sys.argv[1:] if argv is None else argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        return EXIT_USER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

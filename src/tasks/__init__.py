@@ -5,5 +5,5 @@ config) as plain data and saves both in its checkpoints, so a checkpoint stands 
 """
 
 # The learning-rate schedules every task offers (RecurrentTask.configure_optimizers builds them). Here,
-# not in base.py, so the command line's checks (src/config_checks.py) read them without importing Lightning.
+# not in base.py, so the command line's checks (src/run/checks.py) read them without importing Lightning.
 LR_SCHEDULES = ("onecycle", "constant")

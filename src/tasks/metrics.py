@@ -6,13 +6,13 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.wrappers.abstract import WrapperMetric
 
-from src import stats
+from src.analysis import stats
 from src.data.batching import IGNORE
 
 
 class CorpusBLEU(Metric):
     """Corpus BLEU (0-1) of space-separated token strings against every reference of each item,
-    computed as src.stats.corpus_bleu computes it (sacrebleu): its sufficient statistics are summed
+    computed as src.analysis.stats.corpus_bleu computes it (sacrebleu): its sufficient statistics are summed
     over batches and processes, so test/bleu equals compare's BLEU of the test rows to the last digit.
     (torchmetrics' BLEUScore picks the brevity penalty's reference length differently when an item
     has several references.)"""

@@ -29,7 +29,7 @@ NORMALIZERS = {
 
 class Seq2Seq(RecurrentTask):
     """Logs {val,test}/loss, {val,test}/bleu, {val,test}/exact and val/*_best (BLEU on the output
-    tokens, 0-1: src.stats.corpus_bleu, the project's one BLEU, through metrics.CorpusBLEU).
+    tokens, 0-1: src.analysis.stats.corpus_bleu, the project's one BLEU, through metrics.CorpusBLEU).
     Validation decodes greedily; test decodes with
     `beam_size` (1: greedy) and, when that is more than 1, logs the greedy figures beside it as
     test/bleu_greedy and test/exact_greedy. References: the DataModule's `references(split)`

@@ -1,6 +1,15 @@
-"""InspectCells: what the cells do during training, in TensorBoard; PruneTrial: a study's trial
-reporting to its study (src/study.py).
+"""Every callback of a run, by name: the Trainer's (conf/train.yaml `callbacks:` names them here) and
+the sweep's. A new callback is defined here, or in the module whose subject it is and named here.
 
+- `RunCheckpoint` (src/run/folder.py): checkpoints written whole, readable after the folder moves;
+- `LearningRate` (src/run/dashboard.py): one `train/lr` curve;
+- `ConsoleLog` (src/run/console.py): the run's story on the console and in train.log, stop signals;
+- `ResumeState` (src/run/resume.py): random state and training seconds across resumes (train() adds it);
+- `InspectCells` (below): what the cells do during training, in TensorBoard;
+- `PruneTrial` (below): a study's trial reporting to its study (src/run/study.py);
+- `CompareWhenSweepEnds` (below, a Hydra callback): every sweep ends with the compare table of its jobs.
+
+InspectCells:
 - `train/grad_norm`: the 2-norm of all gradients before clipping (Lightning's `grad_norm`; the
   Trainer clips after `on_before_optimizer_step`, to `trainer.gradient_clip_val`), at the steps the
   logger writes (`trainer.log_every_n_steps`);
@@ -11,11 +20,31 @@ reporting to its study (src/study.py).
 """
 
 import logging
+import sys
+from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.experimental.callback import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import grad_norm
+from omegaconf import DictConfig
+
+from src.errors import EXIT_USER_ERROR, UserError
+from src.run.console import ConsoleLog
+from src.run.dashboard import LearningRate
+from src.run.folder import RunCheckpoint
+from src.run.resume import ResumeState
+
+__all__ = [
+    "CompareWhenSweepEnds",
+    "ConsoleLog",
+    "InspectCells",
+    "LearningRate",
+    "PruneTrial",
+    "ResumeState",
+    "RunCheckpoint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +88,7 @@ class InspectCells(L.Callback):
 
 
 class PruneTrial(L.Callback):
-    """For a study's trial (src/study.py `prune_callback`): after each validation epoch, report the
+    """For a study's trial (src/run/study.py `prune_callback`): after each validation epoch, report the
     monitored metric to the study; when the study's pruner says the trial is hopeless, stop training
     (the run then tests its best checkpoint and records `pruned_at` in results.json, and the study
     marks the trial pruned)."""
@@ -78,3 +107,33 @@ class PruneTrial(L.Callback):
             self.trial.set_user_attr("pruned_at", epoch)
             trainer.should_stop = True
             log.info("the study's %s pruner stops this trial after epoch %d", self.pruner, epoch + 1)
+
+
+class CompareWhenSweepEnds(Callback):
+    """Hydra callback: at the end of a sweep, print and save the compare table of its jobs."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from src.analysis.table import NotSaved, compare, find_runs  # scipy: imported when a sweep ends
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            print(compare(sweep_dir))
+            print(f"\nsaved {sweep_dir / 'compare.md'} and compare.png; redo with: python -m src.compare {sweep_dir}")
+        except NotSaved as err:
+            print(err.report)
+            print(f"compare: {err}", file=sys.stderr)
+        except UserError as err:
+            print(f"compare: {err}", file=sys.stderr)
+        except Exception as err:  # noqa: BLE001 - Hydra would turn it into a warning and exit 0
+            line = (str(err).strip().splitlines() or [""])[0][:200]
+            print(f"error: compare could not finish ({type(err).__name__}: {line}); the runs are in {sweep_dir}",
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(1)
+        failed = [r for r in find_runs(sweep_dir) if r.why] if sweep_dir.is_dir() else []
+        if failed:  # the sweep's exit status says so, as a single run's would
+            first = failed[0]
+            print(
+                f"error: {len(failed)} job(s) failed, first {first.path.name}: {first.why}",
+                file=sys.stderr,
+            )
+            sys.exit(EXIT_USER_ERROR)

@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import UserError
+from src.run.budget import core_args
 from src.tasks.checkpoint import checkpoint_task, load_module, read_checkpoint
 
 
@@ -39,8 +40,9 @@ def check_resumable(cfg: DictConfig) -> None:
         )
     load_module(ckpt)  # the saved module builds and its weights fit and are finite: one line if not
     saved = ckpt["hyper_parameters"]
-    wanted = {"model": OmegaConf.to_container(cfg.model, resolve=True)}
-    if wanted["model"].pop("param_budget", None) is not None:  # the budget chooses hidden_size again, the same way
+    core, budget = core_args(cfg.model)
+    wanted = {"model": core}
+    if budget is not None:  # the budget chooses hidden_size again, the same way
         wanted["model"]["hidden_size"] = saved["model"].get("hidden_size")
     wanted |= {k: v for k, v in OmegaConf.to_container(cfg.task.module, resolve=True).items() if k in saved}
     changed = [
@@ -70,7 +72,7 @@ def check_same_run(cfg: DictConfig) -> None:
     config.yaml claimed them. Batch sizes may change (the schedule is rebuilt)."""
     import yaml
 
-    from src.run_folder import RUN_MARK, resumes_from
+    from src.run.folder import RUN_MARK, resumes_from
 
     run_dir = Path(cfg.paths.output_dir)
     if not resumes_from(run_dir, cfg.ckpt_path):

@@ -111,7 +111,7 @@ class ConsoleLog(L.Callback):
     def watch_requeue(self, trainer: L.Trainer) -> None:
         """In a submitit job (hydra/launcher=slurm): submitit's signal before a SLURM time limit or on a
         preemption (SIGUSR2 unless SUBMITIT_PREEMPT_SIGNAL says otherwise) requeues the job, which then
-        resumes this folder (src/run_folder.py `requeued`). The line says so in train.log first, with
+        resumes this folder (src/run/folder.py `requeued`). The line says so in train.log first, with
         the command that resumes the run by hand; then submitit's own handler requeues."""
         if "SLURM_JOB_ID" not in os.environ and "SUBMITIT_LOCAL_JOB_ID" not in os.environ:
             return

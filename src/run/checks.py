@@ -1,6 +1,7 @@
 """The config boundary of `python -m src.train`: every option a user can get wrong is checked here, as
 one `error:` line, before anything is built or trained.
 
+- `check_choices(argv)`: a config group's choice that does not exist (`model=foo`), named with the choices.
 - `preflight(argv)`: before Hydra starts (and writes a run folder): the command line composes (an
   unknown key, a syntax error, a value of the wrong type, a sweep with no trials), the options hold
   values they can take (`check_config`), and `hydra.run.dir`/`hydra.sweep.dir` can be a run folder.
@@ -285,7 +286,7 @@ def check_writable(what: str, folder: Path, todo: str) -> None:
 def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:
     """`folder` can become a run (or sweep) folder: a folder of its own, no file in its way, writable,
     not another run's, not in use by a run still going. A run folder is then held by this process
-    (src/run_folder.py `hold`), before Hydra writes in it."""
+    (src/run/folder.py `hold`), before Hydra writes in it."""
     here = Path.cwd().resolve()
     if folder.resolve() == here or folder.resolve() in here.parents:  # an empty value is "."
         raise UserError(
@@ -295,12 +296,26 @@ def check_folder(key: str, folder: Path, ckpt_path: str | None) -> None:
     check_writable(f"{key}={folder}", folder, "choose a folder you can write in")
     from lightning.pytorch.utilities import rank_zero_only  # Lightning: only for a chosen run folder
 
-    from src.run_folder import check_free, hold
+    from src.run.folder import check_free, hold
 
     # another rank of a distributed run starts in its rank 0's folder: only rank 0 checks and holds it
     if key == "hydra.run.dir" and rank_zero_only.rank == 0:
         check_free(folder, ckpt_path)
         hold(folder)
-    # a study's folder (src/study.py) is used again by the same command: it resumes the study
+    # a study's folder (src/run/study.py) is used again by the same command: it resumes the study
     if key == "hydra.sweep.dir" and (folder / "multirun.yaml").exists() and not (folder / "study.journal").exists():
         raise UserError(f"{folder} holds another sweep (its multirun.yaml); choose a new hydra.sweep.dir")
+
+
+def check_choices(args: list[str]) -> None:
+    """`model=foo` -> one line naming the choices, before Hydra's longer report (which also lists its
+    search path). Sweep lists (`model=rnn,lstm`) are checked item by item."""
+    for arg in args:
+        group, sep, value = arg.partition("=")
+        if not sep or group not in ("task", "model", "trainer", "experiment", "hparams_search"):
+            continue
+        choices = sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+        unknown = [v for v in value.split(",") if v not in choices]
+        if unknown:
+            print(f"error: {group}={unknown[0]} is not a choice; use one of {', '.join(choices)}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)

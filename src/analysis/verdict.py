@@ -7,7 +7,7 @@ its 95% interval, a t-interval over runs, or for a single run a bootstrap over t
 test_predictions.jsonl.
 
 Per pair of groups, on the task's monitored metric (its test value), the difference of the means
-with its 95% interval and a test over runs (src/stats.py):
+with its 95% interval and a test over runs (src/analysis/stats.py):
 - two groups of two or more runs: Welch's t over runs;
 - a group against a deterministic model (a baseline: `deterministic` in its results.json; its value
   does not move with the seed): a one-sample t over the group's runs;
@@ -35,7 +35,8 @@ from pathlib import Path
 
 import yaml
 
-from src import CONF_DIR, stats
+from src import CONF_DIR
+from src.analysis import stats
 
 ALPHA = 0.05
 POWER = 0.8

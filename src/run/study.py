@@ -166,7 +166,7 @@ def value_in_folder(sweep_dir: Path, number: int) -> float | None:
     or None when the trial did not finish or its record cannot be read."""
     import json
 
-    from src.results import Results
+    from src.run.results import Results
 
     folders = list(sweep_dir.glob(f"{number}_*/results.json"))
     if len(folders) != 1:
@@ -286,12 +286,12 @@ class Study:
 
 
 def prune_callback(cfg: DictConfig):
-    """src.callbacks.PruneTrial for this run: a study's trial with a pruner (cfg.study set); else None."""
+    """src.run.callbacks.PruneTrial for this run: a study's trial with a pruner (cfg.study set); else None."""
     if cfg.get("study") is None or cfg.study.trial is None or cfg.study.pruner is None:
         return None  # before importing optuna: a run outside a study does not need the search extra
     import optuna
 
-    from src.callbacks import PruneTrial
+    from src.run.callbacks import PruneTrial
 
     if "://" in str(cfg.study.storage):
         storage = optuna.storages.get_storage(cfg.study.storage)

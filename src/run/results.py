@@ -1,12 +1,16 @@
-"""results.json: one typed definition, written by src.train and src.baseline, read by src.compare.
+"""results.json: one typed definition, written by src.train and src.baseline, read by src.compare;
+write_json_atomically (results.json whole or not at all) and write_rows (test_predictions.jsonl).
 
 A results.json may come from anyone (a collaborator's run folder, a shared disk), so `Results.read`
 takes it as plain data: every field is checked by type and range, and anything else is one
 ValueError naming the field. Older runs lack the newer fields: they get the defaults below.
 """
 
+import json
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 
 @dataclass
@@ -30,7 +34,7 @@ class Results:
     hidden_size: int | None = None
     param_budget: int | None = None
     best_ckpt: str | None = None
-    pruned_at: int | None = None  # the epoch after which a study's pruner stopped the run (src/study.py)
+    pruned_at: int | None = None  # the epoch after which a study's pruner stopped the run (src/run/study.py)
     # baselines: the settings validation picked
     chosen: dict | None = None
 
@@ -111,3 +115,15 @@ def plain_or_none(value) -> bool:
     if isinstance(value, list):
         return all(plain_or_none(v) for v in value)
     return isinstance(value, dict) and all(text(k) and plain_or_none(v) for k, v in value.items())
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    """results.json appears whole or not at all: a killed run never looks finished."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """The test predictions, one JSON object a line (see RecurrentTask.rows), before results.json."""
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))

@@ -8,7 +8,7 @@ every run on the same test set gets the same buckets.
 
 import numpy as np
 
-from src import stats
+from src.analysis import stats
 
 
 def buckets(lengths: list[int], most: int = 8) -> list[tuple[int, int]]:

@@ -18,6 +18,17 @@ TOLERANCE = 0.02  # the chosen model is within 2% of the budget
 LARGEST = 1 << 15  # hidden sizes searched: 1 .. LARGEST
 
 
+def core_args(model) -> tuple[dict, int | None]:
+    """The model config (cfg.model) as the recurrent core's arguments, and its parameter budget (None
+    when the hidden size is given outright). The one place the config becomes the core's arguments:
+    building a run, a fair comparison's candidate models and a resume's check all take it from here."""
+    from omegaconf import OmegaConf
+
+    core = OmegaConf.to_container(model, resolve=True)
+    budget = core.pop("param_budget", None)
+    return core, budget
+
+
 def count(build: Callable[[dict], torch.nn.Module], model: dict, hidden_size: int) -> int:
     with torch.random.fork_rng(), torch.device("meta"):
         module = build({**model, "hidden_size": hidden_size})
