@@ -8,9 +8,9 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from src import CONF_DIR
 from src.errors import EXIT_USER_ERROR, UserError
 from src.nn.recurrent import CELLS as CELL_CLASSES
+from src.paths import CONF_DIR
 
 # every task (a conf/task/*.yaml, so a new task is benchmarked with no edit here): the course's in
 # the order the benchmarks print them, then any other in name order; and every cell

@@ -50,9 +50,9 @@ from torch import nn
 
 from benchmarks.cli import CELLS, TASKS, choices, run, split_args, whole_number
 from benchmarks.flops import training_flops
-from src import CONF_DIR
 from src.data.batching import IGNORE, PairBatch
 from src.errors import UserError
+from src.paths import CONF_DIR
 from src.run.build import build_run, build_trainer
 from src.run.checks import check_choices
 

@@ -22,10 +22,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 from threadpoolctl import threadpool_limits
 
-from src import CONF_DIR
 from src.analysis.lengths import by_length
 from src.baselines import carry_free, kneser_ney, ngram_classifier, retrieval
 from src.errors import EXIT_USER_ERROR, UserError
+from src.paths import CONF_DIR
 from src.run.checks import check_choices
 from src.run.dashboard import log_hparams
 from src.run.folder import claim, release

@@ -32,8 +32,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from src import CONF_DIR
 from src.errors import UserError, exit_status
+from src.paths import CONF_DIR
 from src.run.build import build, build_run, train
 from src.run.checks import check_choices
 from src.run.resolvers import register_resolvers
@@ -417,7 +417,7 @@ def fair_cells(overrides: list[str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "fair_cells.json").write_text(json.dumps(setup, indent=2) + "\n")  # report.md's setup reads it
     if (root / "seeds").is_dir():
-        from src.compare import compare  # scipy: imported once there is something to compare
+        from src.analysis.table import compare  # scipy: imported once there is something to compare
 
         print(compare(root / "seeds", root))
     log.info("finished in %.0f s: %s", setup["wall_seconds"], root / "report.md")

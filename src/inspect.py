@@ -14,8 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from src import default_data_dir
 from src.errors import EXIT_USER_ERROR, UserError
+from src.paths import default_data_dir
 from src.run.ckpt_args import CKPT_FORMS, parse_args, read_inputs, set_threads
 
 COMMON = {
@@ -113,7 +113,7 @@ def split_batches(task_name: str, ckpt: Path, task, split: str, data_dir: str):
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf, open_dict
 
-    from src import CONF_DIR
+    from src.paths import CONF_DIR
     from src.run.build import build
     from src.run.resolvers import register_resolvers
 

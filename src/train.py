@@ -14,8 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from src import CONF_DIR
 from src.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
+from src.paths import CONF_DIR
 from src.run.build import train
 from src.run.checks import check_choices, preflight
 from src.run.resolvers import register_resolvers

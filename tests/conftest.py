@@ -27,8 +27,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from src import CONF_DIR as CONF
-from src import default_data_dir
+from src.paths import CONF_DIR as CONF
+from src.paths import default_data_dir
 from src.run.resolvers import register_resolvers
 
 register_resolvers()  # conf/'s resolvers, as every command registers them before it composes a config

@@ -10,13 +10,13 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import src.baseline
-from src import CONF_DIR
 from src.analysis.stats import corpus_bleu
 from src.analysis.table import compare
 from src.baseline import BASELINES, baseline
 from src.baselines import carry_free, ngram_classifier, retrieval
 from src.baselines.kneser_ney import SYMBOLS, KneserNey
 from src.data.binary import decode
+from src.paths import CONF_DIR
 from src.run.build import build, train
 
 

@@ -145,7 +145,7 @@ def test_bad_overrides_and_empty_paths_are_one_line_before_any_run(
 
 def test_the_benchmarks_cover_every_task_config_and_cell():
     from benchmarks.cli import CELLS, TASKS
-    from src import CONF_DIR
+    from src.paths import CONF_DIR
 
     assert sorted(TASKS) == sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
     assert TASKS[:6] == ("names", "dinos", "pairs", "translate", "binary", "hello")  # the course's order first

@@ -80,7 +80,7 @@ def test_command_on_an_empty_folder_is_one_line_and_status_2(tmp_path: Path, cap
 
 def test_compare_covers_every_task_config(data_dir: Path, tmp_path: Path, compose):
     """As tasks are added (conf/task/*.yaml), compare keeps reading their runs."""
-    from src import CONF_DIR
+    from src.paths import CONF_DIR
 
     tasks = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
     for task in tasks:

@@ -7,9 +7,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from src import CONF_DIR
 from src.data.specs import ClassificationSpec
 from src.data.vocab import PAD, Vocab
+from src.paths import CONF_DIR
 from src.run.budget import core_args
 
 GROUPS = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from src import CHECKOUT
+from src.paths import CHECKOUT
 
 README = CHECKOUT / "README.md"
 DOCS = CHECKOUT / "docs"

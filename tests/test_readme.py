@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from src import CHECKOUT
+from src.paths import CHECKOUT
 
 README = CHECKOUT / "README.md"
 # README first, then the site's pages in name order

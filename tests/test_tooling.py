@@ -1,6 +1,7 @@
 """Experiment tooling: the compare_cells preset, the Optuna search, the submitit launcher, a sweep
 with a failing job, and TensorBoard serving a run (the slow ones start processes)."""
 
+import ast
 import json
 import socket
 import subprocess
@@ -49,8 +50,13 @@ def test_compare_cells_preset_runs_nine_jobs_and_prints_the_table(data_dir, tmp_
 
 def test_optuna_search_tries_the_space_and_records_the_best(data_dir, tmp_path, monkeypatch):
     sweep = tmp_path / "search"
-    argv = ["hparams_search=names_optuna", "hydra.sweeper.n_trials=3", f"paths.data_dir={data_dir}", *TINY[1:],
-            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    argv = [
+        "hparams_search=names_optuna",
+        "hydra.sweeper.n_trials=3",
+        f"paths.data_dir={data_dir}",
+        *TINY[1:],
+        f"hydra.sweep.dir={sweep}",
+    ]
     assert multirun(argv, monkeypatch) == 0
     trials = sorted(sweep.glob("*/results.json"))
     assert len(trials) == 3 and all(len(p.parent.name) < 200 for p in trials)  # long override sets are cut
@@ -72,8 +78,17 @@ def test_a_failing_job_leaves_the_others_and_compare_lists_it(tmp_path, monkeypa
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_a_two_job_sweep(data_dir, tmp_path):
     sweep = tmp_path / "submitit"
-    cmd = [sys.executable, "-m", "src.train", "-m", "hydra/launcher=submitit_local", "model=rnn,gru",
-           f"paths.data_dir={data_dir}", *TINY, f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.train",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "model=rnn,gru",
+        f"paths.data_dir={data_dir}",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
+    ]
     proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     models = sorted(json.loads(p.read_text())["model"] for p in sweep.glob("*/results.json"))
@@ -96,8 +111,9 @@ def test_tensorboard_serves_the_runs_scalars_images_and_hparams(data_dir, tmp_pa
     tensorboard = Path(sys.executable).parent / "tensorboard"
     server = subprocess.Popen(
         [str(tensorboard), "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         get = lambda path: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read())  # noqa: E731
         for _ in range(60):  # up to 30 s to start and read the events
@@ -112,10 +128,96 @@ def test_tensorboard_serves_the_runs_scalars_images_and_hparams(data_dir, tmp_pa
         assert "val/confusion_matrix" in get("/data/plugin/images/tags")["run"]
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/data/plugin/hparams/experiment",
-            data=b'{"experimentName": ""}', headers={"Content-Type": "application/json"},
-        )  # fmt: skip
+            data=b'{"experimentName": ""}',
+            headers={"Content-Type": "application/json"},
+        )
         experiment = urllib.request.urlopen(request, timeout=5).read().decode()
         assert "model.cell" in experiment and "test/acc" in experiment
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# The commands (`python -m src.<name>`): thin entry points over the run library; nothing imports them.
+COMMANDS = {
+    "src.train",
+    "src.predict",
+    "src.inspect",
+    "src.compare",
+    "src.baseline",
+    "src.fair_cells",
+    "src.scratch.__main__",
+}
+
+
+def project_imports(root: Path) -> dict[str, set[str]]:
+    """Each module under src/ and hydra_plugins/ -> the src modules it imports, at the top or inside a
+    function (a lazy import is an edge all the same): `from src.analysis import stats` is src.analysis.stats,
+    `from src import load` is src (its __init__)."""
+    modules = {}
+    for folder in ("src", "hydra_plugins"):
+        for file in sorted((root / folder).rglob("*.py")):
+            parts = file.relative_to(root).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = file
+    graph: dict[str, set[str]] = {}
+    for name, file in modules.items():
+        found = graph.setdefault(name, set())
+        package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "src"}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from . import x, from .y import z
+                    base = ".".join(
+                        [*package.split(".")[: len(package.split(".")) - node.level + 1], *filter(None, [base])]
+                    )
+                if base.split(".")[0] != "src":
+                    continue
+                for alias in node.names:
+                    found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+    return graph
+
+
+def import_problems(graph: dict[str, set[str]]) -> list[str]:
+    """What breaks the layers: a command imported by another module, and every import circle."""
+    problems = [
+        f"{name} imports the command {target}"
+        for name, targets in sorted(graph.items())
+        for target in sorted(targets & COMMANDS)
+        if target != name
+    ]
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph.get(name, ())):
+            if state.get(target) == 1:
+                problems.append("import circle: " + " -> ".join([*path[path.index(target) :], target]))
+            elif target in graph and not state.get(target):
+                visit(target, [*path, target])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if not state.get(name):
+            visit(name, [name])
+    return problems
+
+
+def test_no_module_imports_a_command_and_no_import_circle():
+    """The layers of src/ (src/__init__.py): commands on top, nothing imports them, and no import circle."""
+    graph = project_imports(Path(__file__).resolve().parents[1])
+    assert set(graph) >= COMMANDS | {"src.run.build", "src.analysis.table"}
+    assert import_problems(graph) == []
+
+
+def test_the_import_check_finds_a_command_import_and_a_circle():
+    graph = {
+        "src.train": {"src.run.build"},
+        "src.run.build": {"src.run.checks"},
+        "src.run.checks": {"src.run.build"},
+        "src.baselines": {"src.train"},
+    }
+    problems = import_problems(graph)
+    assert "src.baselines imports the command src.train" in problems
+    assert any(p.startswith("import circle: src.run.build -> src.run.checks -> src.run.build") for p in problems)

@@ -10,9 +10,9 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import src.train
-from src import CONF_DIR
 from src.data.vocab import NAMES_ALPHABET, PAD
 from src.errors import UserError
+from src.paths import CONF_DIR
 from src.predict import predict
 from src.run.build import train
 

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import yaml
 
-from src import CONF_DIR
 from src.analysis import stats
+from src.paths import CONF_DIR
 
 ALPHA = 0.05
 POWER = 0.8

@@ -24,8 +24,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from src import CONF_DIR
 from src.errors import EXIT_USER_ERROR, UserError
+from src.paths import CONF_DIR
 from src.tasks import LR_SCHEDULES
 
 

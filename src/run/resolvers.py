@@ -8,7 +8,7 @@ import hashlib
 
 from omegaconf import OmegaConf
 
-from src import default_data_dir
+from src.paths import default_data_dir
 
 
 def fit_name(text: str, limit: int = 180) -> str:

@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 
-from src import default_data_dir
 from src.errors import EXIT_USER_ERROR, UserError
+from src.paths import default_data_dir
 from src.scratch import binary
 from src.scratch.srn import SRN
 

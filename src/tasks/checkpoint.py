@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from src import CONF_DIR
 from src.errors import UserError
+from src.paths import CONF_DIR
 from src.tasks.base import CHECKPOINT_KEY, RecurrentTask
 from src.tasks.registry import TASK_CLASSES, task_class
 
