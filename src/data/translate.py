@@ -109,7 +109,7 @@ class TranslateDataModule(SplitsDataModule):
         self, data_dir: str, file: str = "eng-fra.txt", reverse: bool = False, max_length: int = 10,
         prefixes: str | None = None, min_freq: int = 1, split: str = "grouped", val_size: int = 1000,
         test_size: int = 1000, split_seed: int = 0, batch_size: int = 64, eval_batch_size: int = 256,
-        bucketing: bool = False,
+        *, bucketing: bool,
     ):  # fmt: skip
         super().__init__(batch_size, eval_batch_size, bucketing=bucketing)
         if prefixes not in (None, "tutorial"):

@@ -82,6 +82,9 @@ class RecurrentTask(L.LightningModule):
 
     spec_kind: type[Spec] = Spec
     PREDICT_OPTIONS: dict[str, Option] = {}
+    # options added after checkpoints were first saved: the value a checkpoint without one was trained
+    # with (the constructor has no default; the YAML sets every option), so older checkpoints still load
+    OLDER_CHECKPOINTS: dict[str, object] = {}
 
     def __init__(self, spec: dict, model: dict, lr: float, weight_decay: float, lr_schedule: str):
         super().__init__()

@@ -123,7 +123,7 @@ def load_module(ckpt: dict, device: torch.device | str = "cpu") -> RecurrentTask
     try:
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on what a crafted size makes (zero-element tensors)
-            shape = cls(**ckpt["hyper_parameters"])
+            shape = cls(**{**cls.OLDER_CHECKPOINTS, **ckpt["hyper_parameters"]})
         built = sum(t.numel() for t in shape.state_dict().values())
     except Exception as err:  # noqa: BLE001 - a crafted value may fail anywhere in a constructor
         raise UserError(
@@ -137,7 +137,7 @@ def load_module(ckpt: dict, device: torch.device | str = "cpu") -> RecurrentTask
             f"the checkpoint's weights do not fit {cls.__name__} as this version builds it (its settings "
             f"make {built:,} weights, the file holds {saved_count:,}); retrain it with this version"
         )
-    module = cls(**ckpt["hyper_parameters"])
+    module = cls(**{**cls.OLDER_CHECKPOINTS, **ckpt["hyper_parameters"]})
     try:
         module.load_state_dict(weights)
     except RuntimeError as err:

@@ -36,10 +36,11 @@ class SequenceClassifier(RecurrentTask):
 
     spec_kind = ClassificationSpec
     PREDICT_OPTIONS = {"top_k": Option(positive_int, 3, "give how many languages to show per name, e.g. top_k=3")}
+    OLDER_CHECKPOINTS = {"prior_tau": 0.0}  # names runs before post-hoc adjustment ranked by the raw logits
 
     def __init__(self, spec: dict, model: dict, task: str, embedding_dim: int, dropout: float, label_smoothing: float,
                  pooling: str, symbol_dropout: float, lr: float, weight_decay: float, lr_schedule: str,
-                 class_balance: str, prior_tau: float = 0.0):  # fmt: skip
+                 class_balance: str, prior_tau: float):  # fmt: skip
         self.save_hyperparameters(logger=False)
         if class_balance not in CLASS_BALANCE:
             raise ValueError(f"class_balance={class_balance} is unknown; use one of {', '.join(CLASS_BALANCE)}")
