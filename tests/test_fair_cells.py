@@ -91,7 +91,7 @@ def test_a_stopped_seed_runs_resume_line_is_the_fair_cells_command(data_dir, tmp
     which src.train refuses (experiment=fair_cells is its own command): the line names that command."""
     from hydra.core.hydra_config import HydraConfig
 
-    from src.console import resume_command
+    from src.run.console import resume_command
 
     src.fair_cells.compose_run(["task=names", f"paths.data_dir={data_dir}"], tmp_path / "run")
     try:
