@@ -49,7 +49,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import open_dict
 from torch import nn
 
-from benchmarks.cli import CELLS, TASKS, choices, run, split_args, whole_number
+from benchmarks.cli import CELLS, CLASSIC_CELLS, TASKS, choices, run, split_args, whole_number
 from benchmarks.flops import training_flops
 from src.data.batching import IGNORE, PairBatch
 from src.errors import UserError
@@ -57,7 +57,7 @@ from src.paths import CONF_DIR
 from src.run.build import build_run, build_trainer
 from src.run.checks import check_choices
 
-OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 3, "course": True,
+OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CLASSIC_CELLS), "batches": None, "rounds": 3, "course": True,
            "bucketing": None}  # fmt: skip
 MATMUL_SIZE = 1024  # the square torch.mm that sets the peak: 2.1 GFLOP, large enough to run at full rate
 # batches timed an epoch when batches= is not given: whole epochs (so the per-epoch cost counts
