@@ -352,9 +352,9 @@ class CompareWhenSweepEnds(Callback):
             sys.exit(EXIT_USER_ERROR)
 
 
-def cli(argv: list[str]) -> int:
+def cli(argv: list[str] | None = None) -> int:
     """main() with a UserError printed as one line: the exit status."""
-    return exit_status(main, argv)
+    return exit_status(main, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

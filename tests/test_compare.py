@@ -108,3 +108,42 @@ def test_long_labels_are_cut_for_the_figures_and_short_ones_kept():
     label = "model=lstm task.module.lr=0.005186 task.module.dropout=0.003371 task.module.weight_decay=0.0001"
     assert shorten(label) == label[:39] + "\u2026" and len(shorten(label)) == 40
     assert shorten("gru") == "gru" and shorten("x" * 40) == "x" * 40
+
+
+def cells_of(report: str, first: str) -> dict[tuple[str, str, str], str]:
+    """(task, row's first cell, column) -> cell, of the tables whose header starts with `first`."""
+    found, task, head = {}, "", []
+    for line in report.splitlines():
+        if line.startswith("### "):
+            task = line[4:]
+        elif line.startswith(f"| {first} |"):
+            head = [c.strip() for c in line.strip("|").split("|")]
+        elif line.startswith("| ") and head and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            found |= {(task, cells[0], h): c for h, c in zip(head, cells, strict=False)}
+        else:
+            head = head if line.startswith("|") else []
+    return found
+
+
+def test_a_run_shows_one_value_per_test_metric_and_its_items_give_it(data_dir: Path, tmp_path: Path, compose, run_cli):
+    """The table (results.json) and the interval table (a bootstrap over test_predictions.jsonl) showed
+    two test/loss values for one run: the items' loss was averaged over words where test/loss is per
+    symbol, and for names taken on the post-hoc adjusted logits, not those test/loss is computed on."""
+    from src import compare as entry
+
+    runs = {"names": ["model=rnn"], "dinos": ["model=gru"], "hello": ["model=gru"], "pairs": ["model=gru"]}
+    runs["weights"] = ["task=names", "model=gru", "task.module.class_balance=weights"]
+    for name, overrides in runs.items():
+        task = [] if name == "weights" else [f"task={name}"]
+        base = ["trainer=debug", f"paths.data_dir={data_dir}", "model.hidden_size=8"]
+        train(compose([*task, *base, *overrides], tmp_path / "runs" / name))
+    code, out, err = run_cli(entry, [str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    assert code == 0, err
+    table, intervals = cells_of(out, "model"), cells_of(out, "group")
+    shown = [(k, v) for k, v in intervals.items() if k[2].startswith("test/") and v]
+    assert {k[0] for k, _ in shown} == {"names", "dinos", "hello", "pairs"}
+    for key, interval in shown:
+        assert interval.split()[0] == table[key], (key, table[key], interval)
+        if key[2] == "test/loss":  # the items' weighted mean is the run's test/loss: its interval is theirs
+            assert "[" in interval, (key, interval)
