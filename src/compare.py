@@ -11,6 +11,7 @@ incomplete (killed, stopped, still running).
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -318,10 +319,20 @@ def main(argv: list[str]) -> None:
     try:
         report = compare(Path(args.dir), args.out)
     except NotSaved as err:
-        print(err.report)
+        show(err.report)
         raise
-    print(report)
-    print(f"\nsaved {(args.out or Path(args.dir)) / 'compare.md'} and compare.png")
+    show(report)
+    show(f"\nsaved {(args.out or Path(args.dir)) / 'compare.md'} and compare.png")
+
+
+def show(text: str) -> None:
+    """Print `text`; a reader that left (`| head -1` closed the pipe) is not an error: what is left of
+    the output goes to /dev/null, so neither this print nor the flush at exit ends in a traceback
+    (Python's docs on SIGPIPE). The files were saved before."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class CompareWhenSweepEnds(Callback):

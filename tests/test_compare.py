@@ -1,6 +1,8 @@
 """`python -m src.compare DIR`: the table and picture of a set of runs, and its bad inputs."""
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +149,21 @@ def test_a_run_shows_one_value_per_test_metric_and_its_items_give_it(data_dir: P
         assert interval.split()[0] == table[key], (key, table[key], interval)
         if key[2] == "test/loss":  # the items' weighted mean is the run's test/loss: its interval is theirs
             assert "[" in interval, (key, interval)
+
+
+def test_compare_piped_into_head_stops_quietly(data_dir: Path, tmp_path: Path, compose, capsys, monkeypatch):
+    """`python -m src.compare DIR | head -1`: the reader leaves after a line; the rest of the table has
+    nowhere to go, which is no error (it ended in a BrokenPipeError traceback). Its stdout here is a
+    pipe whose reading end is closed, as head leaves it (Python ignores SIGPIPE: a write fails with EPIPE)."""
+    train(compose(["trainer=debug", f"paths.data_dir={data_dir}", "model.hidden_size=8"], tmp_path / "runs" / "a"))
+    read, write = os.pipe()
+    os.close(read)
+    closed = open(write, "w", buffering=1)  # noqa: SIM115 - closed below, after the entry point
+    monkeypatch.setattr(sys, "stdout", closed)
+    capsys.readouterr()
+    code = cli([str(tmp_path / "runs")])
+    closed.close()  # the flush at exit: nothing left that fails
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+    assert (tmp_path / "runs" / "compare.md").is_file()
