@@ -169,7 +169,7 @@ class Group:
             return None
         metric, suffix = found
         rows = [r for r in self.rows[0] if r["set"] == suffix]
-        ngrams = bleu_ngrams(self.runs[0])
+        ngrams = bleu_ngrams(self.runs[0]) if metric == "bleu" else 4  # read from its config.yaml: BLEU's alone
         return (metric, rows, ngrams) if agrees(value, item_value(metric, rows, ngrams)) else None
 
     def sample(self, key: str) -> "Sample":
@@ -291,10 +291,9 @@ def paired_items(a: Sample, b: Sample, margin: float | None) -> stats.Difference
         return stats.Difference(bleu_a - bleu_b, nan, nan, p, nan, nan, nan, how + " (approximate randomisation)")
     weights = [r.get(f"{metric}_weight", 1) for r in xs]
     va, vb = [r[metric] for r in xs], [r[metric] for r in ys]
-    diff, low, high = stats.paired_difference(va, vb, weights)
+    # the 95% interval, and the 90% one: equivalent when it lies within the margin (TOST by intervals)
+    diff, (low, high, low90, high90) = stats.paired_differences(va, vb, weights, (stats.LEVEL, 0.90))
     p = stats.paired_permutation(va, vb, weights)
-    # equivalent when the 90% paired bootstrap interval lies within the margin (TOST by intervals)
-    low90, high90 = stats.paired_difference(va, vb, weights, level=0.90)[1:]
     equivalent = float("nan") if not margin else (0.0 if -margin < low90 and high90 < margin else 1.0)
     return stats.Difference(diff, low, high, p, equivalent, float("nan"), float("nan"), how)
 
