@@ -16,7 +16,9 @@ from src.nn.language_model import CharLanguageModelNet
 from src.nn.recurrent import RecurrentCore
 from src.nn.seq2seq import Seq2SeqNet
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per cell: tanh; reset, update, new; input, forget, cell, output
+# weight blocks per cell: tanh; reset, update, new; input, forget, cell, output; update, candidate; forget, input,
+# candidate (the minimal cells' blocks read the input only: no hidden-to-hidden product)
+GATES = {"rnn": 1, "gru": 3, "lstm": 4, "mingru": 2, "minlstm": 3}
 TRAIN_PER_FORWARD = 3  # forward + backward (gradients of the inputs and of the weights)
 
 
@@ -35,7 +37,8 @@ def recurrent(core: RecurrentCore, steps: int) -> int:
     total = 0
     for layer in range(core.num_layers):
         inputs = core.rnn.input_size if layer == 0 else core.output_size
-        total += core.directions * product(inputs + core.hidden_size, GATES[core.cell] * core.hidden_size, steps)
+        reads = inputs if core.cell.startswith("min") else inputs + core.hidden_size  # [input; state] or input
+        total += core.directions * product(reads, GATES[core.cell] * core.hidden_size, steps)
     return total
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cli import CELLS, TASKS, check_overrides, choices, run, split_args, whole_number
+from benchmarks.cli import CELLS, CLASSIC_CELLS, TASKS, check_overrides, choices, run, split_args, whole_number
 from src.compare import compare
 from src.errors import UserError
 
-OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "seeds": "1,2,3", "jobs": "2", "out": None}
+OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CLASSIC_CELLS), "seeds": "1,2,3", "jobs": "2", "out": None}
 
 
 def parse(argv: list[str]) -> tuple[dict, list[str]]:

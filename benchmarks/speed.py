@@ -7,11 +7,12 @@ the course's one-name-at-a-time loop.
     python -m benchmarks.speed batches=100 rounds=3 threads=2     # 100 batches an epoch, 3 rounds, 2 threads
     python -m benchmarks.speed model.hidden_size=128              # any train override, for every task
 
-(a) Lightning vs bare. The Lightning run is `src.train`'s Trainer (logger, callbacks, progress
-    bar, per-step logging); the bare loop calls the task's own `step` (what `training_step` calls
-    before it logs), then zero_grad / backward / clip / step / schedule. Each times whole epochs (translate: the
-    first 50 batches; `batches=N` for any task), from the epoch's start to its last step, twice per
-    fit; validation runs between but is not timed. The two alternate for `rounds` rounds and the
+(a) Lightning vs bare. The Lightning run is `src.train`'s Trainer (logger, callbacks, per-step
+    logging, and the progress bar when the output is a terminal: plain epoch lines in a log file);
+    the bare loop calls the task's own `step` (what `training_step` calls before it logs), then
+    zero_grad / backward / clip / step / schedule. Each times whole epochs (translate: the first 50
+    batches; `batches=N` for any task), from the epoch's start to its last step, twice per fit;
+    validation runs between but is not timed. The two alternate for `rounds` rounds and the
     fastest epoch of each is kept, since the machine's load changes under us. s/epoch is that time
     scaled to the whole epoch.
 (b) Throughput: symbols of the timed batches (source and target positions, no padding:
@@ -48,14 +49,14 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import open_dict
 from torch import nn
 
-from benchmarks.cli import CELLS, TASKS, choices, run, split_args, whole_number
+from benchmarks.cli import CELLS, CLASSIC_CELLS, TASKS, choices, run, split_args, whole_number
 from benchmarks.flops import training_flops
 from src import CONF_DIR
 from src.data.batching import IGNORE, PairBatch
 from src.errors import UserError
 from src.train import build_run, build_trainer, check_choices
 
-OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CELLS), "batches": None, "rounds": 3, "course": True,
+OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CLASSIC_CELLS), "batches": None, "rounds": 3, "course": True,
            "bucketing": None}  # fmt: skip
 MATMUL_SIZE = 1024  # the square torch.mm that sets the peak: 2.1 GFLOP, large enough to run at full rate
 # batches timed an epoch when batches= is not given: whole epochs (so the per-epoch cost counts
@@ -206,7 +207,7 @@ def bench_overrides(task: str, cell: str, batches: int) -> list[str]:
     """The task's default config, timed on `batches` batches an epoch, validation cut short and
     only at epoch ends (it is not timed), no early stop."""
     return [
-        f"task={task}", f"model={cell}", "trainer.enable_progress_bar=true", f"trainer.max_epochs={EPOCHS}",
+        f"task={task}", f"model={cell}", f"trainer.max_epochs={EPOCHS}",
         f"++trainer.limit_train_batches={batches}", "++trainer.limit_val_batches=2", "++trainer.num_sanity_val_steps=0",
         "++trainer.val_check_interval=1.0", "++trainer.check_val_every_n_epoch=1", "callbacks.early_stopping=null",
     ]  # fmt: skip

@@ -212,6 +212,8 @@ def last_checkpoint(trainer: L.Trainer) -> Path | None:
 def resume_command(last: Path, folder: Path) -> str:
     """The command that continues this run in its own folder: its overrides, then the checkpoint."""
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    if "experiment=fair_cells" in overrides:  # a run of src.fair_cells, which src.train refuses to start
+        return f"run the python -m src.fair_cells command that started this comparison again (it resumes from {last})"
     kept = [o for o in overrides if not o.startswith(RESUME_KEYS)]
     args = [*kept, f"ckpt_path={last}", f"hydra.run.dir={folder}"]
     return " ".join(["python -m src.train", *map(shlex.quote, args)])

@@ -43,7 +43,7 @@ def test_speed_benchmark_prints_ratios_and_raw_timings(data_dir: Path, capsys):
     ("argv", "message"),
     [
         (["tasks=names,foo"], "tasks=names,foo: foo is not one of names, dinos"),
-        (["cells="], "cells=: empty is not one of rnn, lstm, gru"),
+        (["cells="], "cells=: empty is not one of rnn, lstm, gru, mingru, minlstm"),
         (["batches=0"], "batches=0; give a whole number of at least 1"),
         (["rounds=x"], "rounds=x; give a whole number"),
     ],
@@ -229,3 +229,26 @@ def test_the_scaling_plot_goes_under_outputs_unless_docs_are_asked_for(tmp_path:
     monkeypatch.chdir(tmp_path)
     options, _ = scaling.parse([])
     assert options["out"] == "outputs/benchmarks/scaling.png" and (tmp_path / "outputs" / "benchmarks").is_dir()
+
+
+def test_scan_benchmark_times_both_scans_of_both_cells_side_by_side(capsys):
+    import json
+
+    from benchmarks.scan import main
+
+    main(["lengths=4,8", "batch=2", "hidden=3", "inputs=2", "rounds=1"])
+    out = capsys.readouterr().out
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["threads"] == 1 and [(r["cell"], r["length"]) for r in report["rows"]] == [
+        ("mingru", 4),
+        ("mingru", 8),
+        ("minlstm", 4),
+        ("minlstm", 8),
+    ]
+    for row in report["rows"]:
+        assert row["speedup"] == pytest.approx(row["sequential_wall_s"] / row["parallel_wall_s"], rel=0.02, abs=0.01)
+    assert "| mingru | 8 |" in out and "speed-up" in out
+    with pytest.raises(UserError, match="cells=gru: gru is not one of mingru, minlstm"):
+        main(["cells=gru"])
+    with pytest.raises(UserError, match="foo=1 is not an option of benchmarks.scan"):
+        main(["foo=1"])

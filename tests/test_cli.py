@@ -49,7 +49,7 @@ def test_unreadable_data_file(tmp_path, run_dir, run_cli, one_clear_line):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["model=foo"], "model=foo is not a choice; use one of gru, lstm, rnn"),
+        (["model=foo"], "model=foo is not a choice; use one of gru, lstm, mingru, minlstm, rnn"),
         (["task=foo"], "task=foo is not a choice; use one of"),
         (["-m", "model=rnn,transformer"], "model=transformer is not a choice"),
     ],

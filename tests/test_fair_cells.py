@@ -86,6 +86,22 @@ def test_src_train_points_a_fair_comparison_to_its_own_command(run_cli):
 
 
 @pytest.mark.slow
+def test_a_stopped_seed_runs_resume_line_is_the_fair_cells_command(data_dir, tmp_path, run_cli):
+    """A seed run stopped by a signal logged `resume: python -m src.train experiment=fair_cells ...`,
+    which src.train refuses (experiment=fair_cells is its own command): the line names that command."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from src.console import resume_command
+
+    src.fair_cells.compose_run(["task=names", f"paths.data_dir={data_dir}"], tmp_path / "run")
+    try:
+        line = resume_command(tmp_path / "run" / "checkpoints" / "last.ckpt", tmp_path / "run")
+    finally:
+        HydraConfig.instance().cfg = None
+    assert "python -m src.fair_cells" in line and "python -m src.train" not in line
+    assert str(tmp_path / "run" / "checkpoints" / "last.ckpt") in line
+
+
 def test_two_workers_take_the_next_run_as_one_ends_and_a_lost_worker_costs_only_its_runs(
     data_dir: Path, tmp_path: Path, signal_when, worker_of
 ):

@@ -27,6 +27,9 @@ RUNS = {  # name: (overrides, an input, the figures expected besides states_1.pn
     "dinos_gru": (["task=dinos", "model=gru", B8, "task.module.embedding_dim=4", "task.module.novelty_samples=4"],
                   "tyrannosaurus", {"gates_1.png", "saturation.png"}),
     "hello_lstm": (["task=hello", "model=lstm"], "hello", {"gates_1.png", "saturation.png"}),
+    "names_mingru": (["model=mingru", B8, "task.module.embedding_dim=4", "trainer.log_every_n_steps=1"],
+                     "Dostoevsky", {"gates_1.png", "saturation.png"}),
+    "pairs_minlstm": (["task=pairs", "model=minlstm", "trainer=debug"], "man", {"gates_1.png", "saturation.png"}),
 }  # fmt: skip
 
 
@@ -142,3 +145,14 @@ def test_training_logs_the_pre_clip_gradient_norm_and_the_cells_in_tensorboard(r
     assert {"val_cells/saturation", "val_cells/states", "val_cells/gates"} <= set(events.Tags()["images"])
     rnn = EventAccumulator(str(runs["binary_rnn"])).Reload().Tags()["images"]
     assert "val_cells/states" in rnn and "val_cells/saturation" not in rnn  # a plain RNN has no gates
+
+
+@pytest.mark.parametrize(("name", "argv"), [("names_mingru", ["input=Dostoevsky"]),
+                                            ("pairs_minlstm", ["input=man", "beam_size=3"])])  # fmt: skip
+def test_checkpoints_of_the_minimal_cells_predict(runs, name, argv, run_cli):
+    """Step-by-step decoding (beam search over the decoder) runs the parallel-scan cells one step a call."""
+    import src.predict
+
+    code, out, err = run_cli(src.predict, [f"ckpt={runs[name]}", *argv])
+    assert code == 0, err
+    assert out.strip() and "Traceback" not in err

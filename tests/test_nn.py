@@ -38,7 +38,7 @@ def test_padding_does_not_change_a_sequences_result():
 def test_cells_map_to_torch_modules_and_unknown_is_a_clear_error():
     assert isinstance(RecurrentCore("gru", 2, 2, 1, 0.0, False).rnn, nn.GRU)
     assert isinstance(RecurrentCore("lstm", 2, 2, 1, 0.0, False).rnn, nn.LSTM)
-    with pytest.raises(ValueError, match="cell=transformer is unknown; use one of rnn, lstm, gru"):
+    with pytest.raises(ValueError, match="cell=transformer is unknown; use one of rnn, lstm, gru, mingru, minlstm"):
         RecurrentCore("transformer", 2, 2, 1, 0.0, False)
     for bad in ({"hidden_size": 0}, {"num_layers": 0}, {"dropout": 2.0}):
         with pytest.raises(ValueError, match=f"{next(iter(bad))}="):

@@ -344,10 +344,10 @@ def test_compare_names_why_a_run_failed(tiny, tmp_path, run_cli, run_compare):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["binary", "hidden=0"], "hidden=0: give at least 1"),
-        (["binary", "hidden=-1"], "hidden=-1: give at least 1"),
+        (["binary", "hidden=0"], "hidden=0: give 1 to 4096"),
+        (["binary", "hidden=-1"], "hidden=-1: give 1 to 4096"),
         (["binary", "lr=-1"], "lr=-1: give a number above 0"),
-        (["binary", "steps=-5"], "steps=-5: give at least 1"),
+        (["binary", "steps=-5"], "steps=-5: give 1 to 10,000,000"),
         (["binary", "bits=100"], "bits=100: give 2 to 62"),
         (["dinos", "lr=nan"], "lr=nan: give a number above 0"),
     ],
@@ -405,9 +405,9 @@ def test_predict_ckpt_may_name_a_run_folder_or_a_folder_of_runs(checkpoints, tmp
     best = checkpoints["names"]
     run = best.parent.parent
     (tmp_path / "runs" / "empty_run").mkdir(parents=True)  # a failed run: no checkpoint, passed over
-    (tmp_path / "runs" / "older").symlink_to(checkpoints["pairs"].parent.parent)
-    (tmp_path / "runs" / "newer").symlink_to(run)
-    os.utime(checkpoints["pairs"], (1, 1))  # the pairs run is the older one
+    shutil.copytree(checkpoints["pairs"].parent.parent, tmp_path / "runs" / "older")
+    shutil.copytree(run, tmp_path / "runs" / "named" / "newer")  # a named run: one level deeper
+    os.utime(tmp_path / "runs" / "older" / "checkpoints" / "best.ckpt", (1, 1))  # the pairs run is the older one
     wanted = run_cli(src.predict, [f"ckpt={best}", "input=Rossi"])
     assert wanted.code == 0 and "Rossi" in wanted.out
     for folder in (run, best.parent, tmp_path / "runs"):
@@ -521,7 +521,8 @@ def test_a_validation_interval_longer_than_an_epoch_is_one_line(tmp_path, run_cl
         "trainer.val_check_interval=50 is more steps than an epoch has here (10 batches)",
         "trainer.val_check_interval=10",
     )
-    result = run_cli(src.train, [*argv[:-1], "trainer.val_check_interval=10", f"hydra.run.dir={tmp_path / 'ok'}"])
+    fits = ["trainer.val_check_interval=10", "trainer.log_every_n_steps=5", f"hydra.run.dir={tmp_path / 'ok'}"]
+    result = run_cli(src.train, [*argv[:-1], *fits])
     assert result.code == 0, result.err
 
 
@@ -591,7 +592,8 @@ def test_a_search_goes_on_past_a_failed_trial_and_lists_it(tiny, tmp_path, run_c
     failed = [row for row in rows if "| failed |" in row]
     assert len(rows) == 4 and 0 < len(failed) < 4, table  # seed 1 samples both sizes
     assert all(("model.hidden_size=0 " in row) == (row in failed) for row in rows)
-    assert all(row.endswith("model.hidden_size=0 cannot be used; give a whole number of at least 1)") for row in failed)
+    wanted = "model.hidden_size=0 cannot be used; give a whole number from 1 to 65,536)"
+    assert all(row.endswith(wanted) for row in failed)
     assert (sweep / "optimization_results.yaml").is_file()
 
 

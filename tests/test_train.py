@@ -24,7 +24,7 @@ TASKS = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
 
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 @pytest.mark.parametrize("task", TASKS)
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", sorted(p.stem for p in (Path(CONF_DIR) / "model").glob("*.yaml")))
 def test_fast_dev_run_every_task_and_cell(task: str, cell: str, precision: str, data_dir: Path, tmp_path: Path,
                                           compose):  # fmt: skip
     """One batch of train, val and test, in full and in mixed precision (CPU autocast: bf16). 16-mixed

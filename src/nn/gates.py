@@ -8,6 +8,8 @@ The equations are torch's (gate order as in its fused weights):
           c' = f * c + i * g;  h' = o * tanh(c')
     gru   r, z = sigmoid(W_i{r,z} x + b_i{r,z} + W_h{r,z} h + b_h{r,z})
           n = tanh(W_in x + b_in + r * (W_hn h + b_hn));  h' = (1 - z) * n + z * h
+    mingru, minlstm: their gates read the input only (src/nn/minimal.py); the same step loop replays
+          them, gates and candidate by name, from the weights `weight_ih_l{k}` the cells share with torch's.
 The replay is of the core in eval mode: no dropout between layers.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from src.nn.minimal import PARTS, coefficients
 from src.nn.recurrent import RecurrentCore, State
 
 # what `replay` returns for each cell, by name; "cell" is the LSTM's candidate g, "cell_state" its c
@@ -23,9 +26,23 @@ VALUES = {
     "rnn": ("hidden",),
     "lstm": ("hidden", "cell_state", "input", "forget", "cell", "output"),
     "gru": ("hidden", "reset", "update", "candidate"),
+    "mingru": ("hidden", "update", "candidate"),
+    "minlstm": ("hidden", "forget", "input", "candidate"),
 }
-GATES = {"rnn": (), "lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "candidate")}
-SIGMOID_GATES = {"rnn": (), "lstm": ("input", "forget", "output"), "gru": ("reset", "update")}
+GATES = {
+    "rnn": (),
+    "lstm": ("input", "forget", "cell", "output"),
+    "gru": ("reset", "update", "candidate"),
+    "mingru": ("update", "candidate"),  # candidate: g(W_h x + b_h), positive, not a tanh
+    "minlstm": ("forget", "input", "candidate"),  # forget and input normalised to sum to one
+}
+SIGMOID_GATES = {
+    "rnn": (),
+    "lstm": ("input", "forget", "output"),
+    "gru": ("reset", "update"),
+    "mingru": ("update",),
+    "minlstm": ("forget", "input"),
+}
 
 
 @dataclass
@@ -54,6 +71,11 @@ def reading_order(lengths: Tensor, steps: int) -> Tensor:
 
 def _step(cell: str, x_part: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor):
     """One step from the input's share x_part = W_ih x + b_ih (B, G*H): (h', c', gates by name)."""
+    if cell in PARTS:  # the gates read the input only
+        _, _, gates = coefficients(cell, x_part)
+        keep = 1 - gates["update"] if cell == "mingru" else gates["forget"]
+        take = gates["update"] if cell == "mingru" else gates["input"]
+        return keep * h + take * gates["candidate"], None, gates
     hh = h @ w_hh.T + b_hh  # (B, G*H)
     if cell == "rnn":
         return torch.tanh(x_part + hh), None, {}
@@ -89,8 +111,8 @@ def replay(core: RecurrentCore, x: Tensor, lengths: Tensor | None = None,
         outputs = []
         for direction in range(core.directions):
             suffix = f"_l{layer}" + ("_reverse" if direction else "")
-            w_ih, w_hh = getattr(rnn, f"weight_ih{suffix}"), getattr(rnn, f"weight_hh{suffix}")
-            b_ih, b_hh = getattr(rnn, f"bias_ih{suffix}"), getattr(rnn, f"bias_hh{suffix}")
+            w_ih, w_hh = getattr(rnn, f"weight_ih{suffix}"), getattr(rnn, f"weight_hh{suffix}", None)
+            b_ih, b_hh = getattr(rnn, f"bias_ih{suffix}"), getattr(rnn, f"bias_hh{suffix}", None)
             index = layer * core.directions + direction
             h = zeros if h0 is None else h0[index]
             c = (zeros if c0 is None else c0[index]) if cell == "lstm" else None

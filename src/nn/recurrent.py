@@ -1,8 +1,10 @@
-"""The recurrent core: one of RNN, LSTM, GRU over padded batches.
+"""The recurrent core: one of RNN, LSTM, GRU, minGRU, minLSTM (src/nn/minimal.py) over padded batches.
 
 This is the only place that knows an LSTM's state is an (h, c) pair; callers get outputs and an
 opaque state, and ask `last_layer_state` for the (B, directions * H) summary of a sequence.
 """
+
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -10,13 +12,21 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+from src.nn.minimal import MinimalRNN
+
+CELLS = {
+    "rnn": nn.RNN,
+    "lstm": nn.LSTM,
+    "gru": nn.GRU,
+    "mingru": partial(MinimalRNN, "mingru"),
+    "minlstm": partial(MinimalRNN, "minlstm"),
+}
 
 State = Tensor | tuple[Tensor, Tensor]  # (L * D, B, H), or LSTM's (h, c) pair of those
 
 
 class RecurrentCore(nn.Module):
-    """`cell` in rnn|lstm|gru; batch-first; `dropout` acts between stacked layers.
+    """`cell` in rnn|lstm|gru|mingru|minlstm; batch-first; `dropout` acts between stacked layers.
 
     weight_drop: in training, this share of the hidden-to-hidden weights is zeroed (DropConnect,
     one mask per batch shared by every time step: AWD-LSTM's weight drop, Merity et al. 2018), the
@@ -41,6 +51,8 @@ class RecurrentCore(nn.Module):
             raise ValueError(f"dropout={dropout}; use a share in [0, 1)")
         if not 0 <= weight_drop < 1:
             raise ValueError(f"weight_drop={weight_drop}; use a share in [0, 1)")
+        if weight_drop and cell.startswith("min"):
+            raise ValueError(f"weight_drop={weight_drop}: {cell} has no hidden-to-hidden weights to drop; use 0")
         self.weight_drop = weight_drop
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1

@@ -252,8 +252,9 @@ def gates_figure(traced: list[tuple[Reading, list[Trace]]], symbols: list[list[s
         for row, gate in enumerate(gates):
             ax = axes[row, col]
             values = t.values[gate][0, : len(syms)].T.cpu().numpy()  # (H, T)
-            tanh = gate in ("cell", "candidate")
-            image = ax.imshow(values, cmap="RdBu_r" if tanh else "viridis", vmin=-1 if tanh else 0, vmax=1,
+            tanh = gate in ("cell", "candidate") and reading.core.cell in ("lstm", "gru")
+            top = 1 if tanh or gate != "candidate" else max(float(values.max()), 1e-6)  # minimal cells: g > 0
+            image = ax.imshow(values, cmap="RdBu_r" if tanh else "viridis", vmin=-1 if tanh else 0, vmax=top,
                               aspect="auto", interpolation="nearest")  # fmt: skip
             fig.colorbar(image, ax=ax, fraction=0.03)
             _axis(ax, syms, values.shape[0])
