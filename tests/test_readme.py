@@ -72,6 +72,7 @@ SHORTER = [
         ],
     ),
     ("python -m src.train -m hparams_search=", [*QUICK, "hydra.sweeper.n_trials=1"]),
+    ("python -m benchmarks.scan", ["lengths=4,8", "rounds=1", "hidden=4"]),  # its numbers are the docs' (~20 s)
     ("python -m src.train --cfg", []),
     ("python -m src.train", QUICK),
     ("python -m src.scratch binary", ["steps=300"]),
