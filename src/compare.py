@@ -11,6 +11,7 @@ A thin command over the compare table of the analysis layer (src/analysis/table.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -28,10 +29,20 @@ def main(argv: list[str]) -> None:
     try:
         report = compare(Path(args.dir), args.out)
     except NotSaved as err:
-        print(err.report)
+        show(err.report)
         raise
-    print(report)
-    print(f"\nsaved {(args.out or Path(args.dir)) / 'compare.md'} and compare.png")
+    show(report)
+    show(f"\nsaved {(args.out or Path(args.dir)) / 'compare.md'} and compare.png")
+
+
+def show(text: str) -> None:
+    """Print `text`; a reader that left (`| head -1` closed the pipe) is not an error: what is left of
+    the output goes to /dev/null, so neither this print nor the flush at exit ends in a traceback
+    (Python's docs on SIGPIPE). The files were saved before."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def cli(argv: list[str] | None = None) -> int:

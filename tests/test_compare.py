@@ -1,6 +1,8 @@
 """`python -m src.compare DIR`: the table and picture of a set of runs, and its bad inputs."""
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,60 @@ def test_long_labels_are_cut_for_the_figures_and_short_ones_kept():
     label = "model=lstm task.module.lr=0.005186 task.module.dropout=0.003371 task.module.weight_decay=0.0001"
     assert shorten(label) == label[:39] + "\u2026" and len(shorten(label)) == 40
     assert shorten("gru") == "gru" and shorten("x" * 40) == "x" * 40
+
+
+def cells_of(report: str, first: str) -> dict[tuple[str, str, str], str]:
+    """(task, row's first cell, column) -> cell, of the tables whose header starts with `first`."""
+    found, task, head = {}, "", []
+    for line in report.splitlines():
+        if line.startswith("### "):
+            task = line[4:]
+        elif line.startswith(f"| {first} |"):
+            head = [c.strip() for c in line.strip("|").split("|")]
+        elif line.startswith("| ") and head and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            found |= {(task, cells[0], h): c for h, c in zip(head, cells, strict=False)}
+        else:
+            head = head if line.startswith("|") else []
+    return found
+
+
+def test_a_run_shows_one_value_per_test_metric_and_its_items_give_it(data_dir: Path, tmp_path: Path, compose, run_cli):
+    """The table (results.json) and the interval table (a bootstrap over test_predictions.jsonl) showed
+    two test/loss values for one run: the items' loss was averaged over words where test/loss is per
+    symbol, and for names taken on the post-hoc adjusted logits, not those test/loss is computed on."""
+    from src import compare as entry
+
+    runs = {"names": ["model=rnn"], "dinos": ["model=gru"], "hello": ["model=gru"], "pairs": ["model=gru"]}
+    runs["weights"] = ["task=names", "model=gru", "task.module.class_balance=weights"]
+    for name, overrides in runs.items():
+        task = [] if name == "weights" else [f"task={name}"]
+        base = ["trainer=debug", f"paths.data_dir={data_dir}", "model.hidden_size=8"]
+        train(compose([*task, *base, *overrides], tmp_path / "runs" / name))
+    code, out, err = run_cli(entry, [str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    assert code == 0, err
+    table, intervals = cells_of(out, "model"), cells_of(out, "group")
+    shown = [(k, v) for k, v in intervals.items() if k[2].startswith("test/") and v]
+    assert {k[0] for k, _ in shown} == {"names", "dinos", "hello", "pairs"}
+    for key, interval in shown:
+        assert interval.split()[0] == table[key], (key, table[key], interval)
+        if key[2] == "test/loss":  # the items' weighted mean is the run's test/loss: its interval is theirs
+            assert "[" in interval, (key, interval)
+
+
+def test_compare_piped_into_head_stops_quietly(data_dir: Path, tmp_path: Path, compose, capsys, monkeypatch):
+    """`python -m src.compare DIR | head -1`: the reader leaves after a line; the rest of the table has
+    nowhere to go, which is no error (it ended in a BrokenPipeError traceback). Its stdout here is a
+    pipe whose reading end is closed, as head leaves it (Python ignores SIGPIPE: a write fails with EPIPE)."""
+    train(compose(["trainer=debug", f"paths.data_dir={data_dir}", "model.hidden_size=8"], tmp_path / "runs" / "a"))
+    read, write = os.pipe()
+    os.close(read)
+    closed = open(write, "w", buffering=1)  # noqa: SIM115 - closed below, after the entry point
+    monkeypatch.setattr(sys, "stdout", closed)
+    capsys.readouterr()
+    code = cli([str(tmp_path / "runs")])
+    closed.close()  # the flush at exit: nothing left that fails
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+    assert (tmp_path / "runs" / "compare.md").is_file()

@@ -57,13 +57,18 @@ def exists(path: str) -> bool:
     return (CHECKOUT / path).exists()
 
 
+def module_name(file: Path) -> str:
+    """src/nn/gates.py -> src.nn.gates; a package's __init__.py -> the package."""
+    parts = file.relative_to(CHECKOUT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 @cache
 def src_modules() -> dict[str, list[str]]:
     """Every module of src/ by its last name (stats -> [src.analysis.stats], language_model -> two)."""
     found: dict[str, list[str]] = {}
     for file in (CHECKOUT / "src").rglob("*.py"):
-        parts = file.relative_to(CHECKOUT).with_suffix("").parts
-        dotted = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        dotted = module_name(file)
         found.setdefault(dotted.split(".")[-1], []).append(dotted)
     return found
 
@@ -73,8 +78,7 @@ def src_classes() -> dict[str, list[str]]:
     """Every class defined in src/, by name -> the modules that define it."""
     found: dict[str, list[str]] = {}
     for file in (CHECKOUT / "src").rglob("*.py"):
-        parts = file.relative_to(CHECKOUT).with_suffix("").parts
-        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        module = module_name(file)
         for node in ast.walk(ast.parse(file.read_text())):
             if isinstance(node, ast.ClassDef):
                 found.setdefault(node.name, []).append(module)

@@ -13,6 +13,7 @@ a mean over items, so its interval and paired test (approximate randomisation) c
 the one BLEU of the project. Random draws take a fixed seed: the same runs give the same p-values.
 """
 
+import functools
 import warnings
 from typing import NamedTuple
 
@@ -57,11 +58,22 @@ def bootstrap_interval(
     NLL weighted by its symbols), as the test metric is."""
     x = np.asarray(values, dtype=float)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), size=(resamples, len(x)))  # (R, N)
-    means = (x[idx] * w[idx]).sum(1) / w[idx].sum(1)
+    counts = resample_counts(len(x), resamples, seed)  # (R, N)
+    means = (counts @ (x * w)) / (counts @ w)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return Interval(weighted_mean(x, w), float(low), float(high))
+
+
+@functools.lru_cache(maxsize=4)
+def resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each of n items is drawn in each of `resamples` bootstrap resamples (drawn with
+    replacement, a fixed seed): (R, N). A resample's (weighted) sum is then one product with it, and
+    every interval of a comparison over the same n test items reuses the same draws (read-only)."""
+    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    counts = np.zeros((resamples, n))
+    np.add.at(counts, (np.arange(resamples)[:, None], idx), 1.0)
+    counts.flags.writeable = False
+    return counts
 
 
 def welch(a: list[float], b: list[float]) -> tuple[float, float]:
@@ -203,12 +215,26 @@ def paired_difference(
 ) -> tuple[float, float, float]:
     """Two runs scored on the same items: the (weighted) mean of a - b and its paired percentile
     bootstrap interval (items drawn with replacement)."""
+    diff, (low, high) = paired_differences(a, b, weights, (level,), resamples, seed)
+    return diff, low, high
+
+
+def paired_differences(
+    a: list[float],
+    b: list[float],
+    weights: list[float] | None = None,
+    levels: tuple[float, ...] = (LEVEL,),
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, list[float]]:
+    """`paired_difference` at several levels from one set of resamples: the mean difference and, per
+    level, its interval's low and high, in order (low, high, low, high, ...)."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-    idx = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
-    diffs = ((x[idx] - y[idx]) * w[idx]).sum(1) / w[idx].sum(1)
-    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
-    return weighted_mean(x - y, w), float(low), float(high)
+    counts = resample_counts(len(x), resamples, seed)
+    diffs = (counts @ ((x - y) * w)) / (counts @ w)
+    bounds = np.quantile(diffs, [q for level in levels for q in ((1 - level) / 2, (1 + level) / 2)])
+    return weighted_mean(x - y, w), [float(v) for v in bounds]
 
 
 def paired_permutation(
@@ -221,10 +247,26 @@ def paired_permutation(
     d = w * (np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
     if not d.any() or len(d) < 2:  # one item: its sign flipped gives the same |mean|, p = 1
         return 1.0
-    mean = lambda x, axis: x.mean(axis=axis)  # noqa: E731
-    rng = np.random.default_rng(seed)
-    result = stats.permutation_test((d,), mean, permutation_type="samples", n_resamples=resamples, rng=rng)
-    return float(min(1.0, result.pvalue))
+    # an item scored alike by both (d = 0) adds the same 0 under every sign: the test is over the others
+    # (a pair of accuracies differs on a few items of many: as many times less work), the mean still over n
+    n, d = len(d), d[d != 0]
+    exact = 2 ** len(d) <= resamples
+    if exact:  # every sign pattern once (the observed one among them)
+        signs = 1.0 - 2.0 * ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1)
+        null = signs @ d / n
+    else:  # random patterns, drawn in blocks: as scipy's permutation_test, vectorised, in a fraction of its time
+        rng, null = np.random.default_rng(seed), []
+        for start in range(0, resamples, 1000):  # a flipped item's sign: a random bit, eight from each byte
+            size = (min(1000, resamples - start), -(-len(d) // 8))
+            flipped = np.unpackbits(rng.integers(0, 256, size=size, dtype=np.uint8), axis=1, count=len(d))
+            null.append((d.sum() - 2.0 * (flipped @ d)) / n)
+        null = np.concatenate(null)
+    observed = d.sum() / n
+    # scipy's two-sided p-value: twice the smaller tail, ties within rounding counted, +1 for a drawn null
+    gamma, adjustment = abs(100 * np.finfo(float).eps * observed), 0 if exact else 1
+    less = ((null <= observed + gamma).sum() + adjustment) / (len(null) + adjustment)
+    greater = ((null >= observed - gamma).sum() + adjustment) / (len(null) + adjustment)
+    return float(min(1.0, 2 * min(less, greater)))
 
 
 def holm(pvalues: list[float]) -> list[float]:

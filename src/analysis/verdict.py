@@ -100,6 +100,18 @@ def bleu_ngrams(run) -> int:
     return ngrams if isinstance(ngrams, int) and not isinstance(ngrams, bool) and 1 <= ngrams <= 8 else 4
 
 
+def item_value(metric: str, rows: list[dict], ngrams: int) -> float:
+    """The test value the items give: the (weighted) mean of their `metric`, or their corpus BLEU."""
+    if metric == "bleu":
+        return stats.corpus_bleu([r["prediction"] for r in rows], [r["references"] for r in rows], ngrams)
+    return stats.weighted_mean([r[metric] for r in rows], [r.get(f"{metric}_weight", 1) for r in rows])
+
+
+def agrees(value: float, found: float) -> bool:
+    """Whether the items' value is the run's test value (as float32 sums in another order differ)."""
+    return math.isclose(value, found, rel_tol=1e-4, abs_tol=1e-6)
+
+
 def item_interval(metric: str, rows: list[dict], ngrams: int) -> stats.Interval:
     if metric == "bleu":
         return stats.bleu_interval([r["prediction"] for r in rows], [r["references"] for r in rows], ngrams)
@@ -140,19 +152,29 @@ class Group:
             if is_share(key):  # a t-interval knows no bounds: a share's stays within [0, 1]
                 found = stats.Interval(found.mean, max(found.low, 0.0), min(found.high, 1.0))
             return found, f"t over {len(values)} runs"
-        found = item_metric(key, self.rows[0]) if values and self.rows[0] else None
+        found = self.items(key) if values else None
         if found is None:
             return (stats.Interval(values[0], float("nan"), float("nan")), "one run") if values else None
+        metric, rows, ngrams = found
+        # the run's own test value in the middle: the items give it (see `items`), one number under one name
+        _, low, high = item_interval(metric, rows, ngrams)
+        return stats.Interval(values[0], low, high), f"bootstrap over {len(rows)} items"
+
+    def items(self, key: str) -> tuple[str, list[dict], int] | None:
+        """The first run's (metric, test rows, BLEU n-grams) for `key`, where its items give its test
+        value: rows that do not (an older run's loss averaged over words, not symbols) would put a
+        second number under the metric's name, so the run has no item interval or test then."""
+        value = self.runs[0].results["test"].get(key)
+        found = item_metric(key, self.rows[0]) if self.rows[0] and value is not None else None
+        if found is None:
+            return None
         metric, suffix = found
         rows = [r for r in self.rows[0] if r["set"] == suffix]
-        return item_interval(metric, rows, bleu_ngrams(self.runs[0])), f"bootstrap over {len(rows)} items"
+        ngrams = bleu_ngrams(self.runs[0]) if metric == "bleu" else 4  # read from its config.yaml: BLEU's alone
+        return (metric, rows, ngrams) if agrees(value, item_value(metric, rows, ngrams)) else None
 
     def sample(self, key: str) -> "Sample":
-        found = item_metric(key, self.rows[0]) if len(self.runs) == 1 and self.rows[0] else None
-        items = None
-        if found is not None:
-            metric, suffix = found
-            items = (metric, [r for r in self.rows[0] if r["set"] == suffix], bleu_ngrams(self.runs[0]))
+        items = self.items(key) if len(self.runs) == 1 else None
         return Sample(self.name, self.values(key), self.fixed, items, self.test_set(), self.by_test_set(key))
 
     def by_test_set(self, key: str) -> dict[str, float] | None:
@@ -270,10 +292,9 @@ def paired_items(a: Sample, b: Sample, margin: float | None) -> stats.Difference
         return stats.Difference(bleu_a - bleu_b, nan, nan, p, nan, nan, nan, how + " (approximate randomisation)")
     weights = [r.get(f"{metric}_weight", 1) for r in xs]
     va, vb = [r[metric] for r in xs], [r[metric] for r in ys]
-    diff, low, high = stats.paired_difference(va, vb, weights)
+    # the 95% interval, and the 90% one: equivalent when it lies within the margin (TOST by intervals)
+    diff, (low, high, low90, high90) = stats.paired_differences(va, vb, weights, (stats.LEVEL, 0.90))
     p = stats.paired_permutation(va, vb, weights)
-    # equivalent when the 90% paired bootstrap interval lies within the margin (TOST by intervals)
-    low90, high90 = stats.paired_difference(va, vb, weights, level=0.90)[1:]
     equivalent = float("nan") if not margin else (0.0 if -margin < low90 and high90 < margin else 1.0)
     return stats.Difference(diff, low, high, p, equivalent, float("nan"), float("nan"), how)
 

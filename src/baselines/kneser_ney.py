@@ -93,7 +93,8 @@ class KneserNey:
             nll = -sum(math.log(p[symbol]) for p, symbol in zip(steps, word + BOUNDARY, strict=True)) / len(steps)
             guess = "".join(max(p, key=p.get) for p in steps).replace(BOUNDARY, "")
             rows.append({"set": "", "input": word, "target": word, "prediction": guess, "loss": nll,
-                         "length": len(word), "nll": nll, "nll_weight": len(steps)})  # fmt: skip
+                         "loss_weight": len(steps), "length": len(word), "nll": nll,
+                         "nll_weight": len(steps)})  # fmt: skip
         return rows
 
     def size(self) -> int:

@@ -39,6 +39,7 @@ class StepOutput(NamedTuple):
     size: Tensor | int  # how many items (or symbols) the mean is over: the weight of this batch's loss
     preds: Any = None  # what the metrics read (logits, decoded outputs); None in training
     target: Any = None
+    items: Any = None  # (per-item losses, their weights) where the task's rows need them
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,11 @@ class RecurrentTask(L.LightningModule):
 
     def rows(self, batch, out: StepOutput) -> list[dict]:
         """One dict per test item of the batch: `input`, `target`, `prediction` (text), `loss` (the
-        item's mean loss), `length` (of the input, in the unit its per-length results use) and, per
-        test metric that is a mean over items, its value for the item (`acc`: 1.0 or 0.0) with its
-        weight under `<metric>_weight` when items weigh unequally (`nll_weight`: the symbols)."""
+        item's mean loss) with `loss_weight` (what the item weighs in test/loss, e.g. its symbols: the
+        weighted mean of the items' `loss` is test/loss), `length` (of the input, in the unit its
+        per-length results use) and, per test metric that is a mean over items, its value for the
+        item (`acc`: 1.0 or 0.0) with its weight under `<metric>_weight` when items weigh unequally
+        (`nll_weight`: the symbols)."""
         return []
 
     def epoch_metrics(self) -> dict[str, float]:

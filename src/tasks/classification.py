@@ -72,17 +72,32 @@ class SequenceClassifier(RecurrentTask):
 
     def step(self, batch: Batch, split: str) -> StepOutput:
         logits = self.net(batch.tokens, batch.lengths)  # (B, C)
+        losses, weights = self.item_losses(logits, batch.targets)
+        # the batch's loss is the weighted mean of its items', and weighs its items' weights in {val,test}/loss:
+        # that loss over a test set is the weighted mean of the items' `loss` in test_predictions.jsonl
+        total = weights.sum()
+        loss = (losses * weights).sum() / total
+        return StepOutput(loss, total, self.adjusted(logits), batch.targets, (losses, weights))
+
+    def item_losses(self, logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        """Each item's loss as training defines it (on the logits it trains, logit-adjusted under
+        class_balance=logit_adjust, with label smoothing) and its weight (its class's under
+        class_balance=weights, else 1): F.cross_entropy's mean is their weighted mean."""
         trained = logits + self.log_prior if self.class_balance == "logit_adjust" else logits
         weights = self.class_weights if self.class_balance == "weights" else None
-        loss = F.cross_entropy(trained, batch.targets, weight=weights, label_smoothing=self.label_smoothing)
-        return StepOutput(loss, len(batch.lengths), self.adjusted(logits), batch.targets)
+        smoothing = self.label_smoothing
+        summed = F.cross_entropy(trained, targets, weight=weights, label_smoothing=smoothing, reduction="none")
+        if weights is None:
+            return summed, torch.ones_like(summed)
+        item_weights = weights[targets]
+        return summed / item_weights, item_weights
 
     def adjusted(self, logits: Tensor) -> Tensor:
         """The logits labels are ranked by: minus prior_tau x log prior (post-hoc adjustment)."""
         return logits - self.prior_tau * self.log_prior if self.prior_tau else logits
 
     def rows(self, batch: Batch, out: StepOutput) -> list[dict]:
-        losses = F.cross_entropy(out.preds, out.target, label_smoothing=self.label_smoothing, reduction="none")
+        losses, weights = out.items  # as test/loss reads them (not on the post-hoc adjusted logits ranked by)
         labels, vocab = self.spec.labels, self.spec.vocab
         guesses = out.preds.argmax(-1).tolist()
         items = zip(batch.tokens.tolist(), batch.lengths.tolist(), out.target.tolist(), guesses, strict=True)
@@ -92,10 +107,11 @@ class SequenceClassifier(RecurrentTask):
                 "target": labels[t],
                 "prediction": labels[p],
                 "loss": loss,
+                "loss_weight": weight,
                 "length": n,
                 "acc": float(p == t),
             }
-            for (ids, n, t, p), loss in zip(items, losses.tolist(), strict=True)
+            for (ids, n, t, p), loss, weight in zip(items, losses.tolist(), weights.tolist(), strict=True)
         ]
 
     def observe(self, split: str, batch: Batch, out: StepOutput) -> None:

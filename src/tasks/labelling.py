@@ -62,6 +62,7 @@ class StepLabeller(RecurrentTask):
                     "target": "".join(outputs.decode(truth[:n])),
                     "prediction": "".join(outputs.decode(guess[:n])),
                     "loss": loss,
+                    "loss_weight": n,  # test/loss is per step
                     "length": n,
                     step_acc: share,
                     f"{step_acc}_weight": n,

@@ -73,7 +73,7 @@ class CharLanguageModel(RecurrentTask):
             word = "".join(vocab.decode(i for i in target[:n] if i != end))
             guessed = "".join(vocab.decode(guess[:n]))
             rows.append({"input": word, "target": word, "prediction": guessed, "loss": loss, "length": len(word)})
-            rows[-1].update(nll=loss, nll_weight=n)
+            rows[-1].update(loss_weight=n, nll=loss, nll_weight=n)  # test/loss is test/nll: per symbol
         return rows
 
     def epoch_metrics(self) -> dict[str, float]:

@@ -109,17 +109,19 @@ class Seq2Seq(RecurrentTask):
         decoding, teacher-forced loss per target symbol, source length in tokens, exact match."""
         logits = self(batch, 1.0)  # (B, T, V): the loss per item, which step() averages over the batch
         nll = F.cross_entropy(logits.transpose(1, 2), batch.tgt_out, ignore_index=IGNORE, reduction="none")
-        losses = (nll.sum(1) / (batch.tgt_out != IGNORE).sum(1)).tolist()
+        symbols = (batch.tgt_out != IGNORE).sum(1)
+        losses, weights = (nll.sum(1) / symbols).tolist(), symbols.tolist()  # test/loss is per target symbol
         source, joiner = self.spec.source, self.spec.joiner
         items = zip(batch.src.tolist(), (batch.src_lengths - 1).tolist(), out.preds["beam"], strict=True)
         rows = []
-        for (ids, n, output), refs, loss in zip(items, out.target, losses, strict=True):
+        for (ids, n, output), refs, loss, weight in zip(items, out.target, losses, weights, strict=True):
             rows.append(
                 {
                     "input": joiner.join(source.decode(ids[:n])),
                     "target": refs[0],
                     "prediction": output,
                     "loss": loss,
+                    "loss_weight": weight,
                     "length": n,
                     "references": refs,
                     "exact": float(output in refs),
