@@ -147,11 +147,20 @@ def test_without_teacher_forcing_each_step_is_fed_the_previous_guess():
     assert not torch.allclose(own, module(batch, teacher_forcing=1.0), atol=1e-3)  # gold inputs differ
 
 
+@pytest.mark.parametrize("chunk", [None, 150])
 @pytest.mark.parametrize("attention", ["none", "dot", "general", "additive"])
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_decoding_the_real_steps_alone_equals_the_padded_path_there(cell: str, attention: str):
+def test_decoding_the_real_steps_alone_equals_the_padded_path_there(cell: str, attention: str, chunk, monkeypatch):
+    """chunk: decode_real copies the source memory of at most CHUNK numbers at once (150: 2 real steps
+    of 7 source steps x 10 a piece): the same logits, and no piece larger."""
     from src.data.batching import IGNORE
+    from src.nn import seq2seq
 
+    pieces = []
+    if chunk:
+        monkeypatch.setattr(seq2seq, "CHUNK", chunk)
+        select = seq2seq.Memory.select
+        monkeypatch.setattr(seq2seq.Memory, "select", lambda m, i: pieces.append(len(i)) or select(m, i))
     torch.manual_seed(0)
     core = {"cell": cell, "hidden_size": 5, "num_layers": 2, "dropout": 0.0, "bidirectional": True}
     net = Seq2SeqNet(10, 12, 6, 0.0, core, attention, pad_id=0).eval()
@@ -163,6 +172,8 @@ def test_decoding_the_real_steps_alone_equals_the_padded_path_there(cell: str, a
     real = net.decode_real(prev, lengths, state, memory)
     assert real.shape == (10, 12)  # 2 + 5 + 3 real steps
     assert torch.allclose(real, padded[target != IGNORE], atol=1e-6)
+    if chunk and attention != "none":
+        assert pieces == [2, 2, 2, 2, 2]  # 10 real steps, 2 at a time
     old = torch.nn.functional.cross_entropy(padded.flatten(0, 1), target.flatten(), ignore_index=IGNORE)
     new = torch.nn.functional.cross_entropy(real, target[target != IGNORE])
     assert torch.allclose(old, new, atol=1e-6)

@@ -21,6 +21,10 @@ from src.nn.attention import Attention
 from src.nn.recurrent import RecurrentCore, State
 
 ATTENTIONS = ("none", "dot", "general", "additive")
+# decode_real copies each real step's source memory: at most this many numbers at once (64 MB in float32).
+# Translate's batches fit in one piece; a 500-bit addition (1,002 source steps, 502 target steps, 200
+# items) asked for 23 GB in one piece and was killed.
+CHUNK = 1 << 24
 
 
 class Memory(NamedTuple):
@@ -77,7 +81,12 @@ class Seq2SeqNet(nn.Module):
         real = torch.arange(prev.shape[1], device=prev.device) < lengths.to(prev.device).unsqueeze(1)  # (B, T)
         outputs = outputs[real]  # (N, H)
         if self.attention is not None:  # each real step against its own source: one-step attention, N rows
-            memory = memory.select(real.nonzero()[:, 0])  # (N, S, .)
-            context, _ = self.attention(outputs, memory.keys, memory.mask, memory.projected)  # (N, H)
-            outputs = torch.cat([outputs, context], dim=-1)
+            rows = real.nonzero()[:, 0]  # the item of each real step
+            width = max(part.shape[-1] for part in (memory.keys, memory.projected) if part is not None)
+            chunk = max(1, CHUNK // (memory.keys.shape[1] * width))  # rows whose copied memory fits CHUNK
+            contexts = []
+            for start in range(0, len(rows), chunk):
+                part = memory.select(rows[start : start + chunk])  # (n, S, .)
+                contexts.append(self.attention(outputs[start : start + chunk], part.keys, part.mask, part.projected)[0])
+            outputs = torch.cat([outputs, torch.cat(contexts)], dim=-1)  # (N, 2H)
         return self.out(self.dropout(torch.tanh(self.combine(outputs))))  # (N, V)
