@@ -151,16 +151,18 @@ def test_without_teacher_forcing_each_step_is_fed_the_previous_guess():
 @pytest.mark.parametrize("attention", ["none", "dot", "general", "additive"])
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_decoding_the_real_steps_alone_equals_the_padded_path_there(cell: str, attention: str, chunk, monkeypatch):
-    """chunk: decode_real copies the source memory of at most CHUNK numbers at once (150: 2 real steps
-    of 7 source steps x 10 a piece): the same logits, and no piece larger."""
+    """chunk: decode_real attends for a piece of items whose largest intermediate fits CHUNK numbers (150:
+    one item of 5 target x 7 source steps x width 1, or 4 with additive's width 5, is 35 or 140): the same logits."""
     from src.data.batching import IGNORE
     from src.nn import seq2seq
 
     pieces = []
     if chunk:
         monkeypatch.setattr(seq2seq, "CHUNK", chunk)
-        select = seq2seq.Memory.select
-        monkeypatch.setattr(seq2seq.Memory, "select", lambda m, i: pieces.append(len(i)) or select(m, i))
+        attend = seq2seq.Attention.forward
+        monkeypatch.setattr(
+            seq2seq.Attention, "forward", lambda a, q, *rest: pieces.append(len(q)) or attend(a, q, *rest)
+        )
     torch.manual_seed(0)
     core = {"cell": cell, "hidden_size": 5, "num_layers": 2, "dropout": 0.0, "bidirectional": True}
     net = Seq2SeqNet(10, 12, 6, 0.0, core, attention, pad_id=0).eval()
@@ -169,11 +171,12 @@ def test_decoding_the_real_steps_alone_equals_the_padded_path_there(cell: str, a
     prev = torch.randint(1, 12, (3, 5))
     target = torch.randint(1, 12, (3, 5)).masked_fill(torch.arange(5) >= lengths.unsqueeze(1), IGNORE)
     padded, _, _ = net.decode(prev, state, memory)  # (3, 5, 12): every step, padding included
+    pieces.clear()
     real = net.decode_real(prev, lengths, state, memory)
     assert real.shape == (10, 12)  # 2 + 5 + 3 real steps
     assert torch.allclose(real, padded[target != IGNORE], atol=1e-6)
     if chunk and attention != "none":
-        assert pieces == [2, 2, 2, 2, 2]  # 10 real steps, 2 at a time
+        assert pieces == ([1, 1, 1] if attention == "additive" else [3])
     old = torch.nn.functional.cross_entropy(padded.flatten(0, 1), target.flatten(), ignore_index=IGNORE)
     new = torch.nn.functional.cross_entropy(real, target[target != IGNORE])
     assert torch.allclose(old, new, atol=1e-6)

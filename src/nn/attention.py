@@ -35,6 +35,8 @@ class Attention(nn.Module):
             self.W_query = nn.Linear(query_size, hidden_size)
             self.W_key = nn.Linear(key_size, hidden_size, bias=False)
             self.v = nn.Linear(hidden_size, 1, bias=False)
+        # the numbers per (query, key) pair of the largest intermediate: additive's (B, T, S, A) sum
+        self.width = hidden_size if rule == "additive" else 1
 
     def project(self, keys: Tensor) -> Tensor:
         """The keys as the scores need them, once per source: (B, S, Dq) or (B, S, hidden)."""

@@ -8,8 +8,9 @@ Because no step's input depends on an earlier step's attention, a teacher-forced
 through the decoder in one call, and every step attends at once: training costs a few large
 matrix products instead of a Python loop of small ones. Greedy and beam decoding call `decode`
 one step at a time (T = 1); the two paths are the same function. Training calls `decode_real`,
-the same arithmetic on the real target steps alone: the recurrence packed, and attention, the
-output layer (the largest product: every target word) and the loss only where there is a target.
+the same arithmetic on the real target steps: the recurrence packed, and the output layer (the
+largest product: every target word) and the loss only where there is a target; attention over the
+padded steps of a few items at a time (bucketed batches have little padding), then cut.
 """
 
 from typing import NamedTuple
@@ -21,9 +22,10 @@ from src.nn.attention import Attention
 from src.nn.recurrent import RecurrentCore, State
 
 ATTENTIONS = ("none", "dot", "general", "additive")
-# decode_real copies each real step's source memory: at most this many numbers at once (64 MB in float32).
-# Translate's batches fit in one piece; a 500-bit addition (1,002 source steps, 502 target steps, 200
-# items) asked for 23 GB in one piece and was killed.
+# decode_real attends for as many items at once as keep its largest intermediate (target steps x source
+# steps x the attention's width) within this many numbers (64 MB in float32). Translate's training batches
+# are one piece; a 500-bit addition (1,002 source steps, 502 target steps) is one item a piece: it asked
+# for 23 GB at once when every real step copied its source's memory.
 CHUNK = 1 << 24
 
 
@@ -76,17 +78,16 @@ class Seq2SeqNet(nn.Module):
 
     def decode_real(self, prev: Tensor, lengths: Tensor, state: State, memory: Memory) -> Tensor:
         """prev (B, T) and the target lengths (B,) -> logits (N, V) of the N real steps (t < lengths[b]),
-        in the order of the (B, T) mask: what `decode` gives at those steps, with no work on the rest."""
+        in the order of the (B, T) mask: what `decode` gives at those steps; the output layer works on them alone."""
         outputs, _ = self.decoder(self.dropout(self.tgt_embed(prev)), lengths, state)  # (B, T, H), packed
         real = torch.arange(prev.shape[1], device=prev.device) < lengths.to(prev.device).unsqueeze(1)  # (B, T)
-        outputs = outputs[real]  # (N, H)
-        if self.attention is not None:  # each real step against its own source: one-step attention, N rows
-            rows = real.nonzero()[:, 0]  # the item of each real step
-            width = max(part.shape[-1] for part in (memory.keys, memory.projected) if part is not None)
-            chunk = max(1, CHUNK // (memory.keys.shape[1] * width))  # rows whose copied memory fits CHUNK
+        if self.attention is not None:  # every step of a piece of items at once, the padding cut after
+            per_item = prev.shape[1] * memory.keys.shape[1] * self.attention.width  # its largest intermediate
+            step = max(1, CHUNK // per_item)
             contexts = []
-            for start in range(0, len(rows), chunk):
-                part = memory.select(rows[start : start + chunk])  # (n, S, .)
-                contexts.append(self.attention(outputs[start : start + chunk], part.keys, part.mask, part.projected)[0])
-            outputs = torch.cat([outputs, torch.cat(contexts)], dim=-1)  # (N, 2H)
+            for start in range(0, len(prev), step):
+                part = Memory(*(None if m is None else m[start : start + step] for m in memory))
+                contexts.append(self.attention(outputs[start : start + step], part.keys, part.mask, part.projected)[0])
+            outputs = torch.cat([outputs, torch.cat(contexts)], dim=-1)  # (B, T, 2H)
+        outputs = outputs[real]  # (N, H or 2H)
         return self.out(self.dropout(torch.tanh(self.combine(outputs))))  # (N, V)
