@@ -31,6 +31,8 @@ TASKS = {  # task: (model, overrides, predict arguments, inspect arguments)
     "binary": ("rnn", [B8, "task.data.train_size=64", "task.data.val_size=16", "task.data.test_size=8"],
                ["input=39 + 17"], ["input=39 + 17"]),
     "hello": ("gru", [], ["input=hello"], ["input=hello"]),
+    "addition": ("lstm", [B8, "task.data.train_size=64", "task.data.val_size=16", "task.data.test_size=4"],
+                 ["input=1010+1100"], ["input=1010+1100"]),
 }  # fmt: skip
 
 

@@ -1,0 +1,72 @@
+"""task=addition (src/data/addition.py): Delétang et al.'s format, checked against sums worked by hand
+and against Python's integers; the sets are fixed by the data seed; widths that are not beyond the
+training ones are one clear line."""
+
+import pytest
+
+import src.train
+from src.data.addition import SOURCE, TARGET, AdditionDataModule, bits, example
+from src.errors import UserError
+
+
+def module(**changes) -> AdditionDataModule:
+    options = dict(train_bits=6, test_bits=[9, 20], train_size=300, val_size=40, test_size=30, batch_size=16,
+                   eval_batch_size=50, bucketing=True, seed=0)  # fmt: skip
+    data = AdditionDataModule(**(options | changes))
+    data.setup()
+    return data
+
+
+def test_examples_worked_by_hand():
+    assert bits(6, 4) == "0110"  # 6 = 0b110, least significant bit first
+    # 5 + 3 = 8 with 4-bit operands: 1010 + 1100 -> the 5 bits of 8, 00010
+    assert example(5, 3, 4) == ("1010+1100", "00010")
+    assert example(15, 15, 4) == ("1111+1111", "01111")  # 30 = 0b11110
+    assert example(0, 0, 1) == ("0+0", "00")
+
+
+def read(data: AdditionDataModule, split: str) -> list[tuple[str, str]]:
+    """The split's items back as text, specials left out."""
+    sets = data.datasets[split]
+    pairs = []
+    for i in range(len(sets)):
+        src = [t for t in SOURCE.decode(sets.src[i, : int(sets.src_lengths[i])].tolist()) if t in "01+"]
+        tgt = [t for t in TARGET.decode(sets.tgt_out[i, : int(sets.tgt_lengths[i])].tolist()) if t in "01"]
+        pairs.append(("".join(src), "".join(tgt)))
+    return pairs
+
+
+def test_every_item_is_a_true_sum_of_its_sets_width():
+    data = module()
+    widths = {}
+    for split in ("train", "val", "test", "test_9bit", "test_20bit"):
+        for source, target in read(data, split):
+            a, b = source.split("+")
+            assert len(a) == len(b) and len(target) == len(a) + 1
+            value = lambda text: int(text[::-1], 2)  # noqa: E731 - little-endian back to an integer
+            assert value(a) + value(b) == value(target)
+            widths.setdefault(split, set()).add(len(a))
+    assert widths["train"] == set(range(1, 7))  # 1..train_bits, every width drawn in 300 items
+    assert widths["test"] <= set(range(1, 7)) and widths["val"] <= set(range(1, 7))
+    assert widths["test_9bit"] == {9} and widths["test_20bit"] == {20}
+    assert data.spec.test_sets == ("", "_9bit", "_20bit")
+
+
+def test_the_sets_are_the_data_seeds_and_more_test_widths_leave_the_others_alone():
+    first, again, more, other = module(), module(), module(test_bits=[9, 20, 30]), module(seed=1)
+    for split in ("train", "val", "test", "test_9bit"):
+        assert read(first, split) == read(again, split) == read(more, split)
+    assert read(first, "train") != read(other, "train")
+
+
+@pytest.mark.parametrize("test_bits", [[6], [9, 5], [9, 9]])
+def test_test_widths_must_be_new_and_distinct(test_bits):
+    with pytest.raises(UserError, match="above train_bits=6"):
+        module(test_bits=test_bits)
+
+
+def test_a_test_width_not_beyond_training_is_one_line(tmp_path, run_cli):
+    run = tmp_path / "run"
+    result = run_cli(src.train, ["task=addition", f"hydra.run.dir={run}", "task.data.test_bits=[64,40]"])
+    result.assert_one_clear_line("task.data.test_bits=[64, 40]", "above train_bits=40")
+    assert not (run / "checkpoints").exists()
