@@ -47,6 +47,7 @@ FORMAT = logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s
 
 def compose_run(overrides: list[str], run_dir: Path | None = None) -> DictConfig:
     """The config `python -m src.train <overrides>` would run, in the folder run_dir."""
+    register_resolvers()  # a worker process (fair_cells.workers=2) composes here first, never through cli()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

@@ -134,3 +134,20 @@ def test_two_workers_take_the_next_run_as_one_ends_and_a_lost_worker_costs_only_
     ended = max(p.stat().st_mtime for p in (out / "search" / "rnn").glob("*/results.json"))
     assert began < ended
     assert "verdict on test/acc" in text
+
+
+def test_a_worker_process_composes_a_run_with_the_projects_resolvers():
+    """A worker (fair_cells.workers=2) runs run_one in a fresh process, where no command registered
+    conf/'s resolvers: every trial failed on ${default_data_dir:} when paths.data_dir was not given."""
+    from omegaconf import OmegaConf
+
+    from src.fair_cells import compose_run
+    from src.run.resolvers import register_resolvers
+
+    for name in ("default_data_dir", "run_suffix", "runs_root", "named", "fit_name"):
+        OmegaConf.clear_resolver(name)  # as a new process starts
+    try:
+        cfg = compose_run(["task=names"])
+        assert OmegaConf.select(cfg, "paths.data_dir")  # resolved, not UnsupportedInterpolationType
+    finally:
+        register_resolvers()
