@@ -226,10 +226,9 @@ def test_the_import_check_finds_a_command_import_and_a_circle():
 # Inspection and FLOP counting ask the task and its network (issue 27): a new kind of task edits none of these.
 ASKS_THE_PLUG_IN = ("src/inspect.py", "src/tasks/inspection.py", "src/run/callbacks.py", "benchmarks/flops.py")
 # modules that hold one kind of task, network or data set: importing one is knowing it
-TASK_MODULES = {"src.data.specs", "src.data.binary", "src.data.codecs"} | {
-    f"src.{layer}.{name}" for layer in ("nn", "tasks") for name in ("classifier", "classification", "labeller",
-                                                                     "labelling", "language_model", "seq2seq")
-}  # fmt: skip
+NETS_AND_TASKS = ("classifier", "classification", "labeller", "labelling", "language_model", "seq2seq")
+TASK_MODULES = {"src.data.specs", "src.data.binary", "src.data.codecs"}
+TASK_MODULES |= {f"src.{layer}.{name}" for layer in ("nn", "tasks") for name in NETS_AND_TASKS}
 
 
 def plug_in_classes(root: Path) -> set[str]:
