@@ -165,7 +165,7 @@ def inspect(args: dict[str, str]) -> list[Path]:
 
     written, curves = [], []
     for k, (path, task_name, task) in enumerate(loaded, 1):
-        cell = task.net.encoder.cell if hasattr(task.net, "encoder") else task.net.core.cell
+        cell = task.hparams.model["cell"]
         folder = out if len(loaded) == 1 else writable_folder(out / f"{k}_{task_name}_{cell}")
         encoded = [ins.encode_input(task, where, text, args.get("language")) for where, text in inputs]
 
@@ -185,20 +185,22 @@ def inspect(args: dict[str, str]) -> list[Path]:
             gates = ins.gates_figure(traced, symbols, f"{task_name} {cell}: gates for {text!r}")
             if gates is not None:
                 save(gates, f"gates_{i}.png")
-        binary = task.spec.kind == "labelling" and task.spec.codec in ("add", "sub")
-        if split != "none" and (cell != "rnn" or binary):
+        probe = task.step_probe()  # binary: the carry
+        if split != "none" and (cell != "rnn" or probe is not None):
             loader = split_batches(task_name, path, task, split, data_dir)
             if cell != "rnn":
                 stats = ins.saturation(task, loader, int(max_items))
                 save(ins.saturation_figure(stats, f"{task_name} {cell}: gate saturation over {split}"),
                      "saturation.png")  # fmt: skip
-            if binary:
-                unit = ins.carry_unit(task, loader, int(max_items))
-                batch, [pairs] = encoded[0]
+            if probe is not None:
+                unit = ins.probe_unit(task, loader, probe.values, int(max_items))
+                batch, [symbols] = encoded[0]
                 [(_, traces)] = ins.trace(task, batch)
-                values = next(t for t in traces if t.name == unit[0]).values["hidden"][0, : len(pairs), unit[1]]
-                title = f"{task_name} {cell}: the carry unit on {inputs[0][1]!r}"
-                save(ins.carry_figure(values, ins.carries(pairs, task.spec.codec), pairs, unit, title), "carry.png")
+                values = next(t for t in traces if t.name == unit[0]).values["hidden"][0, : len(symbols), unit[1]]
+                truth = probe.values(batch.tokens[0].tolist())
+                title = f"{task_name} {cell}: the {probe.name} unit on {inputs[0][1]!r}"
+                figure = ins.probe_figure(values, truth, symbols, unit, title, probe.legend, probe.axis)
+                save(figure, f"{probe.name}.png")
         longest = max(range(len(inputs)), key=lambda i: len(encoded[i][1][0]))
         norms, what = ins.gradient_norms(task, encoded[longest][0])
         curves.append((f"{cell} ({default_out(path).parent.name})", norms, what, task_name, cell))

@@ -12,6 +12,7 @@ import src.run.build
 from src import load
 from src.data.batching import Batch
 from src.data.binary import INPUTS as BIT_PAIRS
+from src.data.binary import carries
 from src.tasks import inspection as ins
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.accelerator=cpu"]
@@ -119,17 +120,17 @@ def test_saturation_shares_match_gates_set_by_their_biases(runs):
 
 
 def test_carries_and_the_carry_unit_by_hand(runs):
-    assert ins.carries(["11", "10", "00"], "add") == [1, 1, 0]  # 3 + 1 = 4: carries out of bits 0 and 1
-    assert ins.carries(["01", "10"], "sub") == [1, 0]  # 2 - 1: borrow out of bit 0, paid back at bit 1
+    assert carries(["11", "10", "00"], "add") == [1, 1, 0]  # 3 + 1 = 4: carries out of bits 0 and 1
+    assert carries(["01", "10"], "sub") == [1, 0]  # 2 - 1: borrow out of bit 0, paid back at bit 1
     task = load(runs["binary_rnn"] / "checkpoints" / "last.ckpt")
     sums = [(39, 17), (100, 27), (5, 3), (64, 64)]
     ids = [BIT_PAIRS.encode(f"{(a >> i) & 1}{(b >> i) & 1}" for i in range(8)) for a, b in sums]
     batch = Batch(torch.tensor(ids), torch.tensor([8] * 4), None)
-    name, unit, r = ins.carry_unit(task, [batch])
+    name, unit, r = ins.probe_unit(task, [batch], task.step_probe().values)  # binary's probe: the carry
     # the same correlation from the module's own outputs (not the replay) and numpy
     with torch.no_grad():
         hidden, _ = task.net.core(torch.nn.functional.one_hot(batch.tokens, 5).float())  # (4, 8, H)
-    truth = [c for row in ids for c in ins.carries(BIT_PAIRS.decode(row), "add")]
+    truth = [c for row in ids for c in carries(BIT_PAIRS.decode(row), "add")]
     r_all = [np.corrcoef(hidden[..., k].flatten().numpy(), truth)[0, 1] for k in range(hidden.shape[-1])]
     assert name == "layer 1" and unit == int(np.nanargmax(np.abs(r_all)))
     assert r == pytest.approx(r_all[unit], abs=1e-5)

@@ -221,3 +221,67 @@ def test_the_import_check_finds_a_command_import_and_a_circle():
     problems = import_problems(graph)
     assert "src.baselines imports the command src.train" in problems
     assert any(p.startswith("import circle: src.run.build -> src.run.checks -> src.run.build") for p in problems)
+
+
+# Inspection and FLOP counting ask the task and its network (issue 27): a new kind of task edits none of these.
+ASKS_THE_PLUG_IN = ("src/inspect.py", "src/tasks/inspection.py", "src/run/callbacks.py", "benchmarks/flops.py")
+# modules that hold one kind of task, network or data set: importing one is knowing it
+NETS_AND_TASKS = ("classifier", "classification", "labeller", "labelling", "language_model", "seq2seq")
+TASK_MODULES = {"src.data.specs", "src.data.binary", "src.data.codecs"}
+TASK_MODULES |= {f"src.{layer}.{name}" for layer in ("nn", "tasks") for name in NETS_AND_TASKS}
+
+
+def plug_in_classes(root: Path) -> set[str]:
+    """The names of the classes a task brings: specs, networks and their parts, tasks, batches."""
+    files = [root / "src/data/specs.py", root / "src/data/batching.py", *sorted((root / "src/nn").glob("*.py"))]
+    files += [f for f in sorted((root / "src/tasks").glob("*.py")) if f.name != "inspection.py"]
+    return {n.name for f in files for n in ast.walk(ast.parse(f.read_text())) if isinstance(n, ast.ClassDef)}
+
+
+def type_switches(source: str, classes: set[str]) -> list[str]:
+    """Where `source` asks what kind of task or network it has: isinstance(x, C) with C one of
+    `classes`, hasattr(x, "...") on anything, and an import of a module of TASK_MODULES."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 2:
+            named = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+            named |= {n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
+            if node.func.id == "isinstance" and named & classes:
+                found.append(f"line {node.lineno}: isinstance(..., {', '.join(sorted(named & classes))})")
+            if node.func.id == "hasattr":
+                found.append(f"line {node.lineno}: hasattr(..., {ast.unparse(node.args[1])})")
+        modules = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        found += [f"line {node.lineno}: imports {m}" for m in modules if m in TASK_MODULES]
+    return found
+
+
+def test_inspection_and_flop_counting_ask_the_task_and_its_network():
+    """No type switch outside the plug-in: src.inspect, its library, the InspectCells callback and the
+    FLOP count call methods of the task and its network (docs/adding-a-task.md)."""
+    root = Path(__file__).resolve().parents[1]
+    classes = plug_in_classes(root)
+    assert {"Seq2SeqSpec", "Seq2SeqNet", "RecurrentCore", "StepLabeller", "PairBatch"} <= classes
+    problems = {path: type_switches((root / path).read_text(), classes) for path in ASKS_THE_PLUG_IN}
+    assert {path: found for path, found in problems.items() if found} == {}
+
+
+def test_the_type_switch_check_finds_isinstance_hasattr_and_a_task_import():
+    source = (
+        "from src.data.binary import INPUTS\n"
+        "import src.nn.seq2seq\n"
+        "def cell(net, spec):\n"
+        "    if isinstance(spec, (LabellingSpec, int)) or isinstance(net, src.nn.seq2seq.Seq2SeqNet):\n"
+        "        return 1\n"
+        "    return net.encoder if hasattr(net, 'encoder') else isinstance(net, dict)\n"
+    )
+    assert type_switches(source, {"LabellingSpec", "Seq2SeqNet"}) == [
+        "line 1: imports src.data.binary",
+        "line 2: imports src.nn.seq2seq",
+        "line 4: isinstance(..., LabellingSpec)",
+        "line 4: isinstance(..., Seq2SeqNet)",
+        "line 6: hasattr(..., 'encoder')",
+    ]

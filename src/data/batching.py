@@ -22,6 +22,11 @@ class Batch(NamedTuple):
     targets: Tensor  # (B,) one label per sequence, or (B, T) one per step
     index: Tensor | None = None  # (B,) positions in the dataset (test predictions are written in item order)
 
+    def first(self) -> "Batch":
+        """The first item as a batch of one, cut to its own length."""
+        n = int(self.lengths[0])
+        return Batch(self.tokens[:1, :n], self.lengths[:1], self.targets[:1])
+
 
 def pad(sequences: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
     """Right-pad lists of ids into one tensor: (N, T_max) ids and (N,) lengths."""
@@ -71,6 +76,13 @@ class PairBatch(NamedTuple):
     tgt_in: Tensor  # (B, T) start + target: what the decoder reads
     tgt_out: Tensor  # (B, T) target + end, IGNORE past it: what it must write
     index: Tensor  # (B,) positions in the dataset (to look up every reference of an item)
+
+    def first(self) -> "PairBatch":
+        """The first item as a batch of one, source and target cut to their own lengths."""
+        s, t = int(self.src_lengths[0]), int((self.tgt_out[0] != IGNORE).sum())
+        return PairBatch(
+            self.src[:1, :s], self.src_lengths[:1], self.tgt_in[:1, :t], self.tgt_out[:1, :t], self.index[:1]
+        )
 
 
 class PairedSequences(Dataset):

@@ -49,6 +49,16 @@ def decode(ids: list[int]) -> tuple[int, int]:
     return sum(int(p[0]) << k for k, p in enumerate(pairs)), sum(int(p[1]) << k for k, p in enumerate(pairs))
 
 
+def carries(pairs: list[str], op: str) -> list[int]:
+    """The carry (add) or borrow (sub) out of each step, from its bit pairs "ab", least significant first."""
+    out, carry = [], 0
+    for pair in pairs:
+        a, b = int(pair[0]), int(pair[1])
+        carry = int(a + b + carry >= 2) if op == "add" else int(a - b - carry < 0)
+        out.append(carry)
+    return out
+
+
 class BinaryDataModule(SplitsDataModule):
     def __init__(self, op: str, bits: int, test_bits: int, train_size: int, val_size: int, test_size: int,
                  batch_size: int, seed: int, length_bits: list[int]):  # fmt: skip

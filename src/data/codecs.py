@@ -3,11 +3,28 @@ of input, named in LabellingSpec.codec.
 
     symbols: every character is an input symbol (hello: "hello" -> "ohlol")
     add, sub: "39 + 17" -> the operands' bit pairs, least significant first -> "39 + 17 = 56"
+
+A codec also says what a network must keep track of from step to step to label the steps right, when
+the data defines it (`probe`: the carry of a sum), so that src.inspect can look for the unit that does.
 """
 
-from src.data.binary import OPS, decode, encode
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from src.data.binary import OPS, carries, decode, encode
 from src.data.vocab import Vocab
 from src.errors import UserError
+
+
+@dataclass(frozen=True)
+class StepProbe:
+    """A quantity each input step determines (the carry out of a sum's step): src.inspect finds the hidden
+    unit whose value after each step follows it best and draws it as `<name>.png`."""
+
+    name: str  # "carry": carry.png, "the carry unit"
+    legend: str  # what the true values are
+    axis: str  # what the input symbols are
+    values: Callable[[list[int]], list[int]]  # one item's input ids (no padding) -> the quantity after each step
 
 
 class SymbolsCodec:
@@ -22,6 +39,9 @@ class SymbolsCodec:
 
     def render(self, text: str, labels: list[str], truth: list[str] | None = None) -> str:
         return f"{text} -> {''.join(labels)}" + (f" (target {''.join(truth)})" if truth is not None else "")
+
+    def probe(self, inputs: Vocab) -> StepProbe | None:
+        return None
 
 
 class SumCodec:
@@ -56,6 +76,11 @@ class SumCodec:
         answer = sum(int(bit) << k for k, bit in enumerate(labels))
         right = a + b if self.op == "add" else a - b
         return f"{a} {OPS[self.op]} {b} = {answer} ({'right' if answer == right else f'wrong: {right}'})"
+
+    def probe(self, inputs: Vocab) -> StepProbe:
+        """The carry (add) or borrow (sub) out of each step: what the network must keep to get the next bit."""
+        truth = lambda ids: carries(inputs.decode(ids), self.op)  # noqa: E731
+        return StepProbe("carry", "true carry out of the step", "bit pair ab, least significant first", truth)
 
 
 CODECS = {"symbols": SymbolsCodec(), "add": SumCodec("add"), "sub": SumCodec("sub")}

@@ -13,6 +13,8 @@ not once per decoder step; `forward` then scores any number of decoder steps at 
 import torch
 from torch import Tensor, nn
 
+from src.nn.flops import linear, product
+
 RULES = ("dot", "general", "additive")
 
 
@@ -62,3 +64,13 @@ class Attention(nn.Module):
         weights = scores.softmax(dim=-1)  # (B, T, S)
         context = torch.bmm(weights, keys)  # (B, T, S) @ (B, S, Dk) -> (B, T, Dk)
         return (context.squeeze(1), weights.squeeze(1)) if one_step else (context, weights)
+
+    def flops(self, query_size: int, key_size: int, sources: int, targets: int, pairs: int) -> int:
+        """Operations over `sources` key steps, `targets` query steps and the `pairs` (query, key) of the
+        same item (src/nn/flops.py): the key projection once per source, the scores and the context over
+        every pair."""
+        total = product(key_size, 1, pairs)  # context: the weighted sum of the keys
+        if self.rule == "additive":
+            return total + linear(self.W_key, sources) + linear(self.W_query, targets) + linear(self.v, pairs)
+        total += product(query_size, 1, pairs)  # dot, general: a dot product of the query with each (projected) key
+        return total + (linear(self.W, sources) if self.rule == "general" else 0)

@@ -3,6 +3,9 @@
 import torch
 from torch import Tensor, nn
 
+from src.data.batching import Batch
+from src.nn.flops import linear
+from src.nn.gates import Reading
 from src.nn.recurrent import RecurrentCore
 
 POOLINGS = ("last", "last_max")
@@ -50,3 +53,11 @@ class SequenceClassifierNet(nn.Module):
             pooled = outputs.masked_fill(padding, torch.finfo(outputs.dtype).min).amax(dim=1)  # (B, D*H)
             summary = torch.cat([summary, pooled], dim=-1)  # (B, 2*D*H)
         return self.head(self.dropout(summary))  # (B, C)
+
+    def readings(self, batch: Batch) -> list[Reading]:
+        """The core and what it reads of `batch` (on this network's device), in eval mode: no dropout."""
+        return [Reading("core", self.core, self.embed(batch.tokens), batch.lengths.cpu())]
+
+    def forward_flops(self, batch: Batch) -> int:
+        """Operations of the forward pass over the real steps of `batch` (src/nn/flops.py)."""
+        return self.core.flops(int(batch.lengths.sum())) + linear(self.head, len(batch.lengths))

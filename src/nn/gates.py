@@ -13,6 +13,7 @@ The equations are torch's (gate order as in its fused weights):
 The replay is of the core in eval mode: no dropout between layers.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,21 @@ SIGMOID_GATES = {
     "mingru": ("update",),
     "minlstm": ("forget", "input"),
 }
+
+
+@dataclass
+class Reading:
+    """One recurrent core of a network and what it reads of a batch, as the network's forward reads it:
+    inputs (B, T, I), lengths (B,) on the CPU, the initial state, and the per-step output head when
+    the network has one (top-layer outputs (B, D*H) -> logits). A network says its own (`readings(batch)`);
+    `replay` and `gradient_flow` take them apart."""
+
+    name: str  # core, encoder or decoder
+    core: RecurrentCore
+    x: Tensor
+    lengths: Tensor
+    state: State | None = None
+    head: Callable[[Tensor], Tensor] | None = None
 
 
 @dataclass

@@ -3,6 +3,9 @@
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from src.data.batching import Batch
+from src.nn.flops import linear
+from src.nn.gates import Reading
 from src.nn.recurrent import RecurrentCore
 
 
@@ -24,3 +27,16 @@ class StepLabellerNet(nn.Module):
         x = F.one_hot(tokens, self.vocab_size).float() if self.embed is None else self.embed(tokens)  # (B, T, V or E)
         outputs, _ = self.core(self.dropout(x), lengths)  # (B, T, D*H)
         return self.head(self.dropout(outputs))  # (B, T, C)
+
+    def readings(self, batch: Batch) -> list[Reading]:
+        """The core, what it reads of `batch` (on this network's device) and its per-step head, in eval
+        mode: no dropout."""
+        tokens = batch.tokens
+        x = F.one_hot(tokens, self.vocab_size).float() if self.embed is None else self.embed(tokens)  # (B, T, V or E)
+        return [Reading("core", self.core, x, batch.lengths.cpu(), head=self.head)]
+
+    def forward_flops(self, batch: Batch) -> int:
+        """Operations of the forward pass over the real steps of `batch` (src/nn/flops.py). One-hot inputs
+        are multiplied as they are: the core's input size is then the vocabulary."""
+        steps = int(batch.lengths.sum())
+        return self.core.flops(steps) + linear(self.head, steps)

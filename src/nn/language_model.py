@@ -2,6 +2,9 @@
 
 from torch import Tensor, nn
 
+from src.data.batching import Batch
+from src.nn.flops import linear
+from src.nn.gates import Reading
 from src.nn.recurrent import RecurrentCore, State
 
 
@@ -29,3 +32,17 @@ class CharLanguageModelNet(nn.Module):
         x = self.dropout(self.embed(tokens))  # (B, T, E)
         outputs, state = self.core(x, lengths, state)  # (B, T, H)
         return self.head(self.proj(self.dropout(outputs))), state  # (B, T, V)
+
+    def readings(self, batch: Batch) -> list[Reading]:
+        """The core, what it reads of `batch` (on this network's device) and its next-symbol head, in
+        eval mode: no dropout."""
+
+        def head(outputs: Tensor) -> Tensor:  # (B, H) -> (B, V)
+            return self.head(self.proj(outputs))
+
+        return [Reading("core", self.core, self.embed(batch.tokens), batch.lengths.cpu(), head=head)]
+
+    def forward_flops(self, batch: Batch) -> int:
+        """Operations of the forward pass over the real steps of `batch` (src/nn/flops.py)."""
+        steps = int(batch.lengths.sum())
+        return self.core.flops(steps) + linear(self.proj, steps) + linear(self.head, steps)

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from src.nn.flops import product
 from src.nn.minimal import MinimalRNN
 
 CELLS = {
@@ -117,6 +118,14 @@ class RecurrentCore(nn.Module):
             return h.reshape(self.num_layers, batch, self.output_size)
 
         return tuple(join(part) for part in state) if isinstance(state, tuple) else join(state)
+
+    def flops(self, steps: int) -> int:
+        """Operations of `steps` real steps (summed over the batch) through every layer and direction
+        (src/nn/flops.py): each weight matrix of the cell, (gates x H, inputs), is one product a step:
+        [input; state] to every gate's pre-activation, or the input alone for the minimal cells, which
+        have no hidden-to-hidden weights."""
+        weights = [w for name, w in self.rnn.named_parameters() if name.startswith("weight")]
+        return sum(product(w.shape[1], w.shape[0], steps) for w in weights)  # w: (G*H, I) or (G*H, H)
 
     @staticmethod
     def select_state(state: State, index: Tensor) -> State:

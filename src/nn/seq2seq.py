@@ -18,7 +18,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from src.data.batching import IGNORE, PairBatch
 from src.nn.attention import Attention
+from src.nn.flops import linear
+from src.nn.gates import Reading
 from src.nn.recurrent import RecurrentCore, State
 
 ATTENTIONS = ("none", "dot", "general", "additive")
@@ -91,3 +94,26 @@ class Seq2SeqNet(nn.Module):
             outputs = torch.cat([outputs, torch.cat(contexts)], dim=-1)  # (B, T, 2H)
         outputs = outputs[real]  # (N, H or 2H)
         return self.out(self.dropout(torch.tanh(self.combine(outputs))))  # (N, V)
+
+    def readings(self, batch: PairBatch) -> list[Reading]:
+        """The encoder reading the source and the decoder reading the gold target (start first) from the
+        encoder's bridged state, `batch` on this network's device, in eval mode: no dropout."""
+        src = self.src_embed(batch.src)  # (B, S, E)
+        _, state = self.encoder(src, batch.src_lengths)
+        tgt_lengths = (batch.tgt_out != IGNORE).sum(1).cpu()  # start + target: as long as target + end
+        tgt = self.tgt_embed(batch.tgt_in)  # (B, T, E)
+        encoder = Reading("encoder", self.encoder, src, batch.src_lengths.cpu())
+        return [encoder, Reading("decoder", self.decoder, tgt, tgt_lengths, self.encoder.bridge(state))]
+
+    def forward_flops(self, batch: PairBatch) -> int:
+        """Operations of the forward pass (src/nn/flops.py): encoder over the source steps; decoder,
+        attention, combine and output layer over the target steps; attention scores and context over
+        every (target step, source step) pair of an item."""
+        src, tgt = batch.src_lengths, (batch.tgt_out != IGNORE).sum(1)
+        sources, targets, pairs = int(src.sum()), int(tgt.sum()), int((src * tgt).sum())
+        total = self.encoder.flops(sources) + self.decoder.flops(targets)
+        total += linear(self.combine, targets) + linear(self.out, targets)
+        if self.attention is not None:
+            sizes = self.decoder.output_size, self.encoder.output_size  # query, keys
+            total += self.attention.flops(*sizes, sources, targets, pairs)
+        return total

@@ -76,9 +76,9 @@ class InspectCells(L.Callback):
                     stats = ins.saturation(module, loader, self.max_items)
                     figure = ins.saturation_figure(stats, "gate saturation, val")
                     writer.add_figure("val_cells/saturation", figure, step)
-                first = ins.first_item(next(iter(loader)))
+                first = next(iter(loader)).first()
                 traced = ins.trace(module, first)
-                symbols = ins.batch_symbols(module, first)
+                symbols = module.item_symbols(first)
                 writer.add_figure("val_cells/states", ins.states_figure(traced, symbols, "first val item"), step)
                 gates = ins.gates_figure(traced, symbols, "first val item")
                 if gates is not None:

@@ -10,6 +10,10 @@ A task (one kind of problem) subclasses RecurrentTask and supplies:
 - `predict(inputs, **options)` through `PREDICT_OPTIONS` and `_predict` (see `predict`);
 - `rows(batch, out)`: one dict per test item, which train() writes to the run's
   test_predictions.jsonl (what compare's paired tests and per-length results read).
+- for src.inspect and the InspectCells callback (src/tasks/inspection.py), with its network's
+  `readings(batch)` and `forward_flops(batch)`: `encode_input(where, text, language)` (one raw input
+  as a batch of one and the symbols each reading reads), `item_symbols(batch)`, and optionally
+  `step_probe()` (a quantity of each step a unit should track: binary's carry).
 
 The base logs train/loss_step and train/loss_epoch, {val,test}/loss, {val,test}/<metric> once an
 epoch, and val/<metric>_best (the best value so far, kept in the checkpoint) for every validation
@@ -18,7 +22,7 @@ metric that has a direction.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import lightning as L
 import torch
@@ -29,6 +33,9 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 from src.data.specs import Spec, spec_from_dict
 from src.errors import UserError
 from src.tasks import LR_SCHEDULES
+
+if TYPE_CHECKING:
+    from src.data.codecs import StepProbe
 
 # Written into every checkpoint so that predict and resume can tell what it is without guessing.
 CHECKPOINT_KEY = "rnnlab"
@@ -137,6 +144,21 @@ class RecurrentTask(L.LightningModule):
 
     def log_evidence(self, writer, epoch: int) -> None:
         """TensorBoard figures and text after a validation epoch (`writer`: a SummaryWriter)."""
+
+    # --- what inspection reads (src/tasks/inspection.py; the network says its recurrent readings) --------
+    def encode_input(self, where: str, text: str, language: str | None) -> tuple[Any, list[list[str]]]:
+        """One raw input (stripped, not empty) as the network reads it: a batch of one, and the symbols
+        each of the network's readings reads. UserError naming `where` for an input it cannot read."""
+        raise UserError(f"a {self.hparams.task} checkpoint cannot be inspected")
+
+    def item_symbols(self, batch) -> list[list[str]]:
+        """The symbols each reading of the batch's first item reads (specials included)."""
+        raise NotImplementedError
+
+    def step_probe(self) -> "StepProbe | None":
+        """A quantity of each input step that a hidden unit should track (binary: the carry), which
+        src.inspect looks for; None when the data defines none."""
+        return None
 
     # --- the loop ---------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):

@@ -10,7 +10,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from src.data.batching import Batch, pad
 from src.data.specs import ClassificationSpec
-from src.data.vocab import PAD
+from src.data.vocab import PAD, fold_to_ascii
 from src.errors import UserError
 from src.nn.classifier import SequenceClassifierNet
 from src.tasks.base import Option, RecurrentTask, StepOutput, positive_int
@@ -164,6 +164,20 @@ class SequenceClassifier(RecurrentTask):
             [(self.spec.labels[i], float(p)) for p, i in zip(row_p, row_i, strict=True)]
             for row_p, row_i in zip(values.tolist(), indices.tolist(), strict=True)
         ]
+
+    def encode_input(self, where: str, text: str, language: str | None) -> tuple[Batch, list[list[str]]]:
+        """The name as the data was read ('Bélanger' -> 'Belanger'); a symbol outside the vocabulary is an error."""
+        spec = self.spec
+        text = fold_to_ascii(text)
+        outside = sorted({ch for ch in text if ch not in spec.vocab or ch in spec.vocab.specials})
+        if outside:
+            allowed = "".join(spec.vocab.tokens)
+            raise UserError(f"{where}: {text!r} has {''.join(outside)!r}, outside the vocabulary; use only {allowed}")
+        tokens, lengths = pad([spec.vocab.encode(text)], spec.vocab.id(PAD))
+        return Batch(tokens, lengths, None), [list(text)]
+
+    def item_symbols(self, batch: Batch) -> list[list[str]]:
+        return [[self.spec.vocab.itos[i] for i in batch.tokens[0, : int(batch.lengths[0])].tolist()]]
 
 
 def confusion_figure(counts: torch.Tensor, labels: list[str], title: str) -> Figure:

@@ -1,128 +1,43 @@
 """What a trained task's recurrent cells do inside: states and gates step by step, gate saturation
-over a data split, gradient flow through time, and (binary) the unit that holds the carry. Used by
-`python -m src.inspect` and by the InspectCells callback (TensorBoard at the end of training).
+over a data split, gradient flow through time, and the unit that tracks what the task's data says a
+unit should (`step_probe`: binary's carry). Used by `python -m src.inspect` and by the InspectCells
+callback (TensorBoard at the end of training).
 
-Every task's cores are read the way its network reads them (`readings`): the core of names, dinos,
-binary and hello, the encoder and decoder of pairs and translate (the decoder fed the gold target,
-or the greedy output of a raw input, and started from the encoder's bridged state).
+Nothing here knows a kind of task: the network says which cores it has and what each reads
+(`net.readings(batch)`: the core of names, dinos, binary and hello; the encoder and decoder of pairs
+and translate, the decoder fed the gold target, or the greedy output of a raw input, and started from
+the encoder's bridged state), and the task how it encodes a raw input (`encode_input`), the symbols of
+a batch's first item (`item_symbols`) and its step probe (src/tasks/base.py).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from src.data.batching import IGNORE, Batch, PairBatch, pad, to_device
-from src.data.binary import INPUTS as BIT_PAIRS
-from src.data.codecs import CODECS
-from src.data.specs import ClassificationSpec, LabellingSpec, LanguageModelSpec, Seq2SeqSpec
-from src.data.vocab import END, PAD, START, fold_to_ascii
+from src.data.batching import Batch, PairBatch, to_device
 from src.errors import UserError
-from src.nn.gates import GATES, SIGMOID_GATES, Trace, gradient_flow, replay
-from src.nn.recurrent import RecurrentCore, State
+from src.nn.gates import GATES, SIGMOID_GATES, Reading, Trace, gradient_flow, replay
 from src.tasks.base import RecurrentTask
 
 LOW, HIGH = 0.1, 0.9  # a sigmoid gate below LOW is nearly shut, above HIGH nearly open (Karpathy et al. 2015)
 
 
-@dataclass
-class Reading:
-    """One recurrent core and what it reads: inputs (B, T, I), lengths (B,), initial state, and the
-    task's per-step output head when it has one (top-layer outputs (B, D*H) -> logits)."""
-
-    name: str  # core, encoder or decoder
-    core: RecurrentCore
-    x: Tensor
-    lengths: Tensor
-    state: State | None = None
-    head: Callable[[Tensor], Tensor] | None = None
-
-
 def readings(task: RecurrentTask, batch: Batch | PairBatch) -> list[Reading]:
     """The cores of `task` and their inputs for `batch`, a loader's batch on any device (it is moved
     to the task's), in eval mode: no dropout."""
-    net, spec = task.net, task.spec
-    batch = to_device(batch, task.device)
-    if isinstance(spec, Seq2SeqSpec):
-        src = net.src_embed(batch.src)  # (B, S, E)
-        _, state = net.encoder(src, batch.src_lengths)
-        tgt_lengths = (batch.tgt_out != IGNORE).sum(1).cpu()  # start + target: as long as target + end
-        return [Reading("encoder", net.encoder, src, batch.src_lengths.cpu()),
-                Reading("decoder", net.decoder, net.tgt_embed(batch.tgt_in), tgt_lengths,
-                        net.encoder.bridge(state))]  # fmt: skip
-    tokens = batch.tokens
-    if isinstance(spec, LabellingSpec):
-        x = F.one_hot(tokens, net.vocab_size).float() if net.embed is None else net.embed(tokens)
-        return [Reading("core", net.core, x, batch.lengths.cpu(), head=net.head)]
-    if isinstance(spec, LanguageModelSpec):
-        return [Reading("core", net.core, net.embed(tokens), batch.lengths.cpu(), head=lambda o: net.head(net.proj(o)))]
-    return [Reading("core", net.core, net.embed(tokens), batch.lengths.cpu())]
+    return task.net.readings(to_device(batch, task.device))
 
 
 def encode_input(task: RecurrentTask, where: str, text: str, language: str | None = None):
     """One raw input as the task encodes it: (a batch of one, the symbols each reading reads).
-    UserError naming `where` for an input outside the vocabulary."""
-    spec = task.spec
+    UserError naming `where` for an empty input or one outside the vocabulary."""
     text = text.strip()
     if not text:
         raise UserError(f"{where}: the input is empty; give some text")
-    if isinstance(spec, ClassificationSpec):
-        text = fold_to_ascii(text)  # as the data was read: 'Bélanger' -> 'Belanger'
-        outside = sorted({ch for ch in text if ch not in spec.vocab or ch in spec.vocab.specials})
-        if outside:
-            raise UserError(f"{where}: {text!r} has {''.join(outside)!r}, outside the vocabulary; use only "
-                            f"{''.join(spec.vocab.tokens)}")  # fmt: skip
-        tokens, lengths = pad([spec.vocab.encode(text)], spec.vocab.id(PAD))
-        return Batch(tokens, lengths, None), [list(text)]
-    if isinstance(spec, LabellingSpec):
-        try:
-            ids = CODECS[spec.codec].encode(text, spec.inputs)
-        except UserError as err:
-            raise UserError(f"{where}: {err}") from None
-        tokens, lengths = pad([ids], spec.inputs.id(PAD))
-        return Batch(tokens, lengths, None), [spec.inputs.decode(ids)]
-    if isinstance(spec, LanguageModelSpec):
-        task.check_language(language)
-        start = spec.condition_token(language) if spec.conditions else END
-        text = task.word(text, f"{where}: {text!r}")
-        ids = [spec.vocab.stoi[start], *spec.vocab.encode(text)]
-        return Batch(torch.tensor([ids]), torch.tensor([len(ids)]), None), [[start, *text]]
-    source = task.source_tokens(text)
-    unknown = spec.source.unknown(source)
-    if not source or unknown:
-        problem = "is not in the training vocabulary" if unknown else "is empty once normalised"
-        raise UserError(f"{where}: {' '.join(unknown) or repr(text)} {problem}; give words the model was trained on")
-    src, src_lengths = pad([task.encode_source(text)[0]], spec.source.id(PAD))
-    out = task.translate([text])[0].ids
-    target = spec.target
-    tgt_in = torch.tensor([[target.id(START), *out]])
-    tgt_out = torch.tensor([[*out, target.id(END)]])
-    batch = PairBatch(src, src_lengths, tgt_in, tgt_out, torch.tensor([0]))
-    return batch, [[*source, END], [START, *task.tokens(out)]]
-
-
-def first_item(batch: Batch | PairBatch) -> Batch | PairBatch:
-    """The batch's first item as a batch of one, cut to its own length."""
-    if isinstance(batch, PairBatch):
-        s, t = int(batch.src_lengths[0]), int((batch.tgt_out[0] != IGNORE).sum())
-        return PairBatch(batch.src[:1, :s], batch.src_lengths[:1], batch.tgt_in[:1, :t], batch.tgt_out[:1, :t],
-                         batch.index[:1])  # fmt: skip
-    n = int(batch.lengths[0])
-    return Batch(batch.tokens[:1, :n], batch.lengths[:1], batch.targets[:1])
-
-
-def batch_symbols(task: RecurrentTask, batch: Batch | PairBatch) -> list[list[str]]:
-    """The symbols each reading of the batch's first item reads (specials included)."""
-    spec = task.spec
-    if isinstance(batch, PairBatch):
-        s, t = int(batch.src_lengths[0]), int((batch.tgt_out[0] != IGNORE).sum())
-        return [[spec.source.itos[i] for i in batch.src[0, :s].tolist()],
-                [spec.target.itos[i] for i in batch.tgt_in[0, :t].tolist()]]  # fmt: skip
-    vocab = spec.inputs if isinstance(spec, LabellingSpec) else spec.vocab
-    return [[vocab.itos[i] for i in batch.tokens[0, : int(batch.lengths[0])].tolist()]]
+    return task.encode_input(where, text, language)
 
 
 def trace(task: RecurrentTask, batch) -> list[tuple[Reading, list[Trace]]]:
@@ -155,24 +70,17 @@ def saturation(task: RecurrentTask, batches, max_items: int = 1000) -> dict[tupl
     return {key: {g: c.float() / steps[key] for g, c in per.items()} for key, per in counts.items() if per}
 
 
-def carries(pairs: list[str], op: str) -> list[int]:
-    """The carry (add) or borrow (sub) out of each step, from its bit pairs "ab", least significant first."""
-    out, carry = [], 0
-    for pair in pairs:
-        a, b = int(pair[0]), int(pair[1])
-        carry = int(a + b + carry >= 2) if op == "add" else int(a - b - carry < 0)
-        out.append(carry)
-    return out
-
-
-def carry_unit(task: RecurrentTask, batches, max_items: int = 1000) -> tuple[str, int, float]:
-    """The hidden unit (trace name, index) whose value after each step is most correlated (Pearson,
-    by absolute value) with the true carry out of that step over the batches' real steps, and r."""
+def probe_unit(
+    task: RecurrentTask, batches, values: Callable[[list[int]], list[int]], max_items: int = 1000
+) -> tuple[str, int, float]:
+    """The hidden unit (trace name, index) whose value after each step is most correlated (Pearson, by
+    absolute value) with `values` (an item's input ids -> a number per step: a task's step probe) over
+    the batches' real steps, and r. For a task of one reading."""
     states, truth, seen = {}, [], 0
     for batch in batches:
         [(reading, traces)] = trace(task, batch)
         for b, n in enumerate(batch.lengths.tolist()):  # (the batch as the loader gave it: on the CPU)
-            truth += carries(BIT_PAIRS.decode(batch.tokens[b, :n].tolist()), task.spec.codec)
+            truth += values(batch.tokens[b, :n].tolist())
             for t in traces:
                 states.setdefault(t.name, []).append(t.values["hidden"][b, :n].cpu())  # (n, H)
         seen += len(batch.lengths)
@@ -306,15 +214,24 @@ def gradient_figure(curves: list[tuple[str, Tensor]], title: str) -> Figure:
     return fig
 
 
-def carry_figure(values: Tensor, bits: list[int], pairs: list[str], unit: tuple[str, int, float], title: str) -> Figure:
-    """The carry unit's value at each step of one sum beside the true carry out of that step."""
+def probe_figure(
+    values: Tensor,
+    truth: list[int],
+    symbols: list[str],
+    unit: tuple[str, int, float],
+    title: str,
+    legend: str,
+    axis: str,
+) -> Figure:
+    """The probe unit's value at each step of one input beside the probed quantity's true value
+    (`legend` says what it is, `axis` what the symbols are)."""
     name, index, r = unit
-    fig = Figure(figsize=(min(4 + 0.25 * len(bits), 18), 3.4))
+    fig = Figure(figsize=(min(4 + 0.25 * len(truth), 18), 3.4))
     ax = fig.subplots()
-    ax.step(range(len(bits)), bits, where="mid", color="grey", label="true carry out of the step")
-    ax.plot(range(len(bits)), values.tolist(), "o-", label=f"{name}, unit {index} (r = {r:+.3f} over the data)")
-    ax.set_xticks(range(len(pairs)), pairs, fontsize=7)
-    ax.set_xlabel("bit pair ab, least significant first")
+    ax.step(range(len(truth)), truth, where="mid", color="grey", label=legend)
+    ax.plot(range(len(truth)), values.tolist(), "o-", label=f"{name}, unit {index} (r = {r:+.3f} over the data)")
+    ax.set_xticks(range(len(symbols)), symbols, fontsize=7)
+    ax.set_xlabel(axis)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()

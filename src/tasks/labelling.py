@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from src.data.batching import IGNORE, Batch, pad
-from src.data.codecs import CODECS
+from src.data.codecs import CODECS, StepProbe
 from src.data.specs import LabellingSpec
 from src.data.vocab import PAD
 from src.errors import UserError
@@ -109,3 +109,19 @@ class StepLabeller(RecurrentTask):
     def label(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The most likely label id at every step: (B, T)."""
         return self.net(tokens.to(self.device), lengths).argmax(-1)
+
+    def encode_input(self, where: str, text: str, language: str | None) -> tuple[Batch, list[list[str]]]:
+        """The input symbols as the codec reads the text (binary: '39 + 17' -> bit pairs, least significant first)."""
+        try:
+            ids = self.codec.encode(text, self.spec.inputs)
+        except UserError as err:
+            raise UserError(f"{where}: {err}") from None
+        tokens, lengths = pad([ids], self.spec.inputs.id(PAD))
+        return Batch(tokens, lengths, None), [self.spec.inputs.decode(ids)]
+
+    def item_symbols(self, batch: Batch) -> list[list[str]]:
+        return [[self.spec.inputs.itos[i] for i in batch.tokens[0, : int(batch.lengths[0])].tolist()]]
+
+    def step_probe(self) -> StepProbe | None:
+        """binary: the carry (borrow) out of each step; hello: none."""
+        return self.codec.probe(self.spec.inputs)

@@ -165,3 +165,15 @@ class CharLanguageModel(RecurrentTask):
             logits, state = self.net(nxt[:, None], None, state)  # one step: (N, 1, V)
         self.train(was_training)
         return words
+
+    def encode_input(self, where: str, text: str, language: str | None) -> tuple[Batch, list[list[str]]]:
+        """The word after its start symbol (end-of-word, or the language's token for a conditional model)."""
+        spec = self.spec
+        self.check_language(language)
+        start = spec.condition_token(language) if spec.conditions else END
+        text = self.word(text, f"{where}: {text!r}")
+        ids = [spec.vocab.stoi[start], *spec.vocab.encode(text)]
+        return Batch(torch.tensor([ids]), torch.tensor([len(ids)]), None), [[start, *text]]
+
+    def item_symbols(self, batch: Batch) -> list[list[str]]:
+        return [[self.spec.vocab.itos[i] for i in batch.tokens[0, : int(batch.lengths[0])].tolist()]]

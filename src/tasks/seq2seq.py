@@ -230,6 +230,30 @@ class Seq2Seq(RecurrentTask):
             print(f"attention of {len(texts)} input(s) written to {plot}", file=sys.stderr)
         return [f"{text}\t{self.decode(h.ids)}" for text, h in zip(texts, hyps, strict=True)]
 
+    def encode_input(self, where: str, text: str, language: str | None) -> tuple[PairBatch, list[list[str]]]:
+        """The source (end added) and, for the decoder to read, the greedy output of the model (start first)."""
+        spec = self.spec
+        source = self.source_tokens(text)
+        unknown = spec.source.unknown(source)
+        if not source or unknown:
+            problem = "is not in the training vocabulary" if unknown else "is empty once normalised"
+            raise UserError(
+                f"{where}: {' '.join(unknown) or repr(text)} {problem}; give words the model was trained on"
+            )
+        src, src_lengths = pad([self.encode_source(text)[0]], spec.source.id(PAD))
+        out = self.translate([text])[0].ids
+        target = spec.target
+        tgt_in = torch.tensor([[target.id(START), *out]])
+        tgt_out = torch.tensor([[*out, target.id(END)]])
+        batch = PairBatch(src, src_lengths, tgt_in, tgt_out, torch.tensor([0]))
+        return batch, [[*source, END], [START, *self.tokens(out)]]
+
+    def item_symbols(self, batch: PairBatch) -> list[list[str]]:
+        """The source and the decoder's input (start + target) of the batch's first item."""
+        s, t = int(batch.src_lengths[0]), int((batch.tgt_out[0] != IGNORE).sum())
+        source = [self.spec.source.itos[i] for i in batch.src[0, :s].tolist()]
+        return [source, [self.spec.target.itos[i] for i in batch.tgt_in[0, :t].tolist()]]
+
 
 def attention_figure(items: list[tuple[list[str], list[str], torch.Tensor]], columns: int = 2) -> Figure:
     """One heatmap per (source tokens, output tokens, weights (outputs + end, source + end)):
