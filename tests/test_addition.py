@@ -10,7 +10,7 @@ from src.errors import UserError
 
 
 def module(**changes) -> AdditionDataModule:
-    options = dict(train_bits=6, test_bits=[9, 20], train_size=300, val_size=40, test_size=30, batch_size=16,
+    options = dict(train_bits=6, length_bits=[9, 20], train_size=300, val_size=40, test_size=30, batch_size=16,
                    eval_batch_size=50, bucketing=True, seed=0)  # fmt: skip
     data = AdditionDataModule(**(options | changes))
     data.setup()
@@ -53,20 +53,20 @@ def test_every_item_is_a_true_sum_of_its_sets_width():
 
 
 def test_the_sets_are_the_data_seeds_and_more_test_widths_leave_the_others_alone():
-    first, again, more, other = module(), module(), module(test_bits=[9, 20, 30]), module(seed=1)
+    first, again, more, other = module(), module(), module(length_bits=[9, 20, 30]), module(seed=1)
     for split in ("train", "val", "test", "test_9bit"):
         assert read(first, split) == read(again, split) == read(more, split)
     assert read(first, "train") != read(other, "train")
 
 
-@pytest.mark.parametrize("test_bits", [[6], [9, 5], [9, 9]])
-def test_test_widths_must_be_new_and_distinct(test_bits):
+@pytest.mark.parametrize("length_bits", [[6], [9, 5], [9, 9]])
+def test_test_widths_must_be_new_and_distinct(length_bits):
     with pytest.raises(UserError, match="above train_bits=6"):
-        module(test_bits=test_bits)
+        module(length_bits=length_bits)
 
 
 def test_a_test_width_not_beyond_training_is_one_line(tmp_path, run_cli):
     run = tmp_path / "run"
-    result = run_cli(src.train, ["task=addition", f"hydra.run.dir={run}", "task.data.test_bits=[64,40]"])
-    result.assert_one_clear_line("task.data.test_bits=[64, 40]", "above train_bits=40")
+    result = run_cli(src.train, ["task=addition", f"hydra.run.dir={run}", "task.data.length_bits=[64,40]"])
+    result.assert_one_clear_line("task.data.length_bits=[64, 40]", "above train_bits=40")
     assert not (run / "checkpoints").exists()

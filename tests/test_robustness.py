@@ -55,7 +55,7 @@ BAD_TASK_OPTIONS = [
     ("task=hello task.data.passes=1000000000", "task.data.passes=1000000000"),
     ("task=binary task.data.train_size=1000000000", "from 1 to 10,000,000"),
     ("task=dinos task.data.test_size=0", "task.data.test_size=0"),
-    ("task=addition task.data.test_bits=[64,5000]", "from 1 to 1,000 bits"),  # a 10,001-step source
+    ("task=addition task.data.length_bits=[64,5000]", "from 1 to 1,000 bits"),  # a 10,001-step source
     ("task=addition task.data.train_bits=0", "task.data.train_bits=0"),
 ]
 

@@ -6,7 +6,7 @@ first, then the sum as the output sequence.
     target  s_0 s_1 ... s_n                                (the n+1 bits of a + b)
 
 Training and validation draw the operand width uniformly from 1 to `train_bits` (default 40); the
-test set `test` from the same range, and each width of `test_bits` its own test set
+test set `test` from the same range, and each width of `length_bits` its own test set
 (`test/exact_64bit`, ...) beyond it: accuracy against length, on lengths never trained on. Unlike the
 aligned-bit `binary` task (a regular language read one bit pair a step, which a finite-state
 carry solves at any length), the model must line up bit i of the first operand with bit i of the
@@ -40,7 +40,7 @@ class AdditionDataModule(SplitsDataModule):
     def __init__(
         self,
         train_bits: int,
-        test_bits: list[int],
+        length_bits: list[int],
         train_size: int,
         val_size: int,
         test_size: int,
@@ -50,14 +50,14 @@ class AdditionDataModule(SplitsDataModule):
         seed: int,
     ):
         super().__init__(batch_size, eval_batch_size, bucketing=bucketing)
-        test_bits = list(test_bits)
-        if any(n <= train_bits for n in test_bits) or len(set(test_bits)) != len(test_bits):
+        length_bits = list(length_bits)
+        if any(n <= train_bits for n in length_bits) or len(set(length_bits)) != len(length_bits):
             raise UserError(
-                f"task.data.test_bits={test_bits}: give distinct widths above train_bits={train_bits}, "
+                f"task.data.length_bits={length_bits}: give distinct widths above train_bits={train_bits}, "
                 "lengths the model never trained on"
             )
         self.train_bits, self.seed = train_bits, seed
-        self.widths = {f"test_{n}bit": n for n in test_bits}
+        self.widths = {f"test_{n}bit": n for n in length_bits}
         self.sizes = {"train": train_size, "val": val_size, "test": test_size} | dict.fromkeys(self.widths, test_size)
         self.spec = Seq2SeqSpec(
             source=SOURCE,
@@ -65,7 +65,7 @@ class AdditionDataModule(SplitsDataModule):
             joiner="",
             normalize="strip",
             probes=[example(5, 3, 4)[0], example(1000, 999, 10)[0]],
-            test_sets=("", *(f"_{n}bit" for n in test_bits)),
+            test_sets=("", *(f"_{n}bit" for n in length_bits)),
         )
 
     def setup(self, stage: str | None = None) -> None:

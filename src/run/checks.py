@@ -93,9 +93,10 @@ CHECKS = {
     "task.data.batch_size": WHOLE_1,
     "task.data.eval_batch_size": WHOLE_1,
     "task.data.bucketing": (lambda v: isinstance(v, bool), "true or false"),
-    # addition: operand widths in bits (a 1,000-bit test is a 2,001-symbol source and a 1,001-step decode)
+    # binary and addition: operand widths in bits (an addition test of 1,000 bits is a 2,001-symbol
+    # source and a 1,001-step decode)
     "task.data.train_bits": whole_up_to(1_000),
-    "task.data.test_bits": (
+    "task.data.length_bits": (
         lambda v: isinstance(v, list) and all(WHOLE_1[0](n) and n <= 1_000 for n in v),
         "a list of operand widths from 1 to 1,000 bits, e.g. [64,128]",
     ),
