@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor, nn
 
-from src.nn.recurrent import RecurrentCore
+from src.nn.recurrent import make_core
 
 POOLINGS = ("last", "last_max")
 
@@ -32,7 +32,7 @@ class SequenceClassifierNet(nn.Module):
             raise ValueError(f"pooling={pooling} is unknown; use one of {', '.join(POOLINGS)}")
         self.pooling, self.symbol_dropout = pooling, symbol_dropout
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
-        self.core = RecurrentCore(input_size=embedding_dim, **core)
+        self.core = make_core(input_size=embedding_dim, **core)
         self.dropout = nn.Dropout(dropout)
         summary_size = self.core.output_size * (2 if pooling == "last_max" else 1)
         self.head = nn.Linear(summary_size, num_classes)

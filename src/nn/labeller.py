@@ -3,7 +3,7 @@
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from src.nn.recurrent import RecurrentCore
+from src.nn.recurrent import make_core
 
 
 class StepLabellerNet(nn.Module):
@@ -16,7 +16,7 @@ class StepLabellerNet(nn.Module):
         super().__init__()
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id) if embedding_dim else None
-        self.core = RecurrentCore(input_size=embedding_dim or vocab_size, **core)
+        self.core = make_core(input_size=embedding_dim or vocab_size, **core)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.core.output_size, num_classes)
 

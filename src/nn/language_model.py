@@ -2,7 +2,7 @@
 
 from torch import Tensor, nn
 
-from src.nn.recurrent import RecurrentCore, State
+from src.nn.recurrent import State, make_core
 
 
 class CharLanguageModelNet(nn.Module):
@@ -17,7 +17,7 @@ class CharLanguageModelNet(nn.Module):
         if core.get("bidirectional"):
             raise ValueError("bidirectional=True: a language model reads left to right; use a one-way core")
         self.embed = nn.Embedding(vocab_size, embedding_dim)
-        self.core = RecurrentCore(input_size=embedding_dim, **core)
+        self.core = make_core(input_size=embedding_dim, **core)
         self.dropout = nn.Dropout(dropout)
         out_size = self.core.output_size
         self.proj = nn.Linear(out_size, embedding_dim) if tie_weights and out_size != embedding_dim else nn.Identity()

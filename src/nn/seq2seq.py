@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from src.nn.attention import Attention
-from src.nn.recurrent import RecurrentCore, State
+from src.nn.recurrent import State, make_core
 
 ATTENTIONS = ("none", "dot", "general", "additive")
 
@@ -44,9 +44,9 @@ class Seq2SeqNet(nn.Module):
             raise ValueError(f"attention={attention} is unknown; use one of {', '.join(ATTENTIONS)}")
         self.src_embed = nn.Embedding(src_vocab, embedding_dim, padding_idx=pad_id)
         self.tgt_embed = nn.Embedding(tgt_vocab, embedding_dim)
-        self.encoder = RecurrentCore(input_size=embedding_dim, **core)
+        self.encoder = make_core(input_size=embedding_dim, **core)
         size = self.encoder.output_size  # the decoder is as wide as both encoder directions together
-        self.decoder = RecurrentCore(input_size=embedding_dim, **{**core, "hidden_size": size, "bidirectional": False})
+        self.decoder = self.encoder.make_decoder(embedding_dim)  # one way; a transformer's also attends to the encoder
         self.attention = Attention(attention, size, size) if attention != "none" else None
         self.combine = nn.Linear(size * 2 if self.attention else size, embedding_dim)  # Luong's attentional state
         self.dropout = nn.Dropout(dropout)
