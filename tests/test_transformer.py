@@ -6,12 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from src.errors import UserError
 from src.nn.classifier import SequenceClassifierNet
 from src.nn.language_model import CharLanguageModelNet
-from src.nn.recurrent import make_core
+from src.nn.recurrent import CORES, make_core
 from src.nn.search import Symbols, beam_search, greedy
 from src.nn.seq2seq import Seq2SeqNet
 from src.nn.transformer import TransformerCore, TransformerState, sinusoidal
+from src.run.budget import common_budget, core_args, fit_hidden_size
+from src.run.build import build_run
 
 torch.set_num_threads(1)
 
@@ -208,3 +211,83 @@ def test_a_tiny_transformer_learns_to_copy_the_first_symbol():
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 2, losses[::20]
+
+
+# --- model.param_budget and the command line -------------------------------------------------------------
+@pytest.mark.parametrize("task", ["names", "dinos"])
+def test_a_budget_lands_within_2_percent_on_a_multiple_of_heads(task: str, data_dir, tmp_path, compose):
+    base = [f"task={task}", f"paths.data_dir={data_dir}", "model=transformer", "task.module.embedding_dim=8"]
+    _, at_24 = build_run(compose([*base, "model.hidden_size=24"], tmp_path / "a"))
+    budget = round(sum(p.numel() for p in at_24.parameters()) * 1.015)  # 1.5% above the count at 24
+    cfg = compose([*base, f"model.param_budget={budget}"], tmp_path / "b")
+    _, module = build_run(cfg)
+    params = sum(p.numel() for p in module.parameters())
+    assert abs(params - budget) <= 0.02 * budget and cfg.model.hidden_size == module.net.core.hidden_size == 24
+    # a budget between two multiples of 4 that neither meets: one line naming both
+    between = round(sum(p.numel() for p in at_24.parameters()) * 1.08)
+    with pytest.raises(UserError, match=r"cannot be met within 2%: hidden_size=24 gives .* and 28 gives"):
+        build_run(compose([*base, f"model.param_budget={between}"], tmp_path / "c"))
+
+
+@pytest.mark.parametrize("embedding, hidden", [(64, 256), (8, 32)])
+def test_common_budget_finds_one_all_six_models_of_names_meet(embedding, hidden, compose, tmp_path):
+    """The names classifier (57 symbols, 18 languages) with each model's own config: the budget of the
+    GRU of that width (both ways) is one every model meets, the transformer on a multiple of its heads.
+    At width 32 the transformer's sizes lie about 25% apart and miss the GRU's count: the common budget
+    is the next count every model meets within 2%."""
+    overrides = ["task=names", f"model.hidden_size={hidden}"]
+    cores = [core_args(compose([*overrides, f"model={c}"], tmp_path / c).model)[0] for c in CORES]
+
+    def build(core: dict) -> SequenceClassifierNet:
+        return SequenceClassifierNet(57, 18, embedding, 0.0, core, "last", 0.0, pad_id=0)
+
+    gru = sum(p.numel() for p in build(cores[CORES.index("gru")]).parameters())
+    budget = common_budget(build, cores, gru)
+    assert gru <= budget <= 1.2 * gru and (budget == gru) == (hidden == 256)
+    for core in cores:
+        size, params = fit_hidden_size(build, core, budget)
+        assert abs(params - budget) <= 0.02 * budget and size % core.get("heads", 1) == 0, core["cell"]
+
+
+@pytest.mark.slow  # about a minute: every hidden size of six task modules built through Hydra
+def test_fair_cells_budgets_build_each_model_from_its_own_config(data_dir, tmp_path):
+    from src.fair_cells import budgets, compose_run
+
+    overrides = [f"paths.data_dir={data_dir}", "task=names", "task.module.embedding_dim=8", "model.hidden_size=32"]
+    cfg = compose_run([*overrides, f"fair_cells.cells=[{','.join(CORES)}]"])
+    [budget] = budgets(overrides, cfg).values()
+    for cell in CORES:
+        run = compose_run([*overrides, f"model={cell}", f"model.param_budget={budget}"], tmp_path / cell)
+        _, module = build_run(run)
+        assert abs(sum(p.numel() for p in module.parameters()) - budget) <= 0.02 * budget, cell
+        assert run.model.hidden_size % (run.model.heads if cell == "transformer" else 1) == 0
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("model.heads=0", "model.heads=0 cannot be used; give a whole number from 1 to 1,024"),
+        ("model.heads=2048", "model.heads=2048 cannot be used"),
+        ("model.heads=3", "model.hidden_size=8 is not a multiple of model.heads=3"),
+        ("model.hidden_size=70000", "from 1 to 65,536"),
+        ("model.positions=rotary", "model.positions=rotary cannot be used; give sinusoidal or learned"),
+        ("model.max_positions=0", "model.max_positions=0"),
+    ],
+)
+def test_a_bad_transformer_option_is_one_line_before_a_run_folder_exists(override, needle, tiny, tmp_path, run_cli):
+    import src.train
+
+    run = tmp_path / "run"
+    result = run_cli(src.train, [*tiny, f"hydra.run.dir={run}", "model=transformer", override])
+    result.assert_one_clear_line(needle)
+    assert result.code == 2 and not run.exists()
+
+
+def test_weight_drop_on_a_transformer_is_one_line(tiny, tmp_path, run_cli):
+    import src.train
+
+    result = run_cli(
+        src.train, [*tiny, f"hydra.run.dir={tmp_path / 'run'}", "model=transformer", "model.weight_drop=0.3"]
+    )
+    result.assert_one_clear_line("model.weight_drop=0.3: a transformer has no hidden-to-hidden weights to drop")
+    assert not (tmp_path / "run" / "checkpoints").exists()
