@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from src.data.batching import IGNORE, Batch, PairBatch
 from src.errors import UserError
 from src.nn.classifier import SequenceClassifierNet
 from src.nn.language_model import CharLanguageModelNet
@@ -291,3 +292,84 @@ def test_weight_drop_on_a_transformer_is_one_line(tiny, tmp_path, run_cli):
     )
     result.assert_one_clear_line("model.weight_drop=0.3: a transformer has no hidden-to-hidden weights to drop")
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+# --- FLOPs (benchmarks/flops.py) --------------------------------------------------------------------------
+@torch.no_grad()
+def test_flops_of_full_attention_equal_torchs_count_and_causal_counts_half_the_pairs():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmarks.flops import forward_flops
+
+    net = SequenceClassifierNet(6, 3, 4, 0.0, options(bidirectional=True), "last", 0.0, pad_id=0).eval()
+    batch = Batch(torch.randint(1, 6, (2, 5)), torch.tensor([5, 5]), torch.tensor([0, 1]))  # no padding
+    # every matrix product torch runs; attention on its plain path, as two bmm the counter sees
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        net(batch.tokens, batch.lengths)
+    assert forward_flops(net, batch) == counter.get_total_flops()
+    causal = SequenceClassifierNet(6, 3, 4, 0.0, options(), "last", 0.0, pad_id=0)
+    pairs = 2 * 5 * 5 - 2 * 15  # per layer and item: 25 pairs both ways, 15 causal (t' <= t)
+    assert forward_flops(net, batch) - forward_flops(causal, batch) == 2 * pairs * 2 * 2 * 8  # 2 layers, H = 8
+
+
+def test_flops_of_a_transformer_seq2seq_count_the_decoders_cross_attention():
+    from benchmarks.flops import forward_flops
+
+    net = seq2seq()  # embedding 6, width 8, 2 layers, both ways
+    src = torch.tensor([[1, 2, 3, 0]])  # 3 real source steps
+    batch = PairBatch(
+        src, torch.tensor([3]), torch.tensor([[1, 4, 0]]), torch.tensor([[4, 5, IGNORE]]), torch.tensor([0])
+    )
+    h = 8
+    per_step = 2 * (4 * h * h + 8 * h * h)  # q, k, v, out and the feed-forward, 2 per multiply-add
+    encoder = 2 * 6 * h * 3 + 2 * (3 * per_step + 2 * 2 * h * 9)  # input projection; 2 layers of 3 steps, 9 pairs
+    cross = 2 * (2 * h * h) * 2 + 2 * (h * 2 * h) * 3 + 2 * 2 * h * 6  # q, out per target; k, v per source; 6 pairs
+    decoder = 2 * 6 * h * 2 + 2 * (2 * per_step + 2 * 2 * h * 3 + cross)  # 2 target steps: 3 causal pairs
+    combine, out = 2 * h * 6 * 2, 2 * 6 * 11 * 2
+    assert forward_flops(net, batch) == encoder + decoder + combine + out
+
+
+# --- runs: inspection, TensorBoard, predict ---------------------------------------------------------------
+QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.accelerator=cpu"]
+RUNS = {  # a real (tiny) run each: the TensorBoard logger and the end-of-training callbacks are on
+    "names": ["task=names", "task.module.embedding_dim=4", "task.data.batch_size=8", "trainer.max_epochs=1"],
+    "dinos": ["task=dinos", "task.module.embedding_dim=4", "task.data.batch_size=8", "trainer=debug"],
+    "pairs": ["task=pairs", "trainer=debug", "task.module.attention=none"],
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, compose, make_data) -> dict:
+    import src.run.build
+
+    root = tmp_path_factory.mktemp("transformer_runs")
+    make_data(root)
+    for name, overrides in RUNS.items():
+        base = [f"paths.data_dir={root / 'data'}", "model=transformer", "model.hidden_size=8", *QUIET]
+        src.run.build.train(compose([*base, *overrides], root / name))
+    return {name: root / name for name in RUNS} | {"data": root / "data"}
+
+
+def test_inspect_and_the_end_of_training_callback_say_a_transformer_has_no_gates(runs, run_cli, tb_text, tmp_path):
+    import src.inspect
+    from src.tasks.inspection import NO_GATES
+
+    assert tb_text(runs["names"], "val_cells/note") == NO_GATES
+    argv = [f"ckpt={runs['names']}", "input=Dostoevsky", f"out={tmp_path / 'figs'}", f"data_dir={runs['data']}"]
+    code, out, err = run_cli(src.inspect, argv)
+    assert code == 0 and out.strip() == "" and "names transformer: a Transformer has no gates" in err
+
+
+def test_predict_samples_from_a_transformer_language_model_and_beam_searches_pairs(runs, run_cli):
+    import src.predict
+
+    code, out, err = run_cli(src.predict, [f"ckpt={runs['dinos']}", "num_samples=4", "max_length=12", "seed=3"])
+    assert code == 0, err
+    words = out.split()
+    assert len(words) == 4 and all(0 < len(w) <= 12 for w in words)
+    again = run_cli(src.predict, [f"ckpt={runs['dinos']}", "num_samples=4", "max_length=12", "seed=3"]).out
+    assert again.split() == words  # the cache changes nothing between runs of one seed
+    for beam in ("1", "3"):
+        code, out, err = run_cli(src.predict, [f"ckpt={runs['pairs']}", "input=I am cold.", f"beam_size={beam}"])
+        assert code == 0 and len(out.strip().splitlines()) == 1, err
