@@ -333,7 +333,13 @@ def test_flops_of_a_transformer_seq2seq_count_the_decoders_cross_attention():
 # --- runs: inspection, TensorBoard, predict ---------------------------------------------------------------
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.accelerator=cpu"]
 RUNS = {  # a real (tiny) run each: the TensorBoard logger and the end-of-training callbacks are on
-    "names": ["task=names", "task.module.embedding_dim=4", "task.data.batch_size=8", "trainer.max_epochs=1"],
+    "names": [
+        "task=names",
+        "task.module.embedding_dim=4",
+        "task.data.batch_size=8",
+        "trainer.max_epochs=1",
+        "trainer.log_every_n_steps=1",
+    ],
     "dinos": ["task=dinos", "task.module.embedding_dim=4", "task.data.batch_size=8", "trainer=debug"],
     "pairs": ["task=pairs", "trainer=debug", "task.module.attention=none"],
 }
