@@ -86,8 +86,11 @@ def budgets(overrides: list[str], cfg: DictConfig) -> dict[float, int]:
     total = cfg.fair_cells.budget or sum(p.numel() for p in module.parameters())
     spec = datamodule.spec.to_dict()
     candidate = lambda core: build(gru.task.module, "task.module", spec=spec, model=core, _convert_="all")  # noqa: E731
-    core, _ = core_args(gru.model)  # param_budget=null: the default GRU's own hidden size
-    models = [{**core, "cell": cell} for cell in cfg.fair_cells.cells]
+    # each cell's own model config (a transformer's heads and positions too) at the GRU's sizes
+    models = [
+        core_args(compose_run([*overrides, f"model={cell}", "model.param_budget=null"]).model)[0]
+        for cell in cfg.fair_cells.cells
+    ]
     shares = cfg.fair_cells.search.get("budget_share", {"choices": [1.0]})["choices"]
     found = {}
     for share in shares:

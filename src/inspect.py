@@ -166,6 +166,9 @@ def inspect(args: dict[str, str]) -> list[Path]:
     written, curves = [], []
     for k, (path, task_name, task) in enumerate(loaded, 1):
         cell = task.hparams.model["cell"]
+        if not ins.replayable(task):  # a Transformer: no gates or recurrent state to replay; say so, draw nothing
+            print(f"{path}: {task_name} {cell}: {ins.NO_GATES}", file=sys.stderr)
+            continue
         folder = out if len(loaded) == 1 else writable_folder(out / f"{k}_{task_name}_{cell}")
         encoded = [ins.encode_input(task, where, text, args.get("language")) for where, text in inputs]
 
@@ -209,6 +212,8 @@ def inspect(args: dict[str, str]) -> list[Path]:
                  if (d := ins.below(norms / norms[-1])) is not None else "gradient never below 1e-3"),
               file=sys.stderr)  # fmt: skip
 
+    if not curves:  # every checkpoint a transformer
+        return written
     tasks = ", ".join(sorted({c[3] for c in curves}))
     title = f"{tasks}: gradient flow, loss = {curves[0][2]}"
     distinct = len({c[4] for c in curves}) == len(curves)  # one curve per cell: the cell says which

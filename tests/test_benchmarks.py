@@ -43,7 +43,7 @@ def test_speed_benchmark_prints_ratios_and_raw_timings(data_dir: Path, capsys):
     ("argv", "message"),
     [
         (["tasks=names,foo"], "tasks=names,foo: foo is not one of names, dinos"),
-        (["cells="], "cells=: empty is not one of rnn, lstm, gru, mingru, minlstm"),
+        (["cells="], "cells=: empty is not one of rnn, lstm, gru, mingru, minlstm, transformer"),
         (["batches=0"], "batches=0; give a whole number of at least 1"),
         (["rounds=x"], "rounds=x; give a whole number"),
     ],

@@ -50,9 +50,9 @@ def test_unreadable_data_file(tmp_path, run_dir, run_cli, one_clear_line):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["model=foo"], "model=foo is not a choice; use one of gru, lstm, mingru, minlstm, rnn"),
+        (["model=foo"], "model=foo is not a choice; use one of gru, lstm, mingru, minlstm, rnn, transformer"),
         (["task=foo"], "task=foo is not a choice; use one of"),
-        (["-m", "model=rnn,transformer"], "model=transformer is not a choice"),
+        (["-m", "model=rnn,tcn"], "model=tcn is not a choice"),
     ],
 )
 def test_unknown_group_value_lists_the_choices(argv, message, run_dir, run_cli, one_clear_line):

@@ -18,7 +18,7 @@ GROUPS = {
 
 
 def test_groups_hold_what_the_readme_promises():
-    assert GROUPS["model"] == ["gru", "lstm", "mingru", "minlstm", "rnn"]
+    assert GROUPS["model"] == ["gru", "lstm", "mingru", "minlstm", "rnn", "transformer"]
     assert {"default", "cpu", "gpu", "ddp", "debug"} <= set(GROUPS["trainer"])
     assert "names" in GROUPS["task"]
 

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from src.data.batching import Batch
 from src.nn.flops import linear
 from src.nn.gates import Reading
-from src.nn.recurrent import RecurrentCore
+from src.nn.recurrent import make_core
 
 POOLINGS = ("last", "last_max")
 
@@ -35,7 +35,7 @@ class SequenceClassifierNet(nn.Module):
             raise ValueError(f"pooling={pooling} is unknown; use one of {', '.join(POOLINGS)}")
         self.pooling, self.symbol_dropout = pooling, symbol_dropout
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
-        self.core = RecurrentCore(input_size=embedding_dim, **core)
+        self.core = make_core(input_size=embedding_dim, **core)
         self.dropout = nn.Dropout(dropout)
         summary_size = self.core.output_size * (2 if pooling == "last_max" else 1)
         self.head = nn.Linear(summary_size, num_classes)
@@ -60,4 +60,4 @@ class SequenceClassifierNet(nn.Module):
 
     def forward_flops(self, batch: Batch) -> int:
         """Operations of the forward pass over the real steps of `batch` (src/nn/flops.py)."""
-        return self.core.flops(int(batch.lengths.sum())) + linear(self.head, len(batch.lengths))
+        return self.core.flops(batch.lengths) + linear(self.head, len(batch.lengths))

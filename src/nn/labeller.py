@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from src.data.batching import Batch
 from src.nn.flops import linear
 from src.nn.gates import Reading
-from src.nn.recurrent import RecurrentCore
+from src.nn.recurrent import make_core
 
 
 class StepLabellerNet(nn.Module):
@@ -19,7 +19,7 @@ class StepLabellerNet(nn.Module):
         super().__init__()
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id) if embedding_dim else None
-        self.core = RecurrentCore(input_size=embedding_dim or vocab_size, **core)
+        self.core = make_core(input_size=embedding_dim or vocab_size, **core)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.core.output_size, num_classes)
 
@@ -39,4 +39,4 @@ class StepLabellerNet(nn.Module):
         """Operations of the forward pass over the real steps of `batch` (src/nn/flops.py). One-hot inputs
         are multiplied as they are: the core's input size is then the vocabulary."""
         steps = int(batch.lengths.sum())
-        return self.core.flops(steps) + linear(self.head, steps)
+        return self.core.flops(batch.lengths) + linear(self.head, steps)

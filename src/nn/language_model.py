@@ -5,7 +5,7 @@ from torch import Tensor, nn
 from src.data.batching import Batch
 from src.nn.flops import linear
 from src.nn.gates import Reading
-from src.nn.recurrent import RecurrentCore, State
+from src.nn.recurrent import State, make_core
 
 
 class CharLanguageModelNet(nn.Module):
@@ -20,7 +20,7 @@ class CharLanguageModelNet(nn.Module):
         if core.get("bidirectional"):
             raise ValueError("bidirectional=True: a language model reads left to right; use a one-way core")
         self.embed = nn.Embedding(vocab_size, embedding_dim)
-        self.core = RecurrentCore(input_size=embedding_dim, **core)
+        self.core = make_core(input_size=embedding_dim, **core)
         self.dropout = nn.Dropout(dropout)
         out_size = self.core.output_size
         self.proj = nn.Linear(out_size, embedding_dim) if tie_weights and out_size != embedding_dim else nn.Identity()
@@ -45,4 +45,4 @@ class CharLanguageModelNet(nn.Module):
     def forward_flops(self, batch: Batch) -> int:
         """Operations of the forward pass over the real steps of `batch` (src/nn/flops.py)."""
         steps = int(batch.lengths.sum())
-        return self.core.flops(steps) + linear(self.proj, steps) + linear(self.head, steps)
+        return self.core.flops(batch.lengths) + linear(self.proj, steps) + linear(self.head, steps)

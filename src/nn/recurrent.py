@@ -1,4 +1,6 @@
-"""The recurrent core: one of RNN, LSTM, GRU, minGRU, minLSTM (src/nn/minimal.py) over padded batches.
+"""The recurrent core: one of RNN, LSTM, GRU, minGRU, minLSTM (src/nn/minimal.py) over padded batches,
+and `make_core`, the one place a network's core is built from the model config: a RecurrentCore, or
+for `cell=transformer` a TransformerCore (src/nn/transformer.py) with the same interface.
 
 This is the only place that knows an LSTM's state is an (h, c) pair; callers get outputs and an
 opaque state, and ask `last_layer_state` for the (B, directions * H) summary of a sequence.
@@ -14,6 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from src.nn.flops import product
 from src.nn.minimal import MinimalRNN
+from src.nn.transformer import TransformerCore, TransformerState
 
 CELLS = {
     "rnn": nn.RNN,
@@ -23,7 +26,27 @@ CELLS = {
     "minlstm": partial(MinimalRNN, "minlstm"),
 }
 
-State = Tensor | tuple[Tensor, Tensor]  # (L * D, B, H), or LSTM's (h, c) pair of those
+# every model= choice: the recurrent cells, then the one core that is not recurrent
+CORES = (*CELLS, TransformerCore.cell)
+
+# (L * D, B, H), LSTM's (h, c) pair of those, or a transformer's cache and memory (src/nn/transformer.py)
+State = Tensor | tuple[Tensor, Tensor] | TransformerState
+
+
+def core_class(cell: str) -> type:
+    """The class of the core that `cell` names: TransformerCore for transformer, else RecurrentCore."""
+    return TransformerCore if cell == TransformerCore.cell else RecurrentCore
+
+
+def make_core(input_size: int, cell: str, **options) -> "RecurrentCore | TransformerCore":
+    """The core a network reads its inputs with, from the model config (src/run/budget.py `core_args`):
+    both kinds take input_size, hidden_size, num_layers, dropout, bidirectional and weight_drop; a
+    transformer also its heads, positions and max_positions."""
+    if cell not in CORES:
+        raise ValueError(f"cell={cell} is unknown; use one of {', '.join(CORES)}")
+    if cell == TransformerCore.cell:
+        return TransformerCore(input_size, **options)
+    return RecurrentCore(cell, input_size, **options)
 
 
 class RecurrentCore(nn.Module):
@@ -54,7 +77,7 @@ class RecurrentCore(nn.Module):
             raise ValueError(f"weight_drop={weight_drop}; use a share in [0, 1)")
         if weight_drop and cell.startswith("min"):
             raise ValueError(f"weight_drop={weight_drop}: {cell} has no hidden-to-hidden weights to drop; use 0")
-        self.weight_drop = weight_drop
+        self.weight_drop, self.dropout = weight_drop, dropout
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1
         self.rnn = CELLS[cell](
@@ -119,13 +142,26 @@ class RecurrentCore(nn.Module):
 
         return tuple(join(part) for part in state) if isinstance(state, tuple) else join(state)
 
-    def flops(self, steps: int) -> int:
-        """Operations of `steps` real steps (summed over the batch) through every layer and direction
-        (src/nn/flops.py): each weight matrix of the cell, (gates x H, inputs), is one product a step:
-        [input; state] to every gate's pre-activation, or the input alone for the minimal cells, which
-        have no hidden-to-hidden weights."""
+    def flops(self, lengths: Tensor, memory_lengths: Tensor | None = None) -> int:
+        """Operations over sequences of `lengths` (B,) through every layer and direction (src/nn/flops.py):
+        each weight matrix of the cell, (gates x H, inputs), is one product a real step: [input; state]
+        to every gate's pre-activation, or the input alone for the minimal cells, which have no
+        hidden-to-hidden weights. (`memory_lengths`: a Transformer decoder's; a recurrent one has none.)"""
+        steps = int(lengths.sum())
         weights = [w for name, w in self.rnn.named_parameters() if name.startswith("weight")]
         return sum(product(w.shape[1], w.shape[0], steps) for w in weights)  # w: (G*H, I) or (G*H, H)
+
+    def make_decoder(self, input_size: int) -> "RecurrentCore":
+        """A one-direction core of this cell, as wide as this one's outputs (D*H) and as many layers: it
+        starts from `bridge(state)`."""
+        return RecurrentCore(
+            self.cell, input_size, self.output_size, self.num_layers, self.dropout, False, self.weight_drop
+        )
+
+    @staticmethod
+    def hidden_grain(options: dict) -> int:
+        """Valid hidden sizes are the multiples of this: every size."""
+        return 1
 
     @staticmethod
     def select_state(state: State, index: Tensor) -> State:

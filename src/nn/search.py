@@ -10,7 +10,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from src.nn.recurrent import RecurrentCore
 from src.nn.seq2seq import Seq2SeqNet
 
 
@@ -79,7 +78,7 @@ def beam_search(net: Seq2SeqNet, src: Tensor, src_lengths: Tensor, max_length: i
     batch, k, device = src.shape[0], beam_size, src.device
     memory, state = net.encode(src, src_lengths)
     rows = torch.arange(batch, device=device).repeat_interleave(k)  # each input once per hypothesis
-    memory, state = memory.select(rows), RecurrentCore.select_state(state, rows)
+    memory, state = memory.select(rows), net.decoder.select_state(state, rows)
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # the first step expands one hypothesis, not k copies of it
     prev = torch.full((batch * k, 1), start_id, dtype=torch.long, device=device)
@@ -111,7 +110,7 @@ def beam_search(net: Seq2SeqNet, src: Tensor, src_lengths: Tensor, max_length: i
         keep = torch.argsort(ends.long() * 2 * k + positions, dim=1)[:, :k]  # (B, k)
         scores, token = top.gather(1, keep), token.gather(1, keep)
         chosen = source_rows.gather(1, keep).flatten()  # (B*k,)
-        state = RecurrentCore.select_state(state, chosen)
+        state = net.decoder.select_state(state, chosen)
         history = torch.cat([history[chosen], token.view(-1, 1)], dim=1)
         if step_weights is not None:
             step = step_weights[chosen].unsqueeze(1)

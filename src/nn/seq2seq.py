@@ -22,7 +22,7 @@ from src.data.batching import IGNORE, PairBatch
 from src.nn.attention import Attention
 from src.nn.flops import linear
 from src.nn.gates import Reading
-from src.nn.recurrent import RecurrentCore, State
+from src.nn.recurrent import State, make_core
 
 ATTENTIONS = ("none", "dot", "general", "additive")
 # decode_real attends for as many items at once as keep its largest intermediate (target steps x source
@@ -53,9 +53,9 @@ class Seq2SeqNet(nn.Module):
             raise ValueError(f"attention={attention} is unknown; use one of {', '.join(ATTENTIONS)}")
         self.src_embed = nn.Embedding(src_vocab, embedding_dim, padding_idx=pad_id)
         self.tgt_embed = nn.Embedding(tgt_vocab, embedding_dim)
-        self.encoder = RecurrentCore(input_size=embedding_dim, **core)
+        self.encoder = make_core(input_size=embedding_dim, **core)
         size = self.encoder.output_size  # the decoder is as wide as both encoder directions together
-        self.decoder = RecurrentCore(input_size=embedding_dim, **{**core, "hidden_size": size, "bidirectional": False})
+        self.decoder = self.encoder.make_decoder(embedding_dim)  # one way; a transformer's also attends to the encoder
         self.attention = Attention(attention, size, size) if attention != "none" else None
         self.combine = nn.Linear(size * 2 if self.attention else size, embedding_dim)  # Luong's attentional state
         self.dropout = nn.Dropout(dropout)
@@ -111,7 +111,7 @@ class Seq2SeqNet(nn.Module):
         every (target step, source step) pair of an item."""
         src, tgt = batch.src_lengths, (batch.tgt_out != IGNORE).sum(1)
         sources, targets, pairs = int(src.sum()), int(tgt.sum()), int((src * tgt).sum())
-        total = self.encoder.flops(sources) + self.decoder.flops(targets)
+        total = self.encoder.flops(src) + self.decoder.flops(tgt, memory_lengths=src)
         total += linear(self.combine, targets) + linear(self.out, targets)
         if self.attention is not None:
             sizes = self.decoder.output_size, self.encoder.output_size  # query, keys

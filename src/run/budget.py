@@ -4,7 +4,8 @@
 has 4/3 of a GRU's parameters and 4 times an RNN's). Every other size stays as configured; the
 hidden size is found by bisection over candidate models built on the meta device (no memory, no
 arithmetic), with torch's random state put back, so the run that follows starts as it would with
-that hidden size given outright.
+that hidden size given outright. Only the sizes the core can take are tried: the multiples of its
+`hidden_grain` (a transformer's heads; every size for a recurrent cell).
 """
 
 import math
@@ -29,6 +30,13 @@ def core_args(model) -> tuple[dict, int | None]:
     return core, budget
 
 
+def grain(model: dict) -> int:
+    """The step between the hidden sizes the core of `model` can take (src/nn/recurrent.py `core_class`)."""
+    from src.nn.recurrent import core_class
+
+    return core_class(model["cell"]).hidden_grain(model)
+
+
 def count(build: Callable[[dict], torch.nn.Module], model: dict, hidden_size: int) -> int:
     with torch.random.fork_rng(), torch.device("meta"):
         module = build({**model, "hidden_size": hidden_size})
@@ -40,20 +48,21 @@ def fit_hidden_size(build: Callable[[dict], torch.nn.Module], model: dict, budge
     hidden size meets within TOLERANCE is a UserError."""
     if budget < 1:
         raise UserError(f"model.param_budget={budget}; give a number of parameters, e.g. model.param_budget=500000")
-    smallest = count(build, model, 1)
+    step = grain(model)  # hidden sizes are step * k, k = 1, 2, ...
+    smallest = count(build, model, step)
     if smallest > budget * (1 + TOLERANCE):
         raise UserError(
             f"model.param_budget={budget} is below the smallest {model['cell']} model of this task "
-            f"({smallest:,} parameters at hidden_size=1); raise it or shrink the other sizes"
+            f"({smallest:,} parameters at hidden_size={step}); raise it or shrink the other sizes"
         )
-    low, high = 1, LARGEST  # the smallest size with at least `budget` parameters is in (low, high]
-    if count(build, model, high) < budget:
-        raise UserError(f"model.param_budget={budget} needs a hidden size above {LARGEST}; lower it")
+    low, high = 1, LARGEST // step  # the smallest k with at least `budget` parameters is in (low, high]
+    if count(build, model, high * step) < budget:
+        raise UserError(f"model.param_budget={budget} needs a hidden size above {high * step}; lower it")
     while high - low > 1:
         mid = (low + high) // 2
-        low, high = (mid, high) if count(build, model, mid) < budget else (low, mid)
+        low, high = (mid, high) if count(build, model, mid * step) < budget else (low, mid)
     # the count is not quite monotone (e.g. dinos drops a projection where hidden = embedding): look around
-    sizes = {h: count(build, model, h) for h in range(max(1, high - 2), high + 3)}
+    sizes = {k * step: count(build, model, k * step) for k in range(max(1, high - 2), high + 3)}
     hidden = min(sizes, key=lambda h: abs(sizes[h] - budget))
     if abs(sizes[hidden] - budget) > TOLERANCE * budget:
         below = max((h for h in sizes if sizes[h] < budget), default=hidden)
@@ -75,11 +84,12 @@ def common_budget(build: Callable[[dict], torch.nn.Module], models: list[dict], 
         return target
     except UserError:
         pass
-    reachable = []  # per model, the parameter count of every hidden size up to 4 times the target
+    reachable = []  # per model, the parameter count of every hidden size it takes, up to 4 times the target
     for model in models:
-        counts = [count(build, model, 1)]
+        step = grain(model)
+        counts = [count(build, model, step)]
         while counts[-1] <= 4 * target:
-            counts.append(count(build, model, len(counts) + 1))
+            counts.append(count(build, model, (len(counts) + 1) * step))
         reachable.append(counts)
     # a count n meets the budgets n / (1 + TOLERANCE) .. n / (1 - TOLERANCE): try their lowest ends in order
     starts = sorted({target} | {math.ceil(n / (1 + TOLERANCE)) for counts in reachable for n in counts})

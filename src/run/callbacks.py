@@ -16,7 +16,8 @@ InspectCells:
 - at the end of training: `val_cells/saturation` (gate saturation over the validation split, LSTM and
   GRU), `val_cells/states` and `val_cells/gates` of the first validation item (src/tasks/inspection.py).
   Under `val_cells/`, after `test/`, `train/` and `val/`: TensorBoard's TIME SERIES sorts its groups by
-  name, and opened on a wall of gate heatmaps when these were `inspect/`.
+  name, and opened on a wall of gate heatmaps when these were `inspect/`. A transformer has no gates:
+  `val_cells/note` says so instead.
 """
 
 import logging
@@ -67,6 +68,10 @@ class InspectCells(L.Callback):
 
         loader = trainer.datamodule.val_dataloader()
         writer, step = trainer.logger.experiment, trainer.global_step
+        if not ins.replayable(module):  # a Transformer: one line, no figures
+            log.info("InspectCells: %s", ins.NO_GATES)
+            writer.add_text("val_cells/note", ins.NO_GATES, step)
+            return
         was_training = module.training
         module.eval()
         try:

@@ -6,7 +6,8 @@ one `error:` line, before anything is built or trained.
   unknown key, a syntax error, a value of the wrong type, a sweep with no trials), the options hold
   values they can take (`check_config`), and `hydra.run.dir`/`hydra.sweep.dir` can be a run folder.
 - `check_config(cfg)`: each run's values (a sweep's jobs too): whole numbers that must be positive,
-  shares in [0, 1), learning rates above 0, a GPU where `trainer=gpu` asks for one.
+  shares in [0, 1), learning rates above 0, a transformer's width a multiple of its heads, a GPU
+  where `trainer=gpu` asks for one.
 - `check_monitor(cfg, module)`: `task.monitor` is a metric the task logs (not found out after an epoch).
 """
 
@@ -111,6 +112,10 @@ CHECKS = {
     "model.dropout": SHARE,
     "model.bidirectional": (lambda v: isinstance(v, bool), "true or false"),
     "model.param_budget": (lambda v: v is None or WHOLE_1[0](v), "a whole number of parameters, or null"),
+    # model=transformer's own (src/nn/transformer.py; the names here, as checks.py imports no torch)
+    "model.heads": whole_up_to(1024),
+    "model.positions": (lambda v: v in ("sinusoidal", "learned"), "sinusoidal or learned"),
+    "model.max_positions": whole_up_to(1_000_000),
 }
 
 
@@ -129,6 +134,13 @@ def check_config(cfg: DictConfig, devices_here: bool = True) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not good(value):
             raise UserError(f"{key}={value} cannot be used; give {wanted}")
+    heads, hidden = OmegaConf.select(cfg, "model.heads"), OmegaConf.select(cfg, "model.hidden_size")
+    if heads is not None and OmegaConf.select(cfg, "model.param_budget") is None and hidden % heads:
+        fits = [h for h in (hidden - hidden % heads, hidden - hidden % heads + heads) if h > 0]
+        raise UserError(
+            f"model.hidden_size={hidden} is not a multiple of model.heads={heads} (every head gets the same "
+            f"width); give model.hidden_size={' or '.join(map(str, fits))}, or other heads"
+        )
     strategy, passes = (
         OmegaConf.select(cfg, "trainer.strategy", default=None),
         OmegaConf.select(cfg, "task.data.passes"),

@@ -24,6 +24,17 @@ from src.tasks.base import RecurrentTask
 
 LOW, HIGH = 0.1, 0.9  # a sigmoid gate below LOW is nearly shut, above HIGH nearly open (Karpathy et al. 2015)
 
+# model=transformer: nothing here replays it; src.inspect and InspectCells say so in this line
+NO_GATES = (
+    "a Transformer has no gates and no recurrent state to replay: states, gates, gate saturation and "
+    "gradient flow through time do not apply to it"
+)
+
+
+def replayable(task: RecurrentTask) -> bool:
+    """Whether the task's cores are recurrent cells whose states and gates `replay` reconstructs."""
+    return task.hparams.model["cell"] in GATES
+
 
 def readings(task: RecurrentTask, batch: Batch | PairBatch) -> list[Reading]:
     """The cores of `task` and their inputs for `batch`, a loader's batch on any device (it is moved
