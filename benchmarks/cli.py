@@ -16,9 +16,11 @@ from src.paths import CONF_DIR
 # the order the benchmarks print them, then any other in name order; and every cell
 COURSE_ORDER = ("names", "dinos", "pairs", "translate", "binary", "hello")
 TASKS = tuple(
-    sorted((p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml")),
-           key=lambda t: (COURSE_ORDER.index(t) if t in COURSE_ORDER else len(COURSE_ORDER), t))
-)  # fmt: skip
+    sorted(
+        (p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml")),
+        key=lambda t: (COURSE_ORDER.index(t) if t in COURSE_ORDER else len(COURSE_ORDER), t),
+    )
+)
 CELLS = CORES  # every model= choice, the transformer too
 # what the timed benchmarks (speed, quality) run unless told cells=: the three classic cells, whose
 # published times and tables they reproduce; cells=mingru,minlstm (or any) times the others

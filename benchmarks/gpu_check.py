@@ -34,8 +34,16 @@ from src.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
-OPTIONS = {"trainer": "gpu", "tasks": ",".join(TASKS), "cells": ",".join(CELLS), "precisions": ",".join(PRECISIONS),
-           "batches": 3, "timing": "true", "timing_batches": 100, "ddp": "auto"}  # fmt: skip
+OPTIONS = {
+    "trainer": "gpu",
+    "tasks": ",".join(TASKS),
+    "cells": ",".join(CELLS),
+    "precisions": ",".join(PRECISIONS),
+    "batches": 3,
+    "timing": "true",
+    "timing_batches": 100,
+    "ddp": "auto",
+}
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
@@ -83,8 +91,16 @@ def check_one(task: str, cell: str, precision: str, options: dict, overrides: li
         limits = [f"++trainer.limit_{split}_batches={b}" for split in ("train", "val", "test")]
         limits.append("++trainer.val_check_interval=1.0")  # binary validates every 50 batches by default
         limits.append("trainer.log_every_n_steps=1")  # a check's few batches still log
-        run_overrides = [f"task={task}", f"model={cell}", f"trainer={options['trainer']}", "trainer.max_epochs=1",
-                         f"trainer.precision={precision}", *limits, *QUIET, *overrides]  # fmt: skip
+        run_overrides = [
+            f"task={task}",
+            f"model={cell}",
+            f"trainer={options['trainer']}",
+            "trainer.max_epochs=1",
+            f"trainer.precision={precision}",
+            *limits,
+            *QUIET,
+            *overrides,
+        ]
         cfg = compose_train(run_overrides, str(run_dir))
         results = train(cfg)
         row["test"] = results["test"]
@@ -100,8 +116,14 @@ def check_one(task: str, cell: str, precision: str, options: dict, overrides: li
         args |= {"language": language} if language else {}
         row["predicted"] = predict(args)[:1]
         row["step"] = "inspect"
-        args = {"ckpt": ckpt, "input": first, "out": str(run_dir / "inspect"), "device": device, "max_items": "64",
-                "data_dir": cfg.paths.data_dir}  # fmt: skip
+        args = {
+            "ckpt": ckpt,
+            "input": first,
+            "out": str(run_dir / "inspect"),
+            "device": device,
+            "max_items": "64",
+            "data_dir": cfg.paths.data_dir,
+        }
         figures = inspect(args | ({"language": language} if language else {}))
         row["figures"] = len(figures)
         row["ok"], row["step"] = True, "done"
@@ -117,10 +139,17 @@ def epoch_seconds(task: str, trainer: str, options: dict, overrides: list[str], 
     from benchmarks.speed import compose_train, lightning_epochs
 
     n = options["timing_batches"]  # training only: no validation, so no checkpoint or early stopping to feed
-    timed = [f"task={task}", f"trainer={trainer}", "trainer.max_epochs=2", "++trainer.limit_val_batches=0",
-             f"++trainer.limit_train_batches={n}", f"trainer.log_every_n_steps={min(n, 50)}",
-             "callbacks.early_stopping=null", "callbacks.checkpoint=null",
-             "callbacks.last_checkpoint=null"]  # fmt: skip
+    timed = [
+        f"task={task}",
+        f"trainer={trainer}",
+        "trainer.max_epochs=2",
+        "++trainer.limit_val_batches=0",
+        f"++trainer.limit_train_batches={n}",
+        f"trainer.log_every_n_steps={min(n, 50)}",
+        "callbacks.early_stopping=null",
+        "callbacks.checkpoint=null",
+        "callbacks.last_checkpoint=null",
+    ]
     cfg = compose_train([*timed, *QUIET, *overrides], str(tmp / f"time_{task}_{trainer}"))
     epochs, _ = lightning_epochs(cfg)
     return min(wall for wall, _ in epochs)
@@ -130,9 +159,20 @@ def check_ddp(device: str, batches: int, overrides: list[str], tmp: Path) -> dic
     """names on 2 processes: every test name once in test_predictions.jsonl."""
     run_dir = tmp / "ddp"
     accelerator = "gpu" if device == "cuda" else "cpu"
-    cmd = [sys.executable, "-m", "src.train", "task=names", "trainer=ddp", f"trainer.accelerator={accelerator}",
-           "trainer.devices=2", "trainer.max_epochs=1", f"++trainer.limit_train_batches={batches}", *QUIET, *overrides,
-           f"hydra.run.dir={run_dir}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.train",
+        "task=names",
+        "trainer=ddp",
+        f"trainer.accelerator={accelerator}",
+        "trainer.devices=2",
+        "trainer.max_epochs=1",
+        f"++trainer.limit_train_batches={batches}",
+        *QUIET,
+        *overrides,
+        f"hydra.run.dir={run_dir}",
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ})
     row = {"ok": False, "seconds": None, "error": None}
@@ -154,8 +194,11 @@ def main(argv: list[str]) -> dict:
     device = device_of(options["trainer"])
     check_overrides(overrides, options["tasks"])
     name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
-    print(f"torch {torch.__version__}, {device} ({name}), {torch.cuda.device_count()} GPU(s); "
-          f"{options['batches']} batches a split; overrides: {overrides}", flush=True)  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {device} ({name}), {torch.cuda.device_count()} GPU(s); "
+        f"{options['batches']} batches a split; overrides: {overrides}",
+        flush=True,
+    )
     checks, timing, ddp = [], [], None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -170,8 +213,14 @@ def main(argv: list[str]) -> dict:
             for task in options["tasks"]:
                 here = epoch_seconds(task, options["trainer"], options, overrides, tmp)
                 cpu = here if device == "cpu" else epoch_seconds(task, "cpu", options, overrides, tmp)
-                timing.append({"task": task, f"{device}_s": round(here, 3), "cpu_s": round(cpu, 3),
-                               "speedup": round(cpu / here, 2)})  # fmt: skip
+                timing.append(
+                    {
+                        "task": task,
+                        f"{device}_s": round(here, 3),
+                        "cpu_s": round(cpu, 3),
+                        "speedup": round(cpu / here, 2),
+                    }
+                )
                 where = f"{device} {here:.3f} s, cpu {cpu:.3f} s" if device != "cpu" else f"cpu {cpu:.3f} s"
                 print(f"  epoch of {options['timing_batches']} batches, {task}: {where}", flush=True)
         if options["ddp"] == "true" or (options["ddp"] == "auto" and torch.cuda.device_count() >= 2):
@@ -188,8 +237,15 @@ def main(argv: list[str]) -> dict:
         print(f"\n| task | {device} s/epoch | cpu s/epoch | cpu / {device} |\n|---|---|---|---|")
         for t in timing:
             print(f"| {t['task']} | {t[f'{device}_s']:.3f} | {t['cpu_s']:.3f} | {t['speedup']:.2f} |")
-    result = {"torch": torch.__version__, "device": device, "device_name": name, "checks": checks,
-              "timing": timing, "ddp": ddp, "failed": len(failed)}  # fmt: skip
+    result = {
+        "torch": torch.__version__,
+        "device": device,
+        "device_name": name,
+        "checks": checks,
+        "timing": timing,
+        "ddp": ddp,
+        "failed": len(failed),
+    }
     print(json.dumps(result, default=str))
     return result
 

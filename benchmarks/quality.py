@@ -44,18 +44,28 @@ def machine() -> str:
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.is_file() else []
     cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
-    return (f"{cpu or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__}")  # fmt: skip
+    return (
+        f"{cpu or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"torch {torch.__version__}"
+    )
 
 
 def sweep(task: str, options: dict, overrides: list[str]) -> int:
     jobs = int(options["jobs"])
     launcher = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"] if jobs > 1 else []
     command = [
-        sys.executable, "-m", "src.train", "-m", f"task={task}", f"model={options['cells']}",
-        f"seed={options['seeds']}", f"hydra.sweep.dir={options['out'] / task}", "trainer.enable_progress_bar=false",
-        *launcher, *overrides,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "src.train",
+        "-m",
+        f"task={task}",
+        f"model={options['cells']}",
+        f"seed={options['seeds']}",
+        f"hydra.sweep.dir={options['out'] / task}",
+        "trainer.enable_progress_bar=false",
+        *launcher,
+        *overrides,
+    ]
     print("$ " + " ".join(command[1:]), flush=True)
     return subprocess.run(command, check=False).returncode
 
@@ -66,8 +76,10 @@ def main(argv: list[str]) -> Path:
     failed = [task for task in options["tasks"].split(",") if sweep(task, options, overrides) != 0]
     subprocess.run([sys.executable, "-m", "src.baseline", "-m", f"task={options['tasks']}", f"hydra.sweep.dir={out}"])
     report = compare(out)
-    header = (f"Measured {datetime.date.today()} on {machine()}; {options['jobs']} run(s) at once, one thread each; "
-              f"`python -m benchmarks.quality {' '.join(argv)}`".rstrip())  # fmt: skip
+    header = (
+        f"Measured {datetime.date.today()} on {machine()}; {options['jobs']} run(s) at once, one thread each; "
+        f"`python -m benchmarks.quality {' '.join(argv)}`".rstrip()
+    )
     (out / "quality.md").write_text(header + "\n\n" + report + "\n")
     print(f"\nwrote {out / 'quality.md'}")
     if failed:

@@ -83,8 +83,12 @@ def plot(result: dict, path: Path) -> None:
         width_ax.plot(widths, times, "o-")
         for w, t in zip(widths, times, strict=True):
             width_ax.annotate(f"{t / times[0]:.1f}x", (w, t), textcoords="offset points", xytext=(-10, 6), fontsize=8)
-        width_ax.set(title=f"{task}: epoch time against width (whole set)", xlabel="model.hidden_size",
-                     ylabel="s / epoch", ylim=(0, max(times) * 1.15))  # fmt: skip
+        width_ax.set(
+            title=f"{task}: epoch time against width (whole set)",
+            xlabel="model.hidden_size",
+            ylabel="s / epoch",
+            ylim=(0, max(times) * 1.15),
+        )
         width_ax.set_xticks(widths, [str(w) for w in widths])
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -112,8 +116,13 @@ def main(argv: list[str]) -> dict:
     cfg = compose_train(overrides, ".")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "model": options["model"],
-              "overrides": overrides, "tasks": {}}  # fmt: skip
+    result = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "model": options["model"],
+        "overrides": overrides,
+        "tasks": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for task in options["tasks"].split(","):
             data = []
@@ -131,11 +140,15 @@ def main(argv: list[str]) -> dict:
             result["tasks"][task] = {"data": data, "width": width, "data_fit": fit}
     for task, r in result["tasks"].items():
         fit = r["data_fit"]
-        print(f"\n{task}: s/epoch = {fit['a']:.3f} + {fit['ms_per_1000_sequences']:.1f} ms per 1000 sequences "
-              f"(R^2 = {fit['r2']:.4f})")  # fmt: skip
+        print(
+            f"\n{task}: s/epoch = {fit['a']:.3f} + {fit['ms_per_1000_sequences']:.1f} ms per 1000 sequences "
+            f"(R^2 = {fit['r2']:.4f})"
+        )
         base = r["width"][0]["epoch_s"]
-        print("  width: " + ", ".join(f"{p['hidden_size']}: {p['epoch_s']:.2f} s ({p['epoch_s'] / base:.1f}x)"
-                                       for p in r["width"]))  # fmt: skip
+        print(
+            "  width: "
+            + ", ".join(f"{p['hidden_size']}: {p['epoch_s']:.2f} s ({p['epoch_s'] / base:.1f}x)" for p in r["width"])
+        )
     plot(result, Path(options["out"]))
     print(f"plot saved to {options['out']}")
     print(json.dumps(result))

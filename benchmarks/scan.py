@@ -20,8 +20,15 @@ from benchmarks.cli import choices, run, split_args, whole_number
 from src.errors import UserError
 from src.nn.minimal import PARTS, MinimalRNN
 
-OPTIONS = {"cells": ",".join(PARTS), "lengths": "16,128,512", "batch": "32", "hidden": "128", "inputs": "64",
-           "rounds": "3", "threads": "1"}  # fmt: skip
+OPTIONS = {
+    "cells": ",".join(PARTS),
+    "lengths": "16,128,512",
+    "batch": "32",
+    "hidden": "128",
+    "inputs": "64",
+    "rounds": "3",
+    "threads": "1",
+}
 
 
 def timed(module: MinimalRNN, x: torch.Tensor) -> tuple[float, float]:
@@ -43,9 +50,15 @@ def measure(cell: str, length: int, options: dict) -> dict:
         for name, module in (("parallel", parallel), ("sequential", sequential)):
             best[name] = min(best[name], timed(module, x))
     (p_wall, p_cpu), (s_wall, s_cpu) = best["parallel"], best["sequential"]
-    return {"cell": cell, "length": length, "parallel_wall_s": round(p_wall, 5), "parallel_cpu_s": round(p_cpu, 5),
-            "sequential_wall_s": round(s_wall, 5), "sequential_cpu_s": round(s_cpu, 5),
-            "speedup": round(s_wall / p_wall, 2)}  # fmt: skip
+    return {
+        "cell": cell,
+        "length": length,
+        "parallel_wall_s": round(p_wall, 5),
+        "parallel_cpu_s": round(p_cpu, 5),
+        "sequential_wall_s": round(s_wall, 5),
+        "sequential_cpu_s": round(s_cpu, 5),
+        "speedup": round(s_wall / p_wall, 2),
+    }
 
 
 def main(argv: list[str]) -> None:
@@ -57,13 +70,17 @@ def main(argv: list[str]) -> None:
     lengths = [whole_number("lengths", v) for v in raw["lengths"].split(",")]
     torch.set_num_threads(options["threads"])
     rows = [measure(cell, length, options) for cell in cells for length in lengths]
-    print(f"torch threads {torch.get_num_threads()}, batch {options['batch']}, hidden {options['hidden']}, "
-          f"inputs {options['inputs']}; forward + backward, fastest of {options['rounds']}")  # fmt: skip
+    print(
+        f"torch threads {torch.get_num_threads()}, batch {options['batch']}, hidden {options['hidden']}, "
+        f"inputs {options['inputs']}; forward + backward, fastest of {options['rounds']}"
+    )
     print("| cell | length | parallel wall s | parallel cpu s | step loop wall s | step loop cpu s | speed-up |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['cell']} | {r['length']} | {r['parallel_wall_s']:.4f} | {r['parallel_cpu_s']:.4f} | "
-              f"{r['sequential_wall_s']:.4f} | {r['sequential_cpu_s']:.4f} | {r['speedup']:.1f}x |")  # fmt: skip
+        print(
+            f"| {r['cell']} | {r['length']} | {r['parallel_wall_s']:.4f} | {r['parallel_cpu_s']:.4f} | "
+            f"{r['sequential_wall_s']:.4f} | {r['sequential_cpu_s']:.4f} | {r['speedup']:.1f}x |"
+        )
     print(json.dumps({"threads": torch.get_num_threads(), **options, "rows": rows}))
 
 

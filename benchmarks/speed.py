@@ -57,8 +57,14 @@ from src.paths import CONF_DIR
 from src.run.build import build_run, build_trainer
 from src.run.checks import check_choices
 
-OPTIONS = {"tasks": ",".join(TASKS), "cells": ",".join(CLASSIC_CELLS), "batches": None, "rounds": 3, "course": True,
-           "bucketing": None}  # fmt: skip
+OPTIONS = {
+    "tasks": ",".join(TASKS),
+    "cells": ",".join(CLASSIC_CELLS),
+    "batches": None,
+    "rounds": 3,
+    "course": True,
+    "bucketing": None,
+}
 MATMUL_SIZE = 1024  # the square torch.mm that sets the peak: 2.1 GFLOP, large enough to run at full rate
 # batches timed an epoch when batches= is not given: whole epochs (so the per-epoch cost counts
 # once per epoch, as in training), except translate's 40-second epochs
@@ -210,10 +216,16 @@ def bench_overrides(task: str, cell: str, batches: int) -> list[str]:
     """The task's default config, timed on `batches` batches an epoch, validation cut short and
     only at epoch ends (it is not timed), no early stop."""
     return [
-        f"task={task}", f"model={cell}", f"trainer.max_epochs={EPOCHS}",
-        f"++trainer.limit_train_batches={batches}", "++trainer.limit_val_batches=2", "++trainer.num_sanity_val_steps=0",
-        "++trainer.val_check_interval=1.0", "++trainer.check_val_every_n_epoch=1", "callbacks.early_stopping=null",
-    ]  # fmt: skip
+        f"task={task}",
+        f"model={cell}",
+        f"trainer.max_epochs={EPOCHS}",
+        f"++trainer.limit_train_batches={batches}",
+        "++trainer.limit_val_batches=2",
+        "++trainer.num_sanity_val_steps=0",
+        "++trainer.val_check_interval=1.0",
+        "++trainer.check_val_every_n_epoch=1",
+        "callbacks.early_stopping=null",
+    ]
 
 
 def measure(task: str, cell: str, options: dict, overrides: list[str], tmp: str) -> dict:
@@ -237,15 +249,23 @@ def measure(task: str, cell: str, options: dict, overrides: list[str], tmp: str)
     (bare_wall, bare_cpu), (light_wall, light_cpu) = min(bare), min(lightning)
     scale = full / timed
     return {
-        "task": task, "model": cell, "bucketing": cfg.task.data.get("bucketing"),
-        "batches_timed": timed, "batches_per_epoch": full,
-        "bare_epoch_wall_s": round(bare_wall * scale, 4), "bare_epoch_cpu_s": round(bare_cpu * scale, 4),
-        "lightning_epoch_wall_s": round(light_wall * scale, 4), "lightning_epoch_cpu_s": round(light_cpu * scale, 4),
-        "lightning_vs_bare": round(light_wall / bare_wall, 3), "symbols_per_s": round(count / light_wall),
-        "peak_rss_mb": peak, "padding_share": round(padding, 4),
+        "task": task,
+        "model": cell,
+        "bucketing": cfg.task.data.get("bucketing"),
+        "batches_timed": timed,
+        "batches_per_epoch": full,
+        "bare_epoch_wall_s": round(bare_wall * scale, 4),
+        "bare_epoch_cpu_s": round(bare_cpu * scale, 4),
+        "lightning_epoch_wall_s": round(light_wall * scale, 4),
+        "lightning_epoch_cpu_s": round(light_cpu * scale, 4),
+        "lightning_vs_bare": round(light_wall / bare_wall, 3),
+        "symbols_per_s": round(count / light_wall),
+        "peak_rss_mb": peak,
+        "padding_share": round(padding, 4),
         "eval_padding_share": None if eval_padding is None else round(eval_padding, 4),
-        "epoch_gflop": round(flops / 1e9, 3), "achieved_gflops": round(flops / 1e9 / (light_wall * scale), 3),
-    }  # fmt: skip
+        "epoch_gflop": round(flops / 1e9, 3),
+        "achieved_gflops": round(flops / 1e9 / (light_wall * scale), 3),
+    }
 
 
 class CourseClassifier(nn.Module):
@@ -290,13 +310,15 @@ def course(names_row: dict, overrides: list[str], tmp: str) -> dict:
     wall, cpu, sample = per_example_epoch(cfg)
     return {
         "model": names_row["model"],
-        "per_example_epoch_wall_s": round(wall, 4), "per_example_epoch_cpu_s": round(cpu, 4),
-        "per_example_sample": sample, "train_names": len(setup_run(cfg)[0].datasets["train"]),
+        "per_example_epoch_wall_s": round(wall, 4),
+        "per_example_epoch_cpu_s": round(cpu, 4),
+        "per_example_sample": sample,
+        "train_names": len(setup_run(cfg)[0].datasets["train"]),
         "lightning_epoch_wall_s": names_row["lightning_epoch_wall_s"],
         "speedup_vs_per_example": round(wall / names_row["lightning_epoch_wall_s"], 1),
         "lightning_epoch_same_model_wall_s": round(same_wall, 4),
         "speedup_vs_per_example_same_model": round(wall / same_wall, 1),
-    }  # fmt: skip
+    }
 
 
 def parse(argv: list[str]) -> tuple[dict, list[str]]:
@@ -323,9 +345,11 @@ def main(argv: list[str]) -> dict:
     if threads_cfg.threads:
         torch.set_num_threads(threads_cfg.threads)
     threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {threads} thread(s), {options['batches'] or 'whole epochs'} timed "
-          f"({DEFAULT_BATCHES} by default), "
-          f"{options['rounds']} rounds; overrides: {overrides}")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {threads} thread(s), {options['batches'] or 'whole epochs'} timed "
+        f"({DEFAULT_BATCHES} by default), "
+        f"{options['rounds']} rounds; overrides: {overrides}"
+    )
     rows, course_result, peak = [], None, matmul_gflops()
     print(f"best torch.mm rate: {peak:.1f} GFLOP/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -337,9 +361,11 @@ def main(argv: list[str]) -> dict:
                 for way in ways:
                     rows.append(measure(task, cell, options, [*overrides, *way], tmp))
                     r = rows[-1]
-                    print(f"  {task} x {cell} (bucketing {r['bucketing']}): {r['lightning_vs_bare']:.3f}, "
-                          f"padding {r['padding_share']:.3f}, {r['lightning_epoch_wall_s']:.3f} s/epoch",
-                          flush=True)  # fmt: skip
+                    print(
+                        f"  {task} x {cell} (bucketing {r['bucketing']}): {r['lightning_vs_bare']:.3f}, "
+                        f"padding {r['padding_share']:.3f}, {r['lightning_epoch_wall_s']:.3f} s/epoch",
+                        flush=True,
+                    )
         names = [r for r in rows if r["task"] == "names"]
         if options["course"] and names:
             row = next((r for r in names if r["model"] == "gru"), names[0])
@@ -350,27 +376,56 @@ def main(argv: list[str]) -> dict:
         r["fraction_of_peak"] = round(r["achieved_gflops"] / peak, 4)
     worst = max(rows, key=lambda r: r["lightning_vs_bare"])
     result = {
-        "torch": torch.__version__, "threads": threads, "batches": options["batches"], "rounds": options["rounds"],
-        "overrides": overrides, "matmul_peak_gflops": round(peak, 2), "rows": rows,
+        "torch": torch.__version__,
+        "threads": threads,
+        "batches": options["batches"],
+        "rounds": options["rounds"],
+        "overrides": overrides,
+        "matmul_peak_gflops": round(peak, 2),
+        "rows": rows,
         "worst_lightning_vs_bare": {k: worst[k] for k in ("task", "model", "lightning_vs_bare")},
         "course": course_result,
-    }  # fmt: skip
+    }
     print_table(result)
     print(json.dumps(result))
     return result
 
 
 def print_table(result: dict) -> None:
-    head = ("task", "cell", "bucketing", "bare s/ep", "Lightning s/ep", "ratio", "Lightning cpu s", "symbols/s",
-            "peak RSS MiB", "padding", "val padding", "GFLOP/ep", "GFLOP/s", "fraction_of_peak")  # fmt: skip
+    head = (
+        "task",
+        "cell",
+        "bucketing",
+        "bare s/ep",
+        "Lightning s/ep",
+        "ratio",
+        "Lightning cpu s",
+        "symbols/s",
+        "peak RSS MiB",
+        "padding",
+        "val padding",
+        "GFLOP/ep",
+        "GFLOP/s",
+        "fraction_of_peak",
+    )
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in result["rows"]:
-        cells = (r["task"], r["model"], str(r["bucketing"]), f"{r['bare_epoch_wall_s']:.3f}",
-                 f"{r['lightning_epoch_wall_s']:.3f}", f"{r['lightning_vs_bare']:.3f}",
-                 f"{r['lightning_epoch_cpu_s']:.3f}",
-                 f"{r['symbols_per_s']:,}", f"{r['peak_rss_mb']}", f"{r['padding_share']:.3f}",
-                 str(r["eval_padding_share"]), f"{r['epoch_gflop']:.2f}", f"{r['achieved_gflops']:.2f}",
-                 f"{r['fraction_of_peak']:.3f}")  # fmt: skip
+        cells = (
+            r["task"],
+            r["model"],
+            str(r["bucketing"]),
+            f"{r['bare_epoch_wall_s']:.3f}",
+            f"{r['lightning_epoch_wall_s']:.3f}",
+            f"{r['lightning_vs_bare']:.3f}",
+            f"{r['lightning_epoch_cpu_s']:.3f}",
+            f"{r['symbols_per_s']:,}",
+            f"{r['peak_rss_mb']}",
+            f"{r['padding_share']:.3f}",
+            str(r["eval_padding_share"]),
+            f"{r['epoch_gflop']:.2f}",
+            f"{r['achieved_gflops']:.2f}",
+            f"{r['fraction_of_peak']:.3f}",
+        )
         print("| " + " | ".join(cells) + " |")
     print(
         f"fraction_of_peak: the epoch's counted GFLOP/s over the best torch.mm rate, {result['matmul_peak_gflops']} "
@@ -380,10 +435,12 @@ def print_table(result: dict) -> None:
     print(f"\nworst lightning_vs_bare = {w['lightning_vs_bare']:.3f} ({w['task']} x {w['model']}; target <= 1.10)")
     c = result["course"]
     if c:
-        print(f"names, course's one-name loop: {c['per_example_epoch_wall_s']:.2f} s/epoch (extrapolated from "
-              f"{c['per_example_sample']} names); speedup_vs_per_example = {c['speedup_vs_per_example']:.1f}x "
-              f"(target >= 50x); course-sized model batched: {c['lightning_epoch_same_model_wall_s']:.2f} s/epoch, "
-              f"{c['speedup_vs_per_example_same_model']:.1f}x")  # fmt: skip
+        print(
+            f"names, course's one-name loop: {c['per_example_epoch_wall_s']:.2f} s/epoch (extrapolated from "
+            f"{c['per_example_sample']} names); speedup_vs_per_example = {c['speedup_vs_per_example']:.1f}x "
+            f"(target >= 50x); course-sized model batched: {c['lightning_epoch_same_model_wall_s']:.2f} s/epoch, "
+            f"{c['speedup_vs_per_example_same_model']:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -64,10 +64,21 @@ def timed(cmd: list[str], workers: int) -> tuple[float, float]:
 def one_fair_cells(workers: int, options: dict, overrides: list[str], folder: Path) -> dict:
     out = folder / f"workers_{workers}"
     seeds = ",".join(str(s) for s in range(1, options["seeds"] + 1))
-    cmd = [sys.executable, "-m", "src.fair_cells", "task=names", f"fair_cells.output_dir={out}",
-           f"fair_cells.workers={workers}", f"fair_cells.trials={options['trials']}", f"fair_cells.seeds=[{seeds}]",
-           f"trainer.max_epochs={options['epochs']}", f"++trainer.limit_train_batches={options['batches']}",
-           "callbacks.early_stopping=null", "trainer.enable_progress_bar=false", *overrides]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.fair_cells",
+        "task=names",
+        f"fair_cells.output_dir={out}",
+        f"fair_cells.workers={workers}",
+        f"fair_cells.trials={options['trials']}",
+        f"fair_cells.seeds=[{seeds}]",
+        f"trainer.max_epochs={options['epochs']}",
+        f"++trainer.limit_train_batches={options['batches']}",
+        "callbacks.early_stopping=null",
+        "trainer.enable_progress_bar=false",
+        *overrides,
+    ]
     wall, cpu = timed(cmd, workers)
     studies = json.loads((out / "fair_cells.json").read_text())["studies"]
     params = {cell: sorted((t["number"], t["overrides"]) for t in s["trials"]) for cell, s in studies.items()}
@@ -82,10 +93,22 @@ def one_study(workers: int, options: dict, overrides: list[str], folder: Path) -
     from optuna.storages.journal import JournalFileBackend
 
     sweep = folder / f"workers_{workers}"
-    cmd = [sys.executable, "-m", "src.train", "-m", "hparams_search=names_optuna", f"hydra.sweep.dir={sweep}",
-           f"hydra.sweeper.n_trials={options['trials']}", f"hydra.sweeper.workers={workers}",
-           f"trainer.max_epochs={options['epochs']}", f"++trainer.limit_train_batches={options['batches']}",
-           "callbacks.early_stopping=null", "trainer.enable_progress_bar=false", *SIZES, *overrides]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.train",
+        "-m",
+        "hparams_search=names_optuna",
+        f"hydra.sweep.dir={sweep}",
+        f"hydra.sweeper.n_trials={options['trials']}",
+        f"hydra.sweeper.workers={workers}",
+        f"trainer.max_epochs={options['epochs']}",
+        f"++trainer.limit_train_batches={options['batches']}",
+        "callbacks.early_stopping=null",
+        "trainer.enable_progress_bar=false",
+        *SIZES,
+        *overrides,
+    ]
     wall, cpu = timed(cmd, workers)
     storage = JournalStorage(JournalFileBackend(str(sweep / "study.journal")))
     study = optuna.load_study(study_name="names_gru", storage=storage)
@@ -103,9 +126,11 @@ def one_study(workers: int, options: dict, overrides: list[str], folder: Path) -
 def main(argv: list[str]) -> dict:
     options, overrides = parse(argv)
     kind = "fair_cells (3 cells, {seeds} seeds each)" if options["study"] == "fair_cells" else "study"
-    print(f"names {kind.format(**options)}: {options['trials']} trials of {options['epochs']} epochs x "
-          f"{options['batches']} batches, threads=1 per run; workers {options['workers']}; overrides: {overrides}",
-          flush=True)  # fmt: skip
+    print(
+        f"names {kind.format(**options)}: {options['trials']} trials of {options['epochs']} epochs x "
+        f"{options['batches']} batches, threads=1 per run; workers {options['workers']}; overrides: {overrides}",
+        flush=True,
+    )
     one = one_fair_cells if options["study"] == "fair_cells" else one_study
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -40,8 +40,14 @@ from src.run.resolvers import register_resolvers
 
 log = logging.getLogger("src.fair_cells")
 # settings that may change between invocations of one comparison: more trials or seeds extend it
-PER_INVOCATION = ("fair_cells.trials=", "fair_cells.seeds=", "fair_cells.workers=", "fair_cells.output_dir=",
-                  "threads=", "trainer.enable_progress_bar=")  # fmt: skip
+PER_INVOCATION = (
+    "fair_cells.trials=",
+    "fair_cells.seeds=",
+    "fair_cells.workers=",
+    "fair_cells.output_dir=",
+    "threads=",
+    "trainer.enable_progress_bar=",
+)
 FORMAT = logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
 
 
@@ -125,9 +131,13 @@ def run_trial(cell: str, overrides: list[str], chosen: list[str], folder: Path, 
         results = run_one([*overrides, f"model={cell}", *chosen], folder)
     except Exception as err:  # noqa: BLE001 - one failed trial must not end the study
         return {"overrides": chosen, "failed": f"{type(err).__name__}: {err}"}
-    return {"overrides": chosen, "value": results["best_val"].get(monitor, float("nan")),
-            "seconds": round(time.perf_counter() - started, 1), "hidden_size": results["hidden_size"],
-            "params": results["params"]}  # fmt: skip
+    return {
+        "overrides": chosen,
+        "value": results["best_val"].get(monitor, float("nan")),
+        "seconds": round(time.perf_counter() - started, 1),
+        "hidden_size": results["hidden_size"],
+        "params": results["params"],
+    }
 
 
 def first_line(err: BaseException) -> str:
@@ -142,8 +152,13 @@ def finished_record(folder: Path, chosen: list[str], monitor: str) -> dict | Non
         results = Results.read(json.loads((folder / "results.json").read_text()))
     except (OSError, ValueError, RecursionError):
         return None
-    return {"overrides": chosen, "value": results.best_val.get(monitor, float("nan")), "seconds": results.train_seconds,
-            "hidden_size": results.hidden_size, "params": results.params}  # fmt: skip
+    return {
+        "overrides": chosen,
+        "value": results.best_val.get(monitor, float("nan")),
+        "seconds": results.train_seconds,
+        "hidden_size": results.hidden_size,
+        "params": results.params,
+    }
 
 
 class Pool:
@@ -205,9 +220,11 @@ class CellStudy:
         tpe = optuna.samplers.TPESampler
         sampler = partial(tpe, seed=settings.sampler_seed, n_startup_trials=settings.startup_trials)
         self.direction = "maximize" if cfg.task.monitor_mode == "max" else "minimize"
-        signature = {"search": OmegaConf.to_container(settings.search),
-                     "budgets": {str(k): v for k, v in budgets.items()},
-                     "overrides": sorted(o for o in overrides if not o.startswith(PER_INVOCATION))}  # fmt: skip
+        signature = {
+            "search": OmegaConf.to_container(settings.search),
+            "budgets": {str(k): v for k, v in budgets.items()},
+            "overrides": sorted(o for o in overrides if not o.startswith(PER_INVOCATION)),
+        }
         fix = "give another fair_cells.output_dir (or the settings it was started with)"
         storage = storage_for(settings.storage, root)
         self.search = open_study(f"{cfg.task.name}_{cell}", storage, self.direction, sampler, signature, 1, fix)
@@ -224,8 +241,14 @@ class CellStudy:
                 trial = self.search.ask()
                 chosen = sample(trial, self.cfg, self.budgets)
                 self.asked[trial.number] = (trial, chosen)
-                return (run_trial, self.cell, self.overrides, chosen, self.folder / str(trial.number),
-                        self.cfg.task.monitor)  # fmt: skip
+                return (
+                    run_trial,
+                    self.cell,
+                    self.overrides,
+                    chosen,
+                    self.folder / str(trial.number),
+                    self.cfg.task.monitor,
+                )
             if self.asked:
                 return None
             self.result = self.summary()
@@ -246,14 +269,22 @@ class CellStudy:
 
         if args[0] is run_seed:
             if error is not None:  # run_seed catches a run's own errors: this is a lost worker
-                log.error("%s seed %d stopped with its worker (%s); the same command again resumes it",
-                          self.cell, args[2], first_line(error))  # fmt: skip
+                log.error(
+                    "%s seed %d stopped with its worker (%s); the same command again resumes it",
+                    self.cell,
+                    args[2],
+                    first_line(error),
+                )
             return
         number = int(args[4].name)
         trial, chosen = self.asked.pop(number)
         if error is not None:  # a worker process killed: the trial's run folder tells whether it finished
-            log.error("a worker stopped (%s); %s trial %d's run folder says whether it finished",
-                      first_line(error), self.cell, number)  # fmt: skip
+            log.error(
+                "a worker stopped (%s); %s trial %d's run folder says whether it finished",
+                first_line(error),
+                self.cell,
+                number,
+            )
             record = finished_record(args[4], chosen, self.cfg.task.monitor)
         if record is None:  # lost with its worker: failed, and its parameters tried again
             self.search.tell(trial, state=TrialState.FAIL)
@@ -268,17 +299,29 @@ class CellStudy:
         elif record["value"] != record["value"]:
             self.search.tell(trial, state=TrialState.FAIL)
         else:
-            log.info("%s trial %d/%d: %s -> %s %.4f (hidden_size %d, %d parameters, %.0f s)", self.cell,
-                     number + 1, self.cfg.fair_cells.trials, " ".join(record["overrides"]), self.cfg.task.monitor,
-                     record["value"], record["hidden_size"], record["params"], record["seconds"])  # fmt: skip
+            log.info(
+                "%s trial %d/%d: %s -> %s %.4f (hidden_size %d, %d parameters, %.0f s)",
+                self.cell,
+                number + 1,
+                self.cfg.fair_cells.trials,
+                " ".join(record["overrides"]),
+                self.cfg.task.monitor,
+                record["value"],
+                record["hidden_size"],
+                record["params"],
+                record["seconds"],
+            )
             self.search.tell(trial, record["value"])
 
     def summary(self) -> dict:
         """The study's trials and the best one's record (None if all failed)."""
         from optuna.trial import TrialState
 
-        trials = [{"number": t.number, **t.user_attrs} for t in self.search.get_trials(deepcopy=False)
-                  if t.state in (TrialState.COMPLETE, TrialState.FAIL) and "overrides" in t.user_attrs]  # fmt: skip
+        trials = [
+            {"number": t.number, **t.user_attrs}
+            for t in self.search.get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.FAIL) and "overrides" in t.user_attrs
+        ]
         trials = [{k: v for k, v in t.items() if k not in ("tries", "retry_of")} for t in trials]
         done = [t for t in trials if "value" in t and t["value"] == t["value"]]
         pick = max if self.direction == "maximize" else min
@@ -376,11 +419,21 @@ def check_settings(settings: DictConfig) -> None:
         ("workers", whole(settings.workers, 1), "a whole number of at least 1"),
         ("startup_trials", whole(settings.startup_trials, 0), "a whole number of at least 0"),
         ("budget", settings.budget is None or whole(settings.budget, 1), "a number of parameters, or null"),
-        ("seeds", isinstance(settings.seeds, Sequence) and len(settings.seeds) > 0
-         and all(whole(s, 0) for s in settings.seeds), "a list of seeds, e.g. [1,2,3]"),
-        ("cells", isinstance(settings.cells, Sequence) and len(settings.cells) > 0
-         and all(c in cells for c in settings.cells), f"a list of cells from {', '.join(cells)}, e.g. [rnn,gru]"),
-    ]  # fmt: skip
+        (
+            "seeds",
+            isinstance(settings.seeds, Sequence)
+            and len(settings.seeds) > 0
+            and all(whole(s, 0) for s in settings.seeds),
+            "a list of seeds, e.g. [1,2,3]",
+        ),
+        (
+            "cells",
+            isinstance(settings.cells, Sequence)
+            and len(settings.cells) > 0
+            and all(c in cells for c in settings.cells),
+            f"a list of cells from {', '.join(cells)}, e.g. [rnn,gru]",
+        ),
+    ]
     for key, good, wanted in checks:
         if not good:
             value = settings[key]
@@ -397,9 +450,15 @@ def fair_cells(overrides: list[str]) -> Path:
     root = Path(settings.output_dir).resolve()
     per_share = budgets(overrides, cfg)
     budget = max(per_share.values())
-    log.info("fair comparison of %s on %s: %d trials each, seeds %s, parameters a model by budget_share %s; "
-             "folder %s", ", ".join(settings.cells), cfg.task.name, settings.trials, list(settings.seeds), per_share,
-             root)  # fmt: skip
+    log.info(
+        "fair comparison of %s on %s: %d trials each, seeds %s, parameters a model by budget_share %s; folder %s",
+        ", ".join(settings.cells),
+        cfg.task.name,
+        settings.trials,
+        list(settings.seeds),
+        per_share,
+        root,
+    )
     studies = run_studies(overrides, cfg, per_share, root)
     setup = {
         "task": cfg.task.name,

@@ -129,8 +129,10 @@ def split_batches(task_name: str, ckpt: Path, task, split: str, data_dir: str):
     datamodule.prepare_data()
     datamodule.setup("fit")
     if datamodule.spec.to_dict() | {"train_words": None} != task.spec.to_dict() | {"train_words": None}:
-        raise UserError(f"the {split} data as {run_config if run_config.is_file() else 'conf/task'} builds it does "
-                        "not match the checkpoint's vocabulary; give data_dir= of its run, or split=none")  # fmt: skip
+        raise UserError(
+            f"the {split} data as {run_config if run_config.is_file() else 'conf/task'} builds it does "
+            "not match the checkpoint's vocabulary; give data_dir= of its run, or split=none"
+        )
     loader = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
     return loader[0] if isinstance(loader, list) else loader
 
@@ -193,8 +195,9 @@ def inspect(args: dict[str, str]) -> list[Path]:
             loader = split_batches(task_name, path, task, split, data_dir)
             if cell != "rnn":
                 stats = ins.saturation(task, loader, int(max_items))
-                save(ins.saturation_figure(stats, f"{task_name} {cell}: gate saturation over {split}"),
-                     "saturation.png")  # fmt: skip
+                save(
+                    ins.saturation_figure(stats, f"{task_name} {cell}: gate saturation over {split}"), "saturation.png"
+                )
             if probe is not None:
                 unit = ins.probe_unit(task, loader, probe.values, int(max_items))
                 batch, [symbols] = encoded[0]
@@ -207,10 +210,15 @@ def inspect(args: dict[str, str]) -> list[Path]:
         longest = max(range(len(inputs)), key=lambda i: len(encoded[i][1][0]))
         norms, what = ins.gradient_norms(task, encoded[longest][0])
         curves.append((f"{cell} ({default_out(path).parent.name})", norms, what, task_name, cell))
-        print(f"{path}: {task_name} {cell}, {len(norms)} steps of {inputs[longest][1]!r}: "
-              + (f"gradient below 1e-3 of the last step's from distance {d}"
-                 if (d := ins.below(norms / norms[-1])) is not None else "gradient never below 1e-3"),
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{path}: {task_name} {cell}, {len(norms)} steps of {inputs[longest][1]!r}: "
+            + (
+                f"gradient below 1e-3 of the last step's from distance {d}"
+                if (d := ins.below(norms / norms[-1])) is not None
+                else "gradient never below 1e-3"
+            ),
+            file=sys.stderr,
+        )
 
     if not curves:  # every checkpoint a transformer
         return written

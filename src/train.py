@@ -32,8 +32,10 @@ def cli(argv: list[str] | None = None) -> int:
     check_choices(argv)
     if "experiment=fair_cells" in argv:  # a study per cell, then seeds: its own command, not a sweep
         options = " ".join(a for a in argv if a not in ("-m", "--multirun", "experiment=fair_cells"))
-        print(f"error: experiment=fair_cells is its own command: python -m src.fair_cells {options}".rstrip(),
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: experiment=fair_cells is its own command: python -m src.fair_cells {options}".rstrip(),
+            file=sys.stderr,
+        )
         return EXIT_USER_ERROR
     preflight(argv)
     main()

@@ -233,8 +233,9 @@ class CliResult:
 def _signal_when(cmd: list[str], target, signum: int) -> tuple[int, str]:
     """Run `cmd` in the checkout; once `target(its pid)` names a process, send it `signum`; then wait
     for the command. Its exit status and output."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         deadline, pid = time.monotonic() + 240, None
         while time.monotonic() < deadline and pid is None:

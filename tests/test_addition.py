@@ -10,8 +10,17 @@ from src.errors import UserError
 
 
 def module(**changes) -> AdditionDataModule:
-    options = dict(train_bits=6, length_bits=[9, 20], train_size=300, val_size=40, test_size=30, batch_size=16,
-                   eval_batch_size=50, bucketing=True, seed=0)  # fmt: skip
+    options = dict(
+        train_bits=6,
+        length_bits=[9, 20],
+        train_size=300,
+        val_size=40,
+        test_size=30,
+        batch_size=16,
+        eval_batch_size=50,
+        bucketing=True,
+        seed=0,
+    )
     data = AdditionDataModule(**(options | changes))
     data.setup()
     return data

@@ -60,7 +60,8 @@ def test_additive_rule_is_v_tanh_of_w_on_both_concatenated():
     attention = Attention("additive", query_size=3, key_size=4, hidden_size=5)
     query, keys = torch.randn(1, 3), torch.randn(1, 2, 4)
     W = torch.cat([attention.W_query.weight, attention.W_key.weight], dim=1)  # (5, 3 + 4)
-    expected = torch.stack([attention.v.weight[0] @ torch.tanh(W @ torch.cat([query[0], k]) + attention.W_query.bias)
-                            for k in keys[0]])  # fmt: skip
+    expected = torch.stack(
+        [attention.v.weight[0] @ torch.tanh(W @ torch.cat([query[0], k]) + attention.W_query.bias) for k in keys[0]]
+    )
     _, weights = attention(query, keys, torch.ones(1, 2, dtype=torch.bool))
     assert torch.allclose(weights[0], expected.softmax(0), atol=1e-6)

@@ -12,8 +12,16 @@ from src.errors import UserError
 
 
 def test_speed_benchmark_prints_ratios_and_raw_timings(data_dir: Path, capsys):
-    argv = [f"paths.data_dir={data_dir}", "tasks=names,pairs,translate", "cells=gru", "batches=3", "rounds=1",
-            "model.hidden_size=8", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1"]  # fmt: skip
+    argv = [
+        f"paths.data_dir={data_dir}",
+        "tasks=names,pairs,translate",
+        "cells=gru",
+        "batches=3",
+        "rounds=1",
+        "model.hidden_size=8",
+        "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1",
+    ]
     result = speed.main(argv)
     out = capsys.readouterr().out.strip().splitlines()
     assert json.loads(out[-1]) == result
@@ -157,8 +165,16 @@ def test_gpu_check_runs_every_step_on_the_cpu_and_reports_a_failure(data_dir: Pa
     cell x precision, the epoch timing, and a failing step reported as such (exit status 1)."""
     from benchmarks import gpu_check
 
-    argv = [f"paths.data_dir={data_dir}", "trainer=cpu", "tasks=names", "cells=lstm",
-            "precisions=32-true,bf16-mixed", "batches=2", "timing_batches=1", "model.hidden_size=8"]  # fmt: skip
+    argv = [
+        f"paths.data_dir={data_dir}",
+        "trainer=cpu",
+        "tasks=names",
+        "cells=lstm",
+        "precisions=32-true,bf16-mixed",
+        "batches=2",
+        "timing_batches=1",
+        "model.hidden_size=8",
+    ]
     result = gpu_check.main(argv)
     out = capsys.readouterr().out.strip().splitlines()
     assert json.loads(out[-1]) == json.loads(json.dumps(result, default=str))

@@ -137,8 +137,14 @@ def item_order_loader(dm, split: str, batch_size: int) -> DataLoader:
 
 @pytest.mark.parametrize("task", ["names", "dinos", "translate"])
 def test_sorted_evaluation_gives_the_metrics_and_rows_of_item_order(task, data_dir, compose, tmp_path):
-    overrides = [f"task={task}", f"paths.data_dir={data_dir}", "model.hidden_size=8", "task.module.embedding_dim=4",
-                 "task.data.eval_batch_size=7", "trainer.enable_progress_bar=false"]  # fmt: skip
+    overrides = [
+        f"task={task}",
+        f"paths.data_dir={data_dir}",
+        "model.hidden_size=8",
+        "task.module.embedding_dim=4",
+        "task.data.eval_batch_size=7",
+        "trainer.enable_progress_bar=false",
+    ]
     cfg = compose(overrides, tmp_path)
     results = []
     for sort in (True, False):

@@ -20,8 +20,14 @@ def runs_dir(tmp_path_factory, compose, make_data) -> Path:
     root = tmp_path_factory.mktemp("compare")
     make_data(root)
     # log_every_n_steps=1: these runs have one batch an epoch (Lightning warns when it is below the interval)
-    base = [f"paths.data_dir={root / 'data'}", "model.hidden_size=8", "trainer.max_epochs=2",
-            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]  # fmt: skip
+    base = [
+        f"paths.data_dir={root / 'data'}",
+        "model.hidden_size=8",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1",
+    ]
     for cell in ("rnn", "gru"):
         for seed in (1, 2):
             overrides = [*base, f"model={cell}", f"seed={seed}"]

@@ -27,15 +27,26 @@ TASKS = {  # task: (model, overrides, predict arguments, inspect arguments)
     "dinos": ("gru", [B8, "task.module.novelty_samples=4"], ["num_samples=3"], ["input=tyr"]),
     "namegen": ("lstm", [B8], ["language=Italian", "num_samples=2"], ["input=ros", "language=Italian"]),
     "pairs": ("gru", [B8], ["input=man"], ["input=man"]),
-    "translate": ("lstm", [B8, "task.data.val_size=50", "task.data.test_size=50"],
-                  ["input=I see one cats.", "beam_size=2"],
-                  ["input=I see one cats.", "split=none"]),  # split=none: its data sizes are the test's own
-    "binary": ("rnn", [B8, "task.data.train_size=64", "task.data.val_size=16", "task.data.test_size=8"],
-               ["input=39 + 17"], ["input=39 + 17"]),
+    "translate": (
+        "lstm",
+        [B8, "task.data.val_size=50", "task.data.test_size=50"],
+        ["input=I see one cats.", "beam_size=2"],
+        ["input=I see one cats.", "split=none"],
+    ),  # split=none: its data sizes are the test's own
+    "binary": (
+        "rnn",
+        [B8, "task.data.train_size=64", "task.data.val_size=16", "task.data.test_size=8"],
+        ["input=39 + 17"],
+        ["input=39 + 17"],
+    ),
     "hello": ("gru", [], ["input=hello"], ["input=hello"]),
-    "addition": ("lstm", [B8, "task.data.train_size=64", "task.data.val_size=16", "task.data.test_size=4", *SHORT_SUMS],
-                 ["input=1010+1100"], ["input=1010+1100", "split=none"]),
-}  # fmt: skip
+    "addition": (
+        "lstm",
+        [B8, "task.data.train_size=64", "task.data.val_size=16", "task.data.test_size=4", *SHORT_SUMS],
+        ["input=1010+1100"],
+        ["input=1010+1100", "split=none"],
+    ),
+}
 
 
 def test_the_fake_accelerator_catches_what_cuda_refuses():
@@ -62,8 +73,11 @@ def test_the_fake_accelerator_catches_what_cuda_refuses():
 
 def save_checkpoint(module, task: str, path: Path) -> Path:
     """A checkpoint as src.train writes it (the keys read_checkpoint and load_module read)."""
-    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
-            CHECKPOINT_KEY: {"task": task, "module": type(module).__name__, "best": {}}}  # fmt: skip
+    ckpt = {
+        "state_dict": module.state_dict(),
+        "hyper_parameters": dict(module.hparams),
+        CHECKPOINT_KEY: {"task": task, "module": type(module).__name__, "best": {}},
+    }
     torch.save(ckpt, path)
     return path
 

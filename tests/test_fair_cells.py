@@ -18,13 +18,23 @@ from src import train
 
 def test_studies_survive_failed_trials_then_retrain_and_report(data_dir: Path, tmp_path: Path, run_cli):
     out = tmp_path / "fair"
-    argv = ["task=names", f"paths.data_dir={data_dir}", "fair_cells.trials=4",
-            "fair_cells.cells=[rnn,gru]", "fair_cells.seeds=[1,2]", "fair_cells.budget=20000",
-            # dropout above 1 is refused when the model is built: those trials fail, the others go on
-            "fair_cells.search.dropout.high=1.5", "fair_cells.search.budget_share.choices=[1.0]",
-            f"fair_cells.output_dir={out}",
-            "task.module.embedding_dim=4", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-            "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]  # fmt: skip
+    argv = [
+        "task=names",
+        f"paths.data_dir={data_dir}",
+        "fair_cells.trials=4",
+        "fair_cells.cells=[rnn,gru]",
+        "fair_cells.seeds=[1,2]",
+        "fair_cells.budget=20000",
+        # dropout above 1 is refused when the model is built: those trials fail, the others go on
+        "fair_cells.search.dropout.high=1.5",
+        "fair_cells.search.budget_share.choices=[1.0]",
+        f"fair_cells.output_dir={out}",
+        "task.module.embedding_dim=4",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1",
+    ]
     code, stdout, err = run_cli(src.fair_cells, argv)
     assert code == 0, err
     setup = json.loads((out / "fair_cells.json").read_text())
@@ -53,9 +63,18 @@ def test_studies_survive_failed_trials_then_retrain_and_report(data_dir: Path, t
 
 def test_the_same_command_resumes_the_comparison_and_more_trials_extend_it(data_dir: Path, tmp_path: Path, run_cli):
     out = tmp_path / "fair"
-    argv = ["task=names", f"paths.data_dir={data_dir}", "fair_cells.cells=[rnn]", "fair_cells.budget=20000",
-            f"fair_cells.output_dir={out}", "task.module.embedding_dim=4", "trainer.max_epochs=1",
-            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]  # fmt: skip
+    argv = [
+        "task=names",
+        f"paths.data_dir={data_dir}",
+        "fair_cells.cells=[rnn]",
+        "fair_cells.budget=20000",
+        f"fair_cells.output_dir={out}",
+        "task.module.embedding_dim=4",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1",
+    ]
     code, _, err = run_cli(src.fair_cells, [*argv, "fair_cells.trials=2", "fair_cells.seeds=[1]"])
     assert code == 0, err
     trial_folders = sorted(p.name for p in (out / "search" / "rnn").iterdir())
@@ -109,10 +128,22 @@ def test_two_workers_take_the_next_run_as_one_ends_and_a_lost_worker_costs_only_
     (the next cell's study starts while a cell's last trial runs). A worker killed mid-trial: its
     trials are marked failed and tried again with the same parameters; the comparison still ends."""
     out = tmp_path / "fair"
-    argv = ["task=names", f"paths.data_dir={data_dir}", "fair_cells.trials=3", "fair_cells.cells=[rnn,gru]",
-            "fair_cells.seeds=[1]", "fair_cells.budget=20000", "fair_cells.workers=2", f"fair_cells.output_dir={out}",
-            "task.module.embedding_dim=4", "trainer.max_epochs=4", "callbacks.early_stopping=null",
-            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]  # fmt: skip
+    argv = [
+        "task=names",
+        f"paths.data_dir={data_dir}",
+        "fair_cells.trials=3",
+        "fair_cells.cells=[rnn,gru]",
+        "fair_cells.seeds=[1]",
+        "fair_cells.budget=20000",
+        "fair_cells.workers=2",
+        f"fair_cells.output_dir={out}",
+        "task.module.embedding_dim=4",
+        "trainer.max_epochs=4",
+        "callbacks.early_stopping=null",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1",
+    ]
 
     def worker(pid: int) -> int | None:
         training = len(list((out / "search" / "rnn").glob("*/config.yaml"))) >= 2

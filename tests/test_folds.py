@@ -59,10 +59,19 @@ def fold_runs(tmp_path_factory, compose, make_data) -> Path:
     """rnn and gru on the synthetic dinos, 3 folds each."""
     root = tmp_path_factory.mktemp("folds")
     make_data(root)
-    base = ["task=dinos", f"paths.data_dir={root / 'data'}", "model.hidden_size=8", "task.module.embedding_dim=4",
-            "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
-            "trainer.log_every_n_steps=1", "callbacks.inspect=null", "task.data.folds=3",
-            "task.data.val_size=20"]  # fmt: skip
+    base = [
+        "task=dinos",
+        f"paths.data_dir={root / 'data'}",
+        "model.hidden_size=8",
+        "task.module.embedding_dim=4",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1",
+        "callbacks.inspect=null",
+        "task.data.folds=3",
+        "task.data.val_size=20",
+    ]
     for cell in ("rnn", "gru"):
         for fold in range(3):
             overrides = [*base, f"model={cell}", f"task.data.fold={fold}"]

@@ -19,8 +19,9 @@ def test_reading_order_reverses_each_sequence_within_its_length():
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_replay_equals_the_module_in_every_layer_and_direction(cell, layers, bidirectional):
     torch.manual_seed(0)
-    core = RecurrentCore(cell, input_size=3, hidden_size=5, num_layers=layers, dropout=0.3,
-                         bidirectional=bidirectional).eval()  # fmt: skip
+    core = RecurrentCore(
+        cell, input_size=3, hidden_size=5, num_layers=layers, dropout=0.3, bidirectional=bidirectional
+    ).eval()
     x = torch.randn(4, 7, 3)
     lengths = torch.tensor([7, 3, 5, 1])
     directions = 2 if bidirectional else 1

@@ -19,19 +19,45 @@ QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=fals
 SMALL = ["model.hidden_size=8", "trainer.max_epochs=1"]
 B8 = "task.data.batch_size=8"
 RUNS = {  # name: (overrides, an input, the figures expected besides states_1.png and gradient_flow.png)
-    "names_lstm": (["model=lstm", B8, "task.module.embedding_dim=4", "trainer.log_every_n_steps=1",
-                    "trainer.gradient_clip_val=1e-6"], "Dostoevsky", {"gates_1.png", "saturation.png"}),
+    "names_lstm": (
+        [
+            "model=lstm",
+            B8,
+            "task.module.embedding_dim=4",
+            "trainer.log_every_n_steps=1",
+            "trainer.gradient_clip_val=1e-6",
+        ],
+        "Dostoevsky",
+        {"gates_1.png", "saturation.png"},
+    ),
     "pairs_gru": (["task=pairs", "model=gru", "trainer=debug"], "man", {"gates_1.png", "saturation.png"}),
-    "binary_rnn": (["task=binary", "model=rnn", B8, "task.data.train_size=64", "task.data.val_size=64",
-                    "task.data.test_size=8", "trainer.val_check_interval=null",
-                    "trainer.log_every_n_steps=1"], "39 + 17", {"carry.png"}),  # 8 batches, below the 50
-    "dinos_gru": (["task=dinos", "model=gru", B8, "task.module.embedding_dim=4", "task.module.novelty_samples=4"],
-                  "tyrannosaurus", {"gates_1.png", "saturation.png"}),
+    "binary_rnn": (
+        [
+            "task=binary",
+            "model=rnn",
+            B8,
+            "task.data.train_size=64",
+            "task.data.val_size=64",
+            "task.data.test_size=8",
+            "trainer.val_check_interval=null",
+            "trainer.log_every_n_steps=1",
+        ],
+        "39 + 17",
+        {"carry.png"},
+    ),  # 8 batches, below the 50
+    "dinos_gru": (
+        ["task=dinos", "model=gru", B8, "task.module.embedding_dim=4", "task.module.novelty_samples=4"],
+        "tyrannosaurus",
+        {"gates_1.png", "saturation.png"},
+    ),
     "hello_lstm": (["task=hello", "model=lstm"], "hello", {"gates_1.png", "saturation.png"}),
-    "names_mingru": (["model=mingru", B8, "task.module.embedding_dim=4", "trainer.log_every_n_steps=1"],
-                     "Dostoevsky", {"gates_1.png", "saturation.png"}),
+    "names_mingru": (
+        ["model=mingru", B8, "task.module.embedding_dim=4", "trainer.log_every_n_steps=1"],
+        "Dostoevsky",
+        {"gates_1.png", "saturation.png"},
+    ),
     "pairs_minlstm": (["task=pairs", "model=minlstm", "trainer=debug"], "man", {"gates_1.png", "saturation.png"}),
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +174,9 @@ def test_training_logs_the_pre_clip_gradient_norm_and_the_cells_in_tensorboard(r
     assert "val_cells/states" in rnn and "val_cells/saturation" not in rnn  # a plain RNN has no gates
 
 
-@pytest.mark.parametrize(("name", "argv"), [("names_mingru", ["input=Dostoevsky"]),
-                                            ("pairs_minlstm", ["input=man", "beam_size=3"])])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "argv"), [("names_mingru", ["input=Dostoevsky"]), ("pairs_minlstm", ["input=man", "beam_size=3"])]
+)
 def test_checkpoints_of_the_minimal_cells_predict(runs, name, argv, run_cli):
     """Step-by-step decoding (beam search over the decoder) runs the parallel-scan cells one step a call."""
     import src.predict

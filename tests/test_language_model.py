@@ -41,10 +41,15 @@ def dinos_run(tmp_path_factory, compose, make_data) -> dict:
     root = tmp_path_factory.mktemp("dinos")
     make_data(root)
     overrides = [
-        "task=dinos", f"paths.data_dir={root / 'data'}", "model.hidden_size=16", "trainer.max_epochs=20",
-        "task.module.lr=2e-2", "trainer.enable_progress_bar=false", "task.module.novelty_samples=20",
+        "task=dinos",
+        f"paths.data_dir={root / 'data'}",
+        "model.hidden_size=16",
+        "trainer.max_epochs=20",
+        "task.module.lr=2e-2",
+        "trainer.enable_progress_bar=false",
+        "task.module.novelty_samples=20",
         "trainer.log_every_n_steps=1",  # the synthetic words are 3 batches an epoch, below dinos' 10
-    ]  # fmt: skip
+    ]
     return train(compose(overrides, root / "run"))
 
 

@@ -13,8 +13,12 @@ def test_few_lengths_are_their_own_buckets_many_are_cut_at_quintiles():
 
 
 def test_metric_per_bucket_is_the_weighted_mean_of_its_items():
-    rows = [{"length": 8, "nll": 2.0, "nll_weight": 1}, {"length": 8, "nll": 1.0, "nll_weight": 3},
-            {"length": 16, "nll": 4.0, "nll_weight": 2}, {"length": 16}]  # fmt: skip
+    rows = [
+        {"length": 8, "nll": 2.0, "nll_weight": 1},
+        {"length": 8, "nll": 1.0, "nll_weight": 3},
+        {"length": 16, "nll": 4.0, "nll_weight": 2},
+        {"length": 16},
+    ]
     eight, sixteen = by_length(rows, "nll")
     assert eight == {"lengths": "8", "shortest": 8, "longest": 8, "items": 2, "nll": pytest.approx(1.25)}
     assert sixteen["nll"] == 4.0 and sixteen["items"] == 1  # the row without the metric is left out
@@ -22,7 +26,9 @@ def test_metric_per_bucket_is_the_weighted_mean_of_its_items():
 
 
 def test_bleu_per_bucket():
-    rows = [{"length": 2, "prediction": "a b", "references": ["a b"]},
-            {"length": 3, "prediction": "x y", "references": ["z w"]}]  # fmt: skip
+    rows = [
+        {"length": 2, "prediction": "a b", "references": ["a b"]},
+        {"length": 3, "prediction": "x y", "references": ["z w"]},
+    ]
     short, long = by_length(rows, "bleu", ngrams=2)
     assert short["bleu"] == pytest.approx(1.0) and long["bleu"] == 0.0

@@ -30,10 +30,17 @@ def name_nll(task, names: list[str], language: str) -> float:
 def namegen_run(tmp_path_factory, compose, make_data) -> dict:
     root = tmp_path_factory.mktemp("namegen")
     overrides = [
-        "task=namegen", f"paths.data_dir={make_data(root)}", "model.hidden_size=32", "trainer.max_epochs=30",
-        "task.module.lr=2e-2", "task.data.batch_size=8", "trainer.enable_progress_bar=false",
-        "task.module.novelty_samples=30", "callbacks.early_stopping=null", "trainer.log_every_n_steps=1",
-    ]  # fmt: skip
+        "task=namegen",
+        f"paths.data_dir={make_data(root)}",
+        "model.hidden_size=32",
+        "trainer.max_epochs=30",
+        "task.module.lr=2e-2",
+        "task.data.batch_size=8",
+        "trainer.enable_progress_bar=false",
+        "task.module.novelty_samples=30",
+        "callbacks.early_stopping=null",
+        "trainer.log_every_n_steps=1",
+    ]
     return train(compose(overrides, root / "run"))
 
 

@@ -42,8 +42,17 @@ def test_cells_map_to_torch_modules_and_unknown_is_a_clear_error():
         RecurrentCore("transformer", 2, 2, 1, 0.0, False)
     for bad in ({"hidden_size": 0}, {"num_layers": 0}, {"dropout": 2.0}):
         with pytest.raises(ValueError, match=f"{next(iter(bad))}="):
-            RecurrentCore(**{"cell": "gru", "input_size": 2, "hidden_size": 2, "num_layers": 1, "dropout": 0.0,
-                             "bidirectional": False, **bad})  # fmt: skip
+            RecurrentCore(
+                **{
+                    "cell": "gru",
+                    "input_size": 2,
+                    "hidden_size": 2,
+                    "num_layers": 1,
+                    "dropout": 0.0,
+                    "bidirectional": False,
+                    **bad,
+                }
+            )
 
 
 @pytest.mark.parametrize("pooling", ["last", "last_max"])
@@ -60,8 +69,9 @@ def test_classifier_logits_ignore_padding(pooling: str):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_weight_drop_masks_the_recurrent_weights_once_per_batch(cell: str):
-    core = RecurrentCore(cell, input_size=3, hidden_size=6, num_layers=2, dropout=0.0, bidirectional=False,
-                         weight_drop=0.5)  # fmt: skip
+    core = RecurrentCore(
+        cell, input_size=3, hidden_size=6, num_layers=2, dropout=0.0, bidirectional=False, weight_drop=0.5
+    )
     x, lengths = torch.randn(4, 7, 3), torch.tensor([7, 5, 2, 1])
     torch.manual_seed(0)
     out, _ = core(x, lengths)

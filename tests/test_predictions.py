@@ -23,10 +23,16 @@ CASES = {
 @pytest.mark.parametrize("task", sorted(CASES))
 def test_rows_average_to_the_logged_test_metrics(task: str, data_dir: Path, tmp_path: Path, compose):
     extra, metrics = CASES[task]
-    overrides = [f"task={task}", f"paths.data_dir={data_dir}", "model.hidden_size=8", "trainer.max_epochs=1",
-                 "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
-                 "trainer.log_every_n_steps=1",  # tiny data: fewer batches than the default interval
-                 *extra]  # fmt: skip
+    overrides = [
+        f"task={task}",
+        f"paths.data_dir={data_dir}",
+        "model.hidden_size=8",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1",  # tiny data: fewer batches than the default interval
+        *extra,
+    ]
     results = train(compose(overrides, tmp_path / "run"))
     rows = [json.loads(line) for line in (tmp_path / "run" / "test_predictions.jsonl").read_text().splitlines()]
     for row in rows:

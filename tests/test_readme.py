@@ -84,10 +84,12 @@ SHORTER = [
 READERS = ("python -m src.predict", "python -m src.inspect", "python -m src.compare", "tensorboard")
 # the sweep over every task's baseline, without names (its grid search takes minutes; names runs above)
 # and the 10-fold sweeps on 2 of their folds (the folds' statistics are tested in test_folds and test_verdict)
-REPLACE = {"task=names,dinos,pairs,translate,binary": "task=dinos,pairs,translate,binary",
-           "task.data.fold=0,1,2,3,4,5,6,7,8,9": "task.data.fold=0,1",
-           # docs/defaults.md's validation sweeps over seeds 1-3: one seed of each setting
-           "seed=1,2,3 task.data.": "seed=1 task.data."}  # fmt: skip
+REPLACE = {
+    "task=names,dinos,pairs,translate,binary": "task=dinos,pairs,translate,binary",
+    "task.data.fold=0,1,2,3,4,5,6,7,8,9": "task.data.fold=0,1",
+    # docs/defaults.md's validation sweeps over seeds 1-3: one seed of each setting
+    "seed=1,2,3 task.data.": "seed=1 task.data.",
+}
 
 
 def doc_lines() -> list[str]:

@@ -693,8 +693,14 @@ def test_an_interval_of_a_share_stays_within_0_and_1(finished_run, tmp_path, run
 def test_a_three_cell_hello_sweep_ends_with_its_table(tmp_path, run_cli):
     """hello has one test example: its paired test over one item is p = 1, not scipy's error."""
     sweep = tmp_path / "hello"
-    argv = ["-m", "task=hello", "model=rnn,lstm,gru", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
-            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    argv = [
+        "-m",
+        "task=hello",
+        "model=rnn,lstm,gru",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+    ]
     result = run_cli(src.train, argv)
     assert result.code == 0, result.err
     assert "verdict on test/loss" in (sweep / "compare.md").read_text()
@@ -721,10 +727,15 @@ def test_a_search_preset_without_multirun_is_one_line(tiny, tmp_path, run_cli):
 
 @pytest.mark.parametrize(
     "setting, needle",
-    [("fair_cells.trials=0", "fair_cells.trials=0"), ("fair_cells.seeds=abc", "fair_cells.seeds=abc"),
-     ("fair_cells.budget=-1", "fair_cells.budget=-1"), ("fair_cells.cells=[foo]", "fair_cells.cells=['foo']"),
-     ("fair_cells.workers=0", "fair_cells.workers=0"), ("fair_cells.seeds=[]", "a list of seeds")],
-)  # fmt: skip
+    [
+        ("fair_cells.trials=0", "fair_cells.trials=0"),
+        ("fair_cells.seeds=abc", "fair_cells.seeds=abc"),
+        ("fair_cells.budget=-1", "fair_cells.budget=-1"),
+        ("fair_cells.cells=[foo]", "fair_cells.cells=['foo']"),
+        ("fair_cells.workers=0", "fair_cells.workers=0"),
+        ("fair_cells.seeds=[]", "a list of seeds"),
+    ],
+)
 def test_fair_cells_settings_it_cannot_use_are_one_line(setting, needle, data_dir, tmp_path, run_cli):
     import src.fair_cells
 
@@ -733,16 +744,28 @@ def test_fair_cells_settings_it_cannot_use_are_one_line(setting, needle, data_di
     assert not (tmp_path / "fair").exists()
 
 
-@pytest.mark.parametrize("task, content", [
-    ("pairs", "man\twoman\nking\tqueen\nboy\tgirl\n" * 4),
-    ("dinos", "".join(f"{a}{b}{c}{d}saurus\n" for a in "bcdfgh" for b in "aeiou" for c in "lmnrst" for d in "aeiou")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "task, content",
+    [
+        ("pairs", "man\twoman\nking\tqueen\nboy\tgirl\n" * 4),
+        (
+            "dinos",
+            "".join(f"{a}{b}{c}{d}saurus\n" for a in "bcdfgh" for b in "aeiou" for c in "lmnrst" for d in "aeiou"),
+        ),
+    ],
+)
 def test_a_relative_data_file_is_found_where_the_user_stands(task, content, data_dir, tmp_path, run_cli, monkeypatch):
     """task.data.file=mine.txt means ./mine.txt, as the shell and makemore's `-i names.txt` mean it."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.txt").write_text(content)
-    argv = [f"task={task}", f"paths.data_dir={data_dir}", "task.data.file=mine.txt", "+trainer.fast_dev_run=true",
-            f"hydra.run.dir={tmp_path / 'run'}", "trainer.enable_progress_bar=false"]  # fmt: skip
+    argv = [
+        f"task={task}",
+        f"paths.data_dir={data_dir}",
+        "task.data.file=mine.txt",
+        "+trainer.fast_dev_run=true",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "trainer.enable_progress_bar=false",
+    ]
     result = run_cli(src.train, argv)
     assert result.code == 0, result.err  # it was looked up in the data folder: "does not exist"
 

@@ -117,16 +117,31 @@ def test_a_run_folders_data_settings_are_checked_plain_values(tmp_path):
     from src.errors import UserError
     from src.inspect import saved_data_options
 
-    defaults = {"_target_": "x.Y", "data_dir": "/d", "path": "names", "val_fraction": 0.1, "batch_size": 64,
-                "bucketing": True, "prefixes": None}  # fmt: skip
+    defaults = {
+        "_target_": "x.Y",
+        "data_dir": "/d",
+        "path": "names",
+        "val_fraction": 0.1,
+        "batch_size": 64,
+        "bucketing": True,
+        "prefixes": None,
+    }
     config = tmp_path / "config.yaml"
 
     def read(**data):
         config.write_text(yaml.safe_dump({"task": {"data": data}}))
         return saved_data_options(config, defaults)
 
-    kept = read(path="names/sub", val_fraction=1, batch_size=8, bucketing=False, prefixes=["i am"], extra=1,
-                data_dir="/elsewhere", _target_="os.system")  # fmt: skip
+    kept = read(
+        path="names/sub",
+        val_fraction=1,
+        batch_size=8,
+        bucketing=False,
+        prefixes=["i am"],
+        extra=1,
+        data_dir="/elsewhere",
+        _target_="os.system",
+    )
     assert kept == {"path": "names/sub", "val_fraction": 1, "batch_size": 8, "bucketing": False, "prefixes": ["i am"]}
     for bad in [
         {"path": {"_target_": "builtins.open"}},

@@ -87,10 +87,16 @@ def test_translate_trains_and_scores_against_every_reference(data_dir: Path, tmp
     assert len(refs) == 20 and all(isinstance(r, list) and r for r in refs)
     assert dm.spec.joiner == " " and dm.spec.source.specials == list(SPECIALS) and "see" in dm.spec.source
     overrides = [
-        "task=translate", f"paths.data_dir={data_dir}", "task.data.val_size=20", "task.data.test_size=20",
-        "model.hidden_size=16", "task.module.embedding_dim=16", "trainer.max_epochs=2", *QUIET,
+        "task=translate",
+        f"paths.data_dir={data_dir}",
+        "task.data.val_size=20",
+        "task.data.test_size=20",
+        "model.hidden_size=16",
+        "task.module.embedding_dim=16",
+        "trainer.max_epochs=2",
+        *QUIET,
         "trainer.log_every_n_steps=1",  # tiny data: fewer batches than the default interval
-    ]  # fmt: skip
+    ]
     results = train(compose(overrides, tmp_path))
     assert 0.0 <= results["test"]["test/bleu"] <= 1.0 and 0.0 <= results["test"]["test/exact"] <= 1.0
     # one BLEU: test/bleu is compare's BLEU of the run's own test rows, to the last digit

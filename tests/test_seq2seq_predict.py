@@ -19,11 +19,18 @@ def ckpts(tmp_path_factory, compose, make_data) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("seq2seq_ckpts")
     make_data(root)
     runs = {
-        "translate": ["task=translate", "task.data.val_size=20", "task.data.test_size=20", "model.hidden_size=16",
-                      "task.module.embedding_dim=16", "trainer.max_epochs=2", "trainer.log_every_n_steps=1"],
+        "translate": [
+            "task=translate",
+            "task.data.val_size=20",
+            "task.data.test_size=20",
+            "model.hidden_size=16",
+            "task.module.embedding_dim=16",
+            "trainer.max_epochs=2",
+            "trainer.log_every_n_steps=1",
+        ],
         "pairs_plain": ["task=pairs", "task.module.attention=none", "trainer=debug"],
         "names": ["model.hidden_size=4", "trainer=debug"],
-    }  # fmt: skip
+    }
     for name, overrides in runs.items():
         src.run.build.train(compose([f"paths.data_dir={root / 'data'}", *overrides, *QUIET], root / name))
     return {name: root / name / "checkpoints" / "last.ckpt" for name in runs}

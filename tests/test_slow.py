@@ -44,10 +44,23 @@ def test_ddp_with_two_cpu_processes_tests_every_item_once_as_one_process_would(s
     from src.run.build import build_run
 
     run = tmp_path / "ddp"
-    overrides = [f"paths.data_dir={shared_data}", "model.hidden_size=8", "task.data.batch_size=64",
-                 "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]  # fmt: skip
-    cmd = [sys.executable, "-m", "src.train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-           *overrides, f"hydra.run.dir={run}"]  # fmt: skip
+    overrides = [
+        f"paths.data_dir={shared_data}",
+        "model.hidden_size=8",
+        "task.data.batch_size=64",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.train",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        *overrides,
+        f"hydra.run.dir={run}",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ})
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr

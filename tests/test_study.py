@@ -27,8 +27,16 @@ def study_of(sweep: Path, name: str = "names_gru") -> optuna.Study:
 
 def search(tiny: list[str], sweep: Path, trials: int, *more: str) -> list[str]:
     small = [o for o in tiny if not o.startswith("model.hidden_size=")]
-    return ["-m", "hparams_search=names_optuna", f"hydra.sweeper.n_trials={trials}", *small,
-            "model.hidden_size=choice(4,8)", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}", *more]  # fmt: skip
+    return [
+        "-m",
+        "hparams_search=names_optuna",
+        f"hydra.sweeper.n_trials={trials}",
+        *small,
+        "model.hidden_size=choice(4,8)",
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep}",
+        *more,
+    ]
 
 
 def test_the_same_command_resumes_a_study_without_redoing_a_trial(tiny, tmp_path, run_cli):
@@ -149,12 +157,22 @@ def test_a_hopeless_trial_is_pruned_and_shows_as_pruned(tiny, tmp_path, run_cli)
     cannot learn (lr 1e-9) is below their median after epoch 2, so the median pruner stops it there."""
     sweep = tmp_path / "study"
     sweep.mkdir()
-    study = optuna.create_study(study_name="names_gru", direction="maximize",
-                                storage=JournalStorage(JournalFileBackend(str(sweep / "study.journal"))))  # fmt: skip
+    study = optuna.create_study(
+        study_name="names_gru",
+        direction="maximize",
+        storage=JournalStorage(JournalFileBackend(str(sweep / "study.journal"))),
+    )
     for _ in range(2):
         study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={e: 1.0 for e in range(5)}))
-    argv = search(tiny, sweep, 3, "hydra.sweeper.pruner=median", "trainer.max_epochs=5", "task.module.lr=1e-9",
-                  "callbacks.early_stopping=null")  # fmt: skip
+    argv = search(
+        tiny,
+        sweep,
+        3,
+        "hydra.sweeper.pruner=median",
+        "trainer.max_epochs=5",
+        "task.module.lr=1e-9",
+        "callbacks.early_stopping=null",
+    )
     result = run_cli(src.train, argv)
     assert result.code == 0, result.err
     trial = study_of(sweep).trials[2]
@@ -172,10 +190,21 @@ def test_a_preempted_cluster_job_is_requeued_and_resumes_its_own_run_folder(shar
     on a preemption) mid-run; submitit requeues the job, which resumes its own folder from last.ckpt
     and finishes every epoch; train.log says what happened and how to resume by hand."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "src.train", "-m", "hydra/launcher=submitit_local", "model=gru",
-           f"paths.data_dir={shared_data}", "model.hidden_size=16", "++trainer.limit_train_batches=40",
-           "trainer.max_epochs=6", "callbacks.early_stopping=null", "trainer.enable_progress_bar=false",
-           f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "src.train",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "model=gru",
+        f"paths.data_dir={shared_data}",
+        "model.hidden_size=16",
+        "++trainer.limit_train_batches=40",
+        "trainer.max_epochs=6",
+        "callbacks.early_stopping=null",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+    ]
 
     def job(pid: int) -> int | None:
         if not list(sweep.glob("*/checkpoints/last.ckpt")):  # no epoch done yet: nothing to resume

@@ -285,3 +285,25 @@ def test_the_type_switch_check_finds_isinstance_hasattr_and_a_task_import():
         "line 4: isinstance(..., Seq2SeqNet)",
         "line 6: hasattr(..., 'encoder')",
     ]
+
+
+def test_the_code_fits_the_formatter_without_skip_markers():
+    """The fmt-skip marker hid 168 hand-laid lines from ruff format; none are left. A table that truly reads
+    better by hand would be named here, with why."""
+    root = Path(__file__).resolve().parents[1]
+    marker = "# fmt: " + "skip"  # not spelled whole: this file is searched too
+    found = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("src", "benchmarks", "tests", "hydra_plugins")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if marker in line
+    ]
+    assert found == []
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "src", "benchmarks", "tests", "hydra_plugins"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert formatted.returncode == 0, formatted.stdout[-2000:]

@@ -28,12 +28,20 @@ FAST = {"addition": ["task.data.length_bits=[48]", "task.module.max_decode_lengt
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("cell", sorted(p.stem for p in (Path(CONF_DIR) / "model").glob("*.yaml")))
-def test_fast_dev_run_every_task_and_cell(task: str, cell: str, precision: str, data_dir: Path, tmp_path: Path,
-                                          compose):  # fmt: skip
+def test_fast_dev_run_every_task_and_cell(
+    task: str, cell: str, precision: str, data_dir: Path, tmp_path: Path, compose
+):
     """One batch of train, val and test, in full and in mixed precision (CPU autocast: bf16). 16-mixed
     is a GPU's (Lightning makes it bf16-mixed on a CPU, with a warning): make gpu-check runs it."""
-    overrides = [f"task={task}", f"model={cell}", "trainer=debug", f"paths.data_dir={data_dir}", "model.hidden_size=8",
-                 f"trainer.precision={precision}", *FAST.get(task, [])]  # fmt: skip
+    overrides = [
+        f"task={task}",
+        f"model={cell}",
+        "trainer=debug",
+        f"paths.data_dir={data_dir}",
+        "model.hidden_size=8",
+        f"trainer.precision={precision}",
+        *FAST.get(task, []),
+    ]
     results = train(compose(overrides, tmp_path / cell))
     assert results["model"] == cell and results["task"] == task
     assert results["test"] and all(k.startswith("test/") for k in results["test"])

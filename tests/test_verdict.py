@@ -19,9 +19,15 @@ def sweep(tmp_path_factory, compose, make_data) -> Path:
     """names x rnn/lstm/gru x seeds 1, 2, 3, tiny."""
     root = tmp_path_factory.mktemp("verdict")
     make_data(root)
-    base = [f"paths.data_dir={root / 'data'}", "model.hidden_size=8", "task.module.embedding_dim=4",
-            "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
-            "trainer.log_every_n_steps=1"]  # fmt: skip
+    base = [
+        f"paths.data_dir={root / 'data'}",
+        "model.hidden_size=8",
+        "task.module.embedding_dim=4",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1",
+    ]
     for cell in ("rnn", "lstm", "gru"):
         for seed in (1, 2, 3):
             train(compose([*base, f"model={cell}", f"seed={seed}"], root / "runs" / f"{cell}_{seed}"))
@@ -143,9 +149,16 @@ def test_a_real_difference_between_settings_is_found():
 def six_seeds(tmp_path_factory, compose, shared_data) -> Path:
     """Six seeds of one tiny dinos setting on the real data (154 test names, NLL per name)."""
     root = tmp_path_factory.mktemp("aa")
-    base = ["task=dinos", f"paths.data_dir={shared_data}", "model.hidden_size=16", "task.module.embedding_dim=8",
-            "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
-            "callbacks.inspect=null"]  # fmt: skip
+    base = [
+        "task=dinos",
+        f"paths.data_dir={shared_data}",
+        "model.hidden_size=16",
+        "task.module.embedding_dim=8",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+        "callbacks.inspect=null",
+    ]
     for seed in range(1, 7):
         train(compose([*base, f"seed={seed}"], root / f"s{seed}"))
     return root

@@ -23,8 +23,18 @@ def one_line(call):
 
 
 class StudySweeper(Sweeper):
-    def __init__(self, direction: str, study_name: str | None, storage: str | None, n_trials: int, workers: int,
-                 sampler: Any, params: DictConfig | None, retries: int = 1, pruner: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        direction: str,
+        study_name: str | None,
+        storage: str | None,
+        n_trials: int,
+        workers: int,
+        sampler: Any,
+        params: DictConfig | None,
+        retries: int = 1,
+        pruner: str | None = None,
+    ):
         from src.run.study import Study
 
         self.study = one_line(

@@ -60,8 +60,12 @@ def table(task: str, groups: dict[str, list[dict]]) -> str:
         return ""
     metric = next(iter(found.values()))[0]
     names = list(dict.fromkeys(b for _, per in found.values() for b in per))
-    lines = [f"#### {task}: test {metric} by input length (mean over seeds)", "",
-             "| group | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]  # fmt: skip
+    lines = [
+        f"#### {task}: test {metric} by input length (mean over seeds)",
+        "",
+        "| group | " + " | ".join(names) + " |",
+        "|" + "---|" * (len(names) + 1),
+    ]
     for name, (_, per) in found.items():
         lines.append(f"| {name} | " + " | ".join(f"{per[b]:.4f}" if b in per else "" for b in names) + " |")
     return "\n".join(lines)

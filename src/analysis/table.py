@@ -172,13 +172,19 @@ def table(task: str, runs: list[Run]) -> str:
         pruned = sum(r.get("pruned_at") is not None for r in res)  # stopped early by a study's pruner
         count = f"{len(group)} ({pruned} pruned)" if pruned else str(len(group))
         row = [
-            model, count, label, "n/a" if res[0]["params"] is None else f"{res[0]['params']:,}",
+            model,
+            count,
+            label,
+            "n/a" if res[0]["params"] is None else f"{res[0]['params']:,}",
             mean_std([float("nan") if r["epochs"] is None else float(r["epochs"]) for r in res]).replace(".0000", ""),
-            mean_std(per_epoch), mean_std([r["train_seconds"] for r in res], digits=1),
+            mean_std(per_epoch),
+            mean_std([r["train_seconds"] for r in res], digits=1),
             mean_std([r["best_val"].get(monitor, float("nan")) for r in res]),
-            *[mean_std([r["test"][k] for r in res if k in r["test"]]) if any(k in r["test"] for r in res) else ""
-              for k in test_keys],
-        ]  # fmt: skip
+            *[
+                mean_std([r["test"][k] for r in res if k in r["test"]]) if any(k in r["test"] for r in res) else ""
+                for k in test_keys
+            ],
+        ]
         lines.append("| " + " | ".join(row) + " |")
     for run in runs:
         if not run.results:
@@ -238,8 +244,9 @@ def plot(by_task: dict[str, list[Run]], path: Path) -> None:
             band_plot(curves, name, [dict(r.curve) for r in members if r.curve])
             labels += [shorten(f"{name} ({r.path.name})" if len(members) > 1 else name) for r in members]
             seconds += [r.results["train_seconds"] for r in members]
-        curves.set(title=f"{task}: {monitor} during training (mean over seeds, min-max band)", xlabel="step",
-                   ylabel=monitor)  # fmt: skip
+        curves.set(
+            title=f"{task}: {monitor} during training (mean over seeds, min-max band)", xlabel="step", ylabel=monitor
+        )
         if any(r.curve for r in done):
             curves.legend(fontsize=7)
         times.barh(labels, seconds)
@@ -275,18 +282,26 @@ def write_up(root: Path, out: Path, by_task: dict[str, list[Run]], report: str, 
     setup_file = out / "fair_cells.json"
     if setup_file.is_file():
         setup = json.loads(setup_file.read_text())
-        lines += [f"- command: `{setup['command']}`",
-                  f"- parameter budget: {setup['budget']:,} per model; by budget_share: {setup.get('budgets')}",
-                  f"- tuning: {setup['trials']} Optuna (TPE) trials per cell over "
-                  f"{', '.join(v.get('key', k) for k, v in setup['search'].items())}",
-                  f"- seeds: each cell's best trial retrained with seeds {setup['seeds']}",
-                  f"- machine: {setup['machine']}", f"- wall time: {setup['wall_seconds']:.0f} s"]  # fmt: skip
+        lines += [
+            f"- command: `{setup['command']}`",
+            f"- parameter budget: {setup['budget']:,} per model; by budget_share: {setup.get('budgets')}",
+            f"- tuning: {setup['trials']} Optuna (TPE) trials per cell over "
+            f"{', '.join(v.get('key', k) for k, v in setup['search'].items())}",
+            f"- seeds: each cell's best trial retrained with seeds {setup['seeds']}",
+            f"- machine: {setup['machine']}",
+            f"- wall time: {setup['wall_seconds']:.0f} s",
+        ]
         for cell, found in setup["studies"].items():
             best = found["best"]
             failed = sum("failed" in t for t in found["trials"])
-            chosen = "every trial failed" if best is None else (
-                f"best trial {best['number']}: {' '.join(best['overrides'])}; hidden_size {best['hidden_size']}, "
-                f"{best['params']:,} parameters")  # fmt: skip
+            chosen = (
+                "every trial failed"
+                if best is None
+                else (
+                    f"best trial {best['number']}: {' '.join(best['overrides'])}; hidden_size {best['hidden_size']}, "
+                    f"{best['params']:,} parameters"
+                )
+            )
             lines.append(f"- {cell}: {chosen}" + (f" ({failed} trial(s) failed)" if failed else ""))
     else:
         lines.append(f"- compared on: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
@@ -296,8 +311,9 @@ def write_up(root: Path, out: Path, by_task: dict[str, list[Run]], report: str, 
             res = members[0].results
             size = f", hidden_size {res['hidden_size']}" if res.get("hidden_size") else ""
             params = "n/a" if res.get("params") is None else f"{res['params']:,}"
-            lines.append(f"- {task} {name}: {len(members)} run(s), {params} parameters{size}, threads "
-                         f"{res.get('threads', '?')}")  # fmt: skip
+            lines.append(
+                f"- {task} {name}: {len(members)} run(s), {params} parameters{size}, threads {res.get('threads', '?')}"
+            )
     lines += ["", "## Results", "", report, "", "## Figures", "", "![validation curves](compare.png)"]
     if lengths_drawn:
         lines.append("![by input length](lengths.png)")

@@ -380,8 +380,10 @@ def verdict(groups: list[Group], key: str, higher: bool, margin: float | None) -
             lines.append(f"| {pair.better} vs {pair.worse} | | | | | {pair.scope} |")
             continue
         interval = f"{d.diff:+.4g}" + ("" if d.low != d.low else f" [{d.low:+.4g}, {d.high:+.4g}]")
-        lines.append(f"| {pair.better} vs {pair.worse} | {interval} | {d.how} | {fmt(pair.p)} | "
-                     f"{fmt(pair.p_equivalent)} | {said(pair, margin)} |")  # fmt: skip
+        lines.append(
+            f"| {pair.better} vs {pair.worse} | {interval} | {d.how} | {fmt(pair.p)} | "
+            f"{fmt(pair.p_equivalent)} | {said(pair, margin)} |"
+        )
     if pairs:
         lines += ["", headline(pairs, key)]
     return "\n".join(lines), pairs
@@ -421,8 +423,7 @@ def report(task: str, runs: list, group_of) -> str:
     groups = [Group(name, members) for name, members in named_groups(runs, group_of).items()]
     test_keys = sorted({k for r in runs for k in r.results["test"]})
     head = ["group", "runs", *test_keys]
-    lines = [f"#### {task}: 95% intervals (test numbers)", "", "| " + " | ".join(head) + " |",
-             "|" + "---|" * len(head)]  # fmt: skip
+    lines = [f"#### {task}: 95% intervals (test numbers)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     how = set()
     for g in groups:
         cells = []

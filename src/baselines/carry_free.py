@@ -50,9 +50,18 @@ def rows(a: list[int], b: list[int], bits: int, op: str, suffix: str, step_name:
     for x, y in zip(a, b, strict=True):
         guess, truth = xor_bits(x, y, bits), encode(x, y, op, bits)[1]
         share = sum(g == t for g, t in zip(guess, truth, strict=True)) / bits
-        out.append({"set": suffix, "input": f"{x} {OPS[op]} {y}", "target": "".join(map(str, truth)),
-                    "prediction": "".join(map(str, guess)), "length": bits, f"{step_name}_acc": share,
-                    f"{step_name}_acc_weight": bits, "seq_acc": float(share == 1.0)})  # fmt: skip
+        out.append(
+            {
+                "set": suffix,
+                "input": f"{x} {OPS[op]} {y}",
+                "target": "".join(map(str, truth)),
+                "prediction": "".join(map(str, guess)),
+                "length": bits,
+                f"{step_name}_acc": share,
+                f"{step_name}_acc_weight": bits,
+                "seq_acc": float(share == 1.0),
+            }
+        )
     return out
 
 

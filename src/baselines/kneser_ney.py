@@ -92,9 +92,19 @@ class KneserNey:
             steps = [{s: self.prob(s, word[:i]) for s in self.symbols} for i in range(len(word) + 1)]
             nll = -sum(math.log(p[symbol]) for p, symbol in zip(steps, word + BOUNDARY, strict=True)) / len(steps)
             guess = "".join(max(p, key=p.get) for p in steps).replace(BOUNDARY, "")
-            rows.append({"set": "", "input": word, "target": word, "prediction": guess, "loss": nll,
-                         "loss_weight": len(steps), "length": len(word), "nll": nll,
-                         "nll_weight": len(steps)})  # fmt: skip
+            rows.append(
+                {
+                    "set": "",
+                    "input": word,
+                    "target": word,
+                    "prediction": guess,
+                    "loss": nll,
+                    "loss_weight": len(steps),
+                    "length": len(word),
+                    "nll": nll,
+                    "nll_weight": len(steps),
+                }
+            )
         return rows
 
     def size(self) -> int:

@@ -100,11 +100,20 @@ def evaluate(cfg: DictConfig) -> Outcome:
     log_p = torch.as_tensor(test_probs, dtype=torch.float64).clamp_min(1e-12).log()
     losses = F.cross_entropy(log_p, torch.as_tensor(targets["test"]), label_smoothing=smoothing, reduction="none")
     rows = [
-        {"set": "", "input": name, "target": labels[t], "prediction": labels[g], "loss": loss,
-         "loss_weight": 1.0, "length": len(name), "acc": float(g == t)}  # test/loss: the plain mean over names
-        for name, t, g, loss in zip(names["test"], targets["test"].tolist(), guesses.tolist(), losses.tolist(),
-                                    strict=True)
-    ]  # fmt: skip
+        {
+            "set": "",
+            "input": name,
+            "target": labels[t],
+            "prediction": labels[g],
+            "loss": loss,
+            "loss_weight": 1.0,
+            "length": len(name),
+            "acc": float(g == t),
+        }  # test/loss: the plain mean over names
+        for name, t, g, loss in zip(
+            names["test"], targets["test"].tolist(), guesses.tolist(), losses.tolist(), strict=True
+        )
+    ]
     return Outcome(
         val={k: v for k, v in best.items() if k.startswith("val/")},
         test=scores(test_probs, targets["test"], "test", smoothing, shift),

@@ -93,9 +93,17 @@ def evaluate(cfg: DictConfig) -> Outcome:
     rows = []
     for (source, refs), out in zip(test, outputs, strict=True):
         references = [tokens(r) for r in refs]
-        rows.append({"set": "", "input": source, "target": references[0], "prediction": tokens(out),
-                     "length": len(source if chars else source.split()), "references": references,
-                     "exact": float(tokens(out) in references)})  # fmt: skip
+        rows.append(
+            {
+                "set": "",
+                "input": source,
+                "target": references[0],
+                "prediction": tokens(out),
+                "length": len(source if chars else source.split()),
+                "references": references,
+                "exact": float(tokens(out) in references),
+            }
+        )
     return Outcome(
         val={k: v for k, v in best.items() if k.startswith("val/")},
         test=scores(outputs, test, "test", bleu_ngrams, chars),

@@ -118,10 +118,12 @@ def to_device(batch: Batch | PairBatch, device: torch.device | str) -> Batch | P
     a loader's batch meets the model uses this: Lightning's loop (the DataModule's
     transfer_batch_to_device, src/data/splits.py), the InspectCells callback and src.inspect
     (src/tasks/inspection.py)."""
-    return type(batch)(**{
-        name: part.to(device) if isinstance(part, Tensor) and not name.endswith("lengths") else part
-        for name, part in batch._asdict().items()
-    })  # fmt: skip
+    return type(batch)(
+        **{
+            name: part.to(device) if isinstance(part, Tensor) and not name.endswith("lengths") else part
+            for name, part in batch._asdict().items()
+        }
+    )
 
 
 def epoch_generator(seed: int, epoch: int, *stream: int) -> torch.Generator:
@@ -186,8 +188,16 @@ class LengthBatchSampler(BatchSampler):
     A BatchSampler with a `sampler` argument, so that Lightning can put its DistributedSampler in.
     """
 
-    def __init__(self, sampler: Sampler[int], batch_size: int, drop_last: bool = False, *, lengths: Tensor,
-                 shuffle: bool = True, chunk_batches: int | None = 100):  # fmt: skip
+    def __init__(
+        self,
+        sampler: Sampler[int],
+        batch_size: int,
+        drop_last: bool = False,
+        *,
+        lengths: Tensor,
+        shuffle: bool = True,
+        chunk_batches: int | None = 100,
+    ):
         super().__init__(sampler, batch_size, drop_last)
         self.lengths, self.shuffle, self.chunk_batches = torch.as_tensor(lengths), shuffle, chunk_batches
 
@@ -218,8 +228,9 @@ class EvalBatches(DistributedSampler):
     collective step but the metrics' sync at the epoch's end, so the processes need not run as many
     batches."""
 
-    def __init__(self, data: Dataset, batch_size: int, *, lengths: Tensor, processes: int | None = None,
-                 rank: int | None = None):  # fmt: skip
+    def __init__(
+        self, data: Dataset, batch_size: int, *, lengths: Tensor, processes: int | None = None, rank: int | None = None
+    ):
         if processes is None or rank is None:  # this process's place in the process group, if any
             distributed = dist.is_available() and dist.is_initialized()
             processes, rank = (dist.get_world_size(), dist.get_rank()) if distributed else (1, 0)

@@ -60,8 +60,18 @@ def carries(pairs: list[str], op: str) -> list[int]:
 
 
 class BinaryDataModule(SplitsDataModule):
-    def __init__(self, op: str, bits: int, test_bits: int, train_size: int, val_size: int, test_size: int,
-                 batch_size: int, seed: int, length_bits: list[int]):  # fmt: skip
+    def __init__(
+        self,
+        op: str,
+        bits: int,
+        test_bits: int,
+        train_size: int,
+        val_size: int,
+        test_size: int,
+        batch_size: int,
+        seed: int,
+        length_bits: list[int],
+    ):
         super().__init__(batch_size)
         if op not in OPS:
             raise UserError(f"task.data.op={op} is unknown; use add or sub")

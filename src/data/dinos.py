@@ -52,8 +52,15 @@ def read_words(path: Path) -> tuple[list[str], Counter]:
     return words, dropped
 
 
-def split_words(words: list[str], seed: int = 0, val: int = 154, test: int = 154, unique: bool = True,
-                folds: int | None = None, fold: int = 0):  # fmt: skip
+def split_words(
+    words: list[str],
+    seed: int = 0,
+    val: int = 154,
+    test: int = 154,
+    unique: bool = True,
+    folds: int | None = None,
+    fold: int = 0,
+):
     """(train, val, test) as the module docstring says (unique=False keeps repeats, as the anchors);
     with `folds`, fold `fold` of a k-fold cross-validation (src.data.splits.k_fold: `test` unused)."""
     words = list(dict.fromkeys(words)) if unique else words[:]
@@ -80,9 +87,20 @@ def language_model_datasets(words: dict[str, list[str]], vocab: Vocab, starts: d
 class WordsDataModule(SplitsDataModule):
     """Character language modelling on a words file (dinos.txt, or any file via task.data.file)."""
 
-    def __init__(self, data_dir: str, file: str, val_size: int, test_size: int, split_seed: int, unique: bool,
-                 batch_size: int, eval_batch_size: int, bucketing: bool, folds: int | None = None,
-                 fold: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        data_dir: str,
+        file: str,
+        val_size: int,
+        test_size: int,
+        split_seed: int,
+        unique: bool,
+        batch_size: int,
+        eval_batch_size: int,
+        bucketing: bool,
+        folds: int | None = None,
+        fold: int = 0,
+    ):
         super().__init__(batch_size, eval_batch_size, bucketing=bucketing)
         check_folds(folds, fold)
         self.folds, self.fold = folds, fold
@@ -111,7 +129,14 @@ class WordsDataModule(SplitsDataModule):
         self.datasets = language_model_datasets(self.words, VOCAB)
         log.info(
             "words: %d from %s (%d unique), %d symbols; split seed %d%s: train %d / val %d / test %d; dropped %s",
-            len(words), path, len(set(words)), len(VOCAB), self.split_seed,
-            f", fold {self.fold} of {self.folds}" if self.folds else "", len(train), len(val), len(test),
+            len(words),
+            path,
+            len(set(words)),
+            len(VOCAB),
+            self.split_seed,
+            f", fold {self.fold} of {self.folds}" if self.folds else "",
+            len(train),
+            len(val),
+            len(test),
             dict(dropped) or "nothing",
-        )  # fmt: skip
+        )

@@ -35,5 +35,11 @@ class NameGenDataModule(NamesDataModule):
         sizes = " / ".join(f"{k} {len(v)}" for k, v in self.rows.items())
         log.info(
             "namegen: %d names from %s in %d languages; split %s (seed %d): %s; dropped %s",
-            len(rows), self.source_path, len(languages), self.split, self.split_seed, sizes, dict(dropped) or "nothing",
-        )  # fmt: skip
+            len(rows),
+            self.source_path,
+            len(languages),
+            self.split,
+            self.split_seed,
+            sizes,
+            dict(dropped) or "nothing",
+        )

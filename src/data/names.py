@@ -68,8 +68,15 @@ def _lines(path: Path, expect_tab: bool):
         yield lineno, line.strip(" \r\n")
 
 
-def split_rows(rows: list[tuple[str, str]], split: str, val_fraction: float, test_fraction: float, seed: int,
-               folds: int | None = None, fold: int = 0):  # fmt: skip
+def split_rows(
+    rows: list[tuple[str, str]],
+    split: str,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    folds: int | None = None,
+    fold: int = 0,
+):
     """Cut rows into (train, val, test) lists as the module docstring describes; with `folds`, fold
     `fold` of a k-fold cross-validation over the same units (rows, or names when grouped: no name in
     two splits), validation `val_fraction` of the units, `test_fraction` unused."""
@@ -106,9 +113,21 @@ def split_rows(rows: list[tuple[str, str]], split: str, val_fraction: float, tes
 class NamesDataModule(SplitsDataModule):
     """Names -> language. After setup(), `spec` holds what the model needs: alphabet and labels."""
 
-    def __init__(self, data_dir: str, path: str, split: str, val_fraction: float, test_fraction: float,
-                 split_seed: int, batch_size: int, eval_batch_size: int, bucketing: bool,
-                 num_workers: int = 0, folds: int | None = None, fold: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        data_dir: str,
+        path: str,
+        split: str,
+        val_fraction: float,
+        test_fraction: float,
+        split_seed: int,
+        batch_size: int,
+        eval_batch_size: int,
+        bucketing: bool,
+        num_workers: int = 0,
+        folds: int | None = None,
+        fold: int = 0,
+    ):
         super().__init__(batch_size, eval_batch_size, num_workers=num_workers, bucketing=bucketing)
         check_folds(folds, fold)
         self.folds, self.fold = folds, fold
@@ -160,8 +179,10 @@ class NamesDataModule(SplitsDataModule):
             log.warning(
                 "names: %d of %d distinct names in %s were lost or merged once cleaned: the alphabet keeps "
                 "ASCII letters, space and . , ; ' (digits and other symbols are dropped, accents folded)",
-                lost, len(raws) + dropped["names empty after folding"], self.source_path,
-            )  # fmt: skip
+                lost,
+                len(raws) + dropped["names empty after folding"],
+                self.source_path,
+            )
         return rows, dropped
 
     def cut(self, rows: list[tuple[str, str]], dropped: Counter) -> None:
@@ -195,6 +216,12 @@ class NamesDataModule(SplitsDataModule):
         sizes = " / ".join(f"{k} {len(v)}" for k, v in self.rows.items())
         log.info(
             "names: %d rows from %s, %d languages, %d-symbol alphabet; split %s (seed %d): %s; dropped %s",
-            len(rows), self.source_path, len(labels), len(self.vocab.tokens), self.split, self.split_seed, sizes,
+            len(rows),
+            self.source_path,
+            len(labels),
+            len(self.vocab.tokens),
+            self.split,
+            self.split_seed,
+            sizes,
             dict(dropped) or "nothing",
-        )  # fmt: skip
+        )

@@ -52,8 +52,15 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
 
 
 class PairsDataModule(SplitsDataModule):
-    def __init__(self, data_dir: str, file: str | None, probes: list[str], batch_size: int, passes: int,
-                 pairs: list | None = None):  # fmt: skip
+    def __init__(
+        self,
+        data_dir: str,
+        file: str | None,
+        probes: list[str],
+        batch_size: int,
+        passes: int,
+        pairs: list | None = None,
+    ):
         super().__init__(batch_size, passes=passes)
         self.data_dir, self.file = Path(data_dir), file
         self.pairs = [tuple(p) for p in (pairs or COURSE_PAIRS)]

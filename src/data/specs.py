@@ -97,8 +97,9 @@ class Seq2SeqSpec(Spec):
     probe_references: list[list[str]] = field(default_factory=list)
 
 
-SPEC_KINDS: dict[str, type[Spec]] = {cls.kind: cls for cls in (ClassificationSpec, LanguageModelSpec, LabellingSpec,
-                                                               Seq2SeqSpec)}  # fmt: skip
+SPEC_KINDS: dict[str, type[Spec]] = {
+    cls.kind: cls for cls in (ClassificationSpec, LanguageModelSpec, LabellingSpec, Seq2SeqSpec)
+}
 
 
 def spec_from_dict(data: dict) -> Spec:

@@ -61,8 +61,14 @@ class SplitsDataModule(L.LightningDataModule):
 
     spec: Spec
 
-    def __init__(self, batch_size: int, eval_batch_size: int | None = None, passes: int = 1, num_workers: int = 0,
-                 bucketing: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        batch_size: int,
+        eval_batch_size: int | None = None,
+        passes: int = 1,
+        num_workers: int = 0,
+        bucketing: bool = False,
+    ):
         super().__init__()
         if bucketing and passes > 1:
             raise UserError(f"task.data.bucketing=true with task.data.passes={passes}; use one of them")
@@ -82,9 +88,13 @@ class SplitsDataModule(L.LightningDataModule):
         by length, longest first, cut into batches (EvalBatches: under DDP no item is repeated)."""
         data = self.datasets[split]
         return DataLoader(
-            data, batch_size=None, sampler=EvalBatches(data, batch_size, lengths=data.length_key),
-            collate_fn=batch_as_is, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-        )  # fmt: skip
+            data,
+            batch_size=None,
+            sampler=EvalBatches(data, batch_size, lengths=data.length_key),
+            collate_fn=batch_as_is,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         # Each epoch's order comes from (the run's seed, the epoch), not from the global random state:
@@ -94,9 +104,13 @@ class SplitsDataModule(L.LightningDataModule):
             data = self.datasets["train"]
             batches = LengthBatchSampler(EpochShuffle(n, seed), self.batch_size, lengths=data.length_key)
             return DataLoader(
-                data, batch_sampler=batches, collate_fn=batch_as_is, num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0, generator=torch.Generator(),
-            )  # fmt: skip
+                data,
+                batch_sampler=batches,
+                collate_fn=batch_as_is,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+                generator=torch.Generator(),
+            )
         if self.passes == 1:
             sampler = EpochShuffle(n, seed)
             return DataLoader(

@@ -25,8 +25,20 @@ from src.errors import UserError
 log = logging.getLogger(__name__)
 
 # The PyTorch tutorial's English prefixes (after normalisation), for task.data.prefixes=tutorial
-TUTORIAL_PREFIXES = ("i am ", "i m ", "he is", "he s ", "she is", "she s ", "you are", "you re ", "we are",
-                     "we re ", "they are", "they re ")  # fmt: skip
+TUTORIAL_PREFIXES = (
+    "i am ",
+    "i m ",
+    "he is",
+    "he s ",
+    "she is",
+    "she s ",
+    "you are",
+    "you re ",
+    "we are",
+    "we re ",
+    "they are",
+    "they re ",
+)
 
 
 def normalize(text: str) -> str:
@@ -59,10 +71,12 @@ def filter_pairs(pairs, max_length: int = 10, prefixes: tuple[str, ...] | None =
     (`english`: 0 the source, 1 the target, as with task.data.reverse=true) starts with one of them
     (the tutorial's filterPair, which reads the English side in either direction)."""
     return [
-        (a, b) for a, b in pairs
-        if len(a.split()) < max_length and len(b.split()) < max_length
+        (a, b)
+        for a, b in pairs
+        if len(a.split()) < max_length
+        and len(b.split()) < max_length
         and (not prefixes or (a, b)[english].startswith(prefixes))
-    ]  # fmt: skip
+    ]
 
 
 def split_pairs(pairs, split: str = "grouped", val: int = 1000, test: int = 1000, seed: int = 0):
@@ -106,11 +120,22 @@ class TranslateDataModule(SplitsDataModule):
     carry every reference of their source sentence (`references(split)`)."""
 
     def __init__(
-        self, data_dir: str, file: str = "eng-fra.txt", reverse: bool = False, max_length: int = 10,
-        prefixes: str | None = None, min_freq: int = 1, split: str = "grouped", val_size: int = 1000,
-        test_size: int = 1000, split_seed: int = 0, batch_size: int = 64, eval_batch_size: int = 256,
-        *, bucketing: bool,
-    ):  # fmt: skip
+        self,
+        data_dir: str,
+        file: str = "eng-fra.txt",
+        reverse: bool = False,
+        max_length: int = 10,
+        prefixes: str | None = None,
+        min_freq: int = 1,
+        split: str = "grouped",
+        val_size: int = 1000,
+        test_size: int = 1000,
+        split_seed: int = 0,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        *,
+        bucketing: bool,
+    ):
         super().__init__(batch_size, eval_batch_size, bucketing=bucketing)
         if prefixes not in (None, "tutorial"):
             raise UserError(f"task.data.prefixes={prefixes}; use null or tutorial")
@@ -152,15 +177,31 @@ class TranslateDataModule(SplitsDataModule):
             self.datasets[name] = dataset([a for a, _ in part], [refs[0] for _, refs in part])
             self._references[name] = [refs for _, refs in part]
         self.spec = Seq2SeqSpec(
-            source=src_vocab, target=tgt_vocab, joiner=" ", normalize="words",
-            probes=[a for a, _ in val[:6]], probe_references=[refs for _, refs in val[:6]],
-        )  # fmt: skip
+            source=src_vocab,
+            target=tgt_vocab,
+            joiner=" ",
+            normalize="words",
+            probes=[a for a, _ in val[:6]],
+            probe_references=[refs for _, refs in val[:6]],
+        )
         log.info(
             "translate: %d pairs in %s (%d lines skipped), %d kept (< %d tokens%s); split %s (seed %d): train %d pairs "
             "/ val %d / test %d sources; vocab %d source, %d target words (min_freq %d)",
-            len(pairs), self.path, skipped, len(kept), self.max_length, ", tutorial prefixes" if self.prefixes else "",
-            self.split, self.split_seed, len(train), len(val), len(test), len(src_vocab), len(tgt_vocab), self.min_freq,
-        )  # fmt: skip
+            len(pairs),
+            self.path,
+            skipped,
+            len(kept),
+            self.max_length,
+            ", tutorial prefixes" if self.prefixes else "",
+            self.split,
+            self.split_seed,
+            len(train),
+            len(val),
+            len(test),
+            len(src_vocab),
+            len(tgt_vocab),
+            self.min_freq,
+        )
 
     def references(self, split: str) -> list[list[str]]:
         return self._references[split]

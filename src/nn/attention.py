@@ -57,8 +57,10 @@ class Attention(nn.Module):
         one_step = query.dim() == 2
         query = query.unsqueeze(1) if one_step else query  # (B, T, Dq)
         assert keys.dim() == 3 and mask.shape == keys.shape[:2] and query.shape[0] == keys.shape[0], (
-            query.shape, keys.shape, mask.shape,
-        )  # fmt: skip
+            query.shape,
+            keys.shape,
+            mask.shape,
+        )
         projected = self.project(keys) if projected is None else projected
         scores = self.scores(query, projected).masked_fill(~mask.unsqueeze(1), float("-inf"))  # padding: no weight
         weights = scores.softmax(dim=-1)  # (B, T, S)

@@ -107,8 +107,9 @@ def _step(cell: str, x_part: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, 
     return (1 - z) * n + z * h, None, {"reset": r, "update": z, "candidate": n}
 
 
-def replay(core: RecurrentCore, x: Tensor, lengths: Tensor | None = None,
-           state: State | None = None) -> tuple[list[Trace], Tensor]:  # fmt: skip
+def replay(
+    core: RecurrentCore, x: Tensor, lengths: Tensor | None = None, state: State | None = None
+) -> tuple[list[Trace], Tensor]:
     """x (B, T, I), lengths (B,) (None: all T), state as the core takes it -> a Trace per layer and
     direction (layer-major, as torch orders them) and the top layer's outputs (B, T, D*H), which equal
     `core(x, lengths, state)[0]`."""

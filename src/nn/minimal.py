@@ -79,8 +79,17 @@ def reverse_within(x: Tensor, lengths: Tensor) -> Tensor:
 class MinimalRNN(nn.Module):
     """`cell` in mingru|minlstm, with nn.GRU's arguments and interface (batch_first=True only)."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = True,
-                 bidirectional: bool = False, dropout: float = 0.0, scan: str = "parallel"):  # fmt: skip
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        batch_first: bool = True,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        scan: str = "parallel",
+    ):
         super().__init__()
         if cell not in PARTS:
             raise ValueError(f"cell={cell} is unknown; use one of {', '.join(PARTS)}")
@@ -89,8 +98,12 @@ class MinimalRNN(nn.Module):
         if scan not in ("parallel", "sequential"):
             raise ValueError(f"scan={scan}; use parallel or sequential")
         self.cell, self.hidden_size, self.num_layers, self.dropout, self.scan = (
-            cell, hidden_size, num_layers, dropout, scan
-        )  # fmt: skip
+            cell,
+            hidden_size,
+            num_layers,
+            dropout,
+            scan,
+        )
         self.input_size, self.bidirectional, self.directions = input_size, bidirectional, 2 if bidirectional else 1
         parts = len(PARTS[cell])
         for layer in range(num_layers):

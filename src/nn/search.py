@@ -67,8 +67,15 @@ def greedy(net: Seq2SeqNet, src: Tensor, src_lengths: Tensor, max_length: int, s
 
 
 @torch.no_grad()
-def beam_search(net: Seq2SeqNet, src: Tensor, src_lengths: Tensor, max_length: int, symbols: Symbols,
-                beam_size: int = 4, length_penalty: float = 1.0) -> list[Hypothesis]:  # fmt: skip
+def beam_search(
+    net: Seq2SeqNet,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_length: int,
+    symbols: Symbols,
+    beam_size: int = 4,
+    length_penalty: float = 1.0,
+) -> list[Hypothesis]:
     """Keeps `beam_size` live prefixes per input; a prefix that ends is set aside with its score
     (total log-probability / length ** length_penalty) and an input is done when `beam_size` have
     ended. At max_length the live prefixes count as ended. The best-scoring one is returned."""

@@ -46,8 +46,16 @@ class Memory(NamedTuple):
 
 
 class Seq2SeqNet(nn.Module):
-    def __init__(self, src_vocab: int, tgt_vocab: int, embedding_dim: int, dropout: float, core: dict,
-                 attention: str, pad_id: int):  # fmt: skip
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        embedding_dim: int,
+        dropout: float,
+        core: dict,
+        attention: str,
+        pad_id: int,
+    ):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"attention={attention} is unknown; use one of {', '.join(ATTENTIONS)}")

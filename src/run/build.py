@@ -62,8 +62,13 @@ def train(cfg: DictConfig) -> dict:
     check_monitor(cfg, module)
     check_val_interval(cfg, len(datamodule.train_dataloader()))
     params = sum(p.numel() for p in module.parameters())
-    log.info("task %s, model %s: %d parameters; spec from the data: %s", cfg.task.name, cfg.model.cell, params,
-             datamodule.spec.summary())  # fmt: skip
+    log.info(
+        "task %s, model %s: %d parameters; spec from the data: %s",
+        cfg.task.name,
+        cfg.model.cell,
+        params,
+        datamodule.spec.summary(),
+    )
 
     logger = RunLogger(run_dir)
     clock = ResumeState()  # random state and training seconds across resumes
@@ -90,9 +95,12 @@ def train(cfg: DictConfig) -> dict:
         # one dict per test dataloader (binary has two: test and test_long)
         # verbose=False: src.run.console logs the test metrics as a line (console and train.log), not a table
         tested = trainer.test(
-            module, datamodule=datamodule, ckpt_path=local_file(best_ckpt) if best_ckpt else None, verbose=False,
+            module,
+            datamodule=datamodule,
+            ckpt_path=local_file(best_ckpt) if best_ckpt else None,
+            verbose=False,
             weights_only=True,
-        )  # fmt: skip
+        )
         test = {k: v for per_loader in tested for k, v in per_loader.items()}
 
         metric = cfg.task.monitor.removeprefix("val/")

@@ -131,8 +131,10 @@ class CompareWhenSweepEnds(Callback):
             print(f"compare: {err}", file=sys.stderr)
         except Exception as err:  # noqa: BLE001 - Hydra would turn it into a warning and exit 0
             line = (str(err).strip().splitlines() or [""])[0][:200]
-            print(f"error: compare could not finish ({type(err).__name__}: {line}); the runs are in {sweep_dir}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"error: compare could not finish ({type(err).__name__}: {line}); the runs are in {sweep_dir}",
+                file=sys.stderr,
+            )
             sys.exit(1)
         failed = [r for r in find_runs(sweep_dir) if r.why] if sweep_dir.is_dir() else []
         if failed:  # the sweep's exit status says so, as a single run's would

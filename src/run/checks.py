@@ -242,8 +242,10 @@ def check_command_line(argv: list[str]) -> None:
             ) from None
         for plugin, extra in (("submitit", "cluster"), ("joblib", "cluster")):
             if f"hydra/launcher/{plugin}" in message:  # a launcher preset whose Hydra plugin is not installed
-                raise UserError(f"{message.rstrip('.')}: its launcher plugin is not installed; install the "
-                                f"{extra} extra: .venv/bin/pip install -e '.[{extra}]'") from None  # fmt: skip
+                raise UserError(
+                    f"{message.rstrip('.')}: its launcher plugin is not installed; install the "
+                    f"{extra} extra: .venv/bin/pip install -e '.[{extra}]'"
+                ) from None
         raise UserError(message) from None
     if multirun:
         trials = OmegaConf.select(cfg, "hydra.sweeper.n_trials", default=None)

@@ -124,8 +124,11 @@ class ConsoleLog(L.Callback):
             if trainer.is_global_zero:
                 self.write_pending(trainer)
                 where = f"in epoch {trainer.current_epoch + 1} at step {trainer.global_step}"
-                log.error("%s (time limit or preemption) %s: the job is requeued and resumes from its last "
-                          "checkpoint", signal.Signals(number).name, where)  # fmt: skip
+                log.error(
+                    "%s (time limit or preemption) %s: the job is requeued and resumes from its last checkpoint",
+                    signal.Signals(number).name,
+                    where,
+                )
                 last = last_checkpoint(trainer)
                 if last is not None:
                     log.error("resume by hand: %s", resume_command(last, self.run_dir))

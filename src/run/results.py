@@ -52,13 +52,27 @@ class Results:
             if name not in kept:
                 raise ValueError(f"no {name}")
         check = {
-            "task": text, "model": text, "monitor": text, "overrides": texts, "best_val": metrics,
-            "test": metrics, "train_seconds": seconds, "params": count_or_none, "monitor_mode": mode,
-            "deterministic": boolean, "threads": count_or_none, "run_dir": text_or_none, "by_length": buckets,
-            "epochs": count_or_none, "global_step": count_or_none, "hidden_size": count_or_none,
-            "param_budget": count_or_none, "best_ckpt": text_or_none, "pruned_at": count_or_none,
+            "task": text,
+            "model": text,
+            "monitor": text,
+            "overrides": texts,
+            "best_val": metrics,
+            "test": metrics,
+            "train_seconds": seconds,
+            "params": count_or_none,
+            "monitor_mode": mode,
+            "deterministic": boolean,
+            "threads": count_or_none,
+            "run_dir": text_or_none,
+            "by_length": buckets,
+            "epochs": count_or_none,
+            "global_step": count_or_none,
+            "hidden_size": count_or_none,
+            "param_budget": count_or_none,
+            "best_ckpt": text_or_none,
+            "pruned_at": count_or_none,
             "chosen": plain_or_none,
-        }  # fmt: skip
+        }
         for name, value in kept.items():
             if not check[name](value):
                 raise ValueError(f"{name} is {str(value)[:60]!r}, not what results.json holds there")

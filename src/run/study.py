@@ -104,8 +104,16 @@ def storage_for(url: str | None, sweep_dir: Path):
 
 
 # --- the engine: what a study of the sweeper and fair_cells's per-cell studies share -----------------
-def open_study(name: str, storage, direction: str, sampler, signature: dict, retries: int, fix: str,
-               finished_value=lambda number: None):  # fmt: skip
+def open_study(
+    name: str,
+    storage,
+    direction: str,
+    sampler,
+    signature: dict,
+    retries: int,
+    fix: str,
+    finished_value=lambda number: None,
+):
     """The study `name` in `storage`, created or resumed: a resumed one must have been started with the
     same `signature` (its search space and fixed settings; else one UserError ending with `fix`), its
     trials left running by a stopped driver are marked failed and retried, and its sampler (`sampler`:
@@ -182,8 +190,18 @@ def value_in_folder(sweep_dir: Path, number: int) -> float | None:
 class Study:
     """What the plugin's `setup` and `sweep` do (see the module docstring)."""
 
-    def __init__(self, direction: str, study_name: str | None, storage: str | None, n_trials: int, workers: int,
-                 sampler: Any, params: DictConfig | None, retries: int = 1, pruner: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        direction: str,
+        study_name: str | None,
+        storage: str | None,
+        n_trials: int,
+        workers: int,
+        sampler: Any,
+        params: DictConfig | None,
+        retries: int = 1,
+        pruner: str | None = None,
+    ):
         if direction not in ("maximize", "minimize"):
             raise UserError(f"hydra.sweeper.direction={direction}; use maximize or minimize")
         if pruner is not None and pruner not in PRUNERS:
@@ -215,13 +233,25 @@ class Study:
         params = [f"{k}={v}" for k, v in (self.params or {}).items()]
         space, fixed = search_space([*params, *arguments])
         signature = {k: distribution_to_json(v) for k, v in space.items()} | {f"fixed:{k}": v for k, v in fixed.items()}
-        study = open_study(self.study_name or "study", storage_for(self.storage_url, self.sweep_dir), self.direction,
-                           self.sampler, signature, self.retries,
-                           "give a new hydra.sweeper.study_name or another hydra.sweep.dir",
-                           lambda number: value_in_folder(self.sweep_dir, number))  # fmt: skip
+        study = open_study(
+            self.study_name or "study",
+            storage_for(self.storage_url, self.sweep_dir),
+            self.direction,
+            self.sampler,
+            signature,
+            self.retries,
+            "give a new hydra.sweeper.study_name or another hydra.sweep.dir",
+            lambda number: value_in_folder(self.sweep_dir, number),
+        )
         where = self.storage_url or self.sweep_dir / JOURNAL
-        log.info("study %s in %s: %d of %d trials finished, %d at once", study.study_name, where,
-                 finished(study), self.n_trials, self.workers)  # fmt: skip
+        log.info(
+            "study %s in %s: %d of %d trials finished, %d at once",
+            study.study_name,
+            where,
+            finished(study),
+            self.n_trials,
+            self.workers,
+        )
         while (left := self.n_trials - finished(study)) > 0:
             # two trials a worker at a time: the launcher hands each to the next free worker, so a short trial
             # does not wait for a long one (a batch of one per worker did: 0.88 of one worker's time, not 0.5)
@@ -229,13 +259,16 @@ class Study:
             local = type(self.launcher).__name__ == "JoblibLauncher"
             batch = 2 * self.workers if local and self.workers > 1 else self.workers
             trials = [study.ask(space) for _ in range(min(batch, left))]
-            overrides = [tuple(f"{k}={v}" for k, v in {**t.params, **fixed, **self.reporting(study, t)}.items())
-                         for t in trials]  # fmt: skip
+            overrides = [
+                tuple(f"{k}={v}" for k, v in {**t.params, **fixed, **self.reporting(study, t)}.items()) for t in trials
+            ]
             try:
                 returns = list(self.launcher.launch(overrides, initial_job_idx=trials[0].number))
             except Exception as err:  # a worker process killed, a job lost: each trial's run folder tells
-                log.error("the launcher lost a batch of trials (%s); their run folders say which finished",
-                          (str(err).strip().splitlines() or [type(err).__name__])[0])  # fmt: skip
+                log.error(
+                    "the launcher lost a batch of trials (%s); their run folders say which finished",
+                    (str(err).strip().splitlines() or [type(err).__name__])[0],
+                )
                 returns = [None] * len(trials)
             for trial, ret in zip(trials, returns, strict=True):
                 value = self.value(ret) if ret is not None else value_in_folder(self.sweep_dir, trial.number)
@@ -253,8 +286,12 @@ class Study:
         if self.pruner is None:
             return {}
         storage = self.storage_url or str((self.sweep_dir / JOURNAL).resolve())
-        return {"study.storage": storage, "study.name": study.study_name, "study.trial": str(trial.number),
-                "study.pruner": self.pruner}  # fmt: skip
+        return {
+            "study.storage": storage,
+            "study.name": study.study_name,
+            "study.trial": str(trial.number),
+            "study.pruner": self.pruner,
+        }
 
     @staticmethod
     def value(ret) -> float | None:
@@ -273,11 +310,24 @@ class Study:
 
         trials = study.get_trials(deepcopy=False)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        results = {"name": "optuna", "study": study.study_name, "trials": len(trials), "complete": len(complete),
-                   "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-                   "failed": sum(t.state == TrialState.FAIL for t in trials),
-                   "by_trial": [{"number": t.number, "state": t.state.name.lower(), "value": t.value,
-                                 "last_epoch": t.last_step, "params": t.params} for t in trials]}  # fmt: skip
+        results = {
+            "name": "optuna",
+            "study": study.study_name,
+            "trials": len(trials),
+            "complete": len(complete),
+            "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+            "failed": sum(t.state == TrialState.FAIL for t in trials),
+            "by_trial": [
+                {
+                    "number": t.number,
+                    "state": t.state.name.lower(),
+                    "value": t.value,
+                    "last_epoch": t.last_step,
+                    "params": t.params,
+                }
+                for t in trials
+            ],
+        }
         if complete:
             best = study.best_trial
             results |= {"best_params": best.params, "best_value": best.value, "best_trial": best.number}

@@ -62,8 +62,10 @@ def srn_table() -> None:
             f"  {'RNNCell loop':>20}  {'nn.RNN':>20}"
         )
         for t, x in enumerate(COURSE_INPUTS):
-            print(f"{t + 1:>2}  {str(x.tolist()):>10}  {float(hs[t + 1][0])!r:>20}  {float(ys[t][0])!r:>20}  "
-                  f"{cell_ys[t]!r:>20}  {rnn_ys[t]!r:>20}")  # fmt: skip
+            print(
+                f"{t + 1:>2}  {str(x.tolist()):>10}  {float(hs[t + 1][0])!r:>20}  {float(ys[t][0])!r:>20}  "
+                f"{cell_ys[t]!r:>20}  {rnn_ys[t]!r:>20}"
+            )
 
 
 def _torch_outputs(torch, state: str) -> tuple[list[float], list[float]]:

@@ -28,8 +28,16 @@ def draw(rng: np.random.Generator, op: str, bits: int) -> tuple[int, int, int]:
     return a, b, a - b
 
 
-def train(op: str = "add", bits: int = 8, hidden: int = 16, steps: int = 10000, lr: float | None = None,
-          seed: int = 0, report_every: int = 1000, log=print) -> SRN:  # fmt: skip
+def train(
+    op: str = "add",
+    bits: int = 8,
+    hidden: int = 16,
+    steps: int = 10000,
+    lr: float | None = None,
+    seed: int = 0,
+    report_every: int = 1000,
+    log=print,
+) -> SRN:
     """One example a step, SGD on squared error, as the lesson (lr 0.1 to add, 0.9 to subtract)."""
     if op not in OPS:
         raise ValueError(f"op={op} is unknown; use add or sub")
@@ -39,9 +47,14 @@ def train(op: str = "add", bits: int = 8, hidden: int = 16, steps: int = 10000, 
     rng = np.random.default_rng(seed)
     # the course's initialisation: uniform in [-1, 1)
     model = SRN(
-        2 * rng.random((hidden, 2)) - 1, 2 * rng.random((hidden, hidden)) - 1, 2 * rng.random((1, hidden)) - 1,
-        np.zeros(hidden), np.zeros(1), state="sigmoid", output="sigmoid",
-    )  # fmt: skip
+        2 * rng.random((hidden, 2)) - 1,
+        2 * rng.random((hidden, hidden)) - 1,
+        2 * rng.random((1, hidden)) - 1,
+        np.zeros(hidden),
+        np.zeros(1),
+        state="sigmoid",
+        output="sigmoid",
+    )
     sign = "+" if op == "add" else "-"
     for step in range(1, steps + 1):
         a, b, result = draw(rng, op, bits)

@@ -40,8 +40,17 @@ def nll_per_symbol(model: SRN, words: list[str]) -> float:
     return total / count
 
 
-def train(train_words: list[str], hidden: int = 50, steps: int = 35000, lr: float = 0.01, clip: float = 5.0,
-          seed: int = 0, report_every: int = 2000, samples: int = 5, log=print) -> SRN:  # fmt: skip
+def train(
+    train_words: list[str],
+    hidden: int = 50,
+    steps: int = 35000,
+    lr: float = 0.01,
+    clip: float = 5.0,
+    seed: int = 0,
+    report_every: int = 2000,
+    samples: int = 5,
+    log=print,
+) -> SRN:
     rng = np.random.default_rng(seed)
     model = SRN.random(VOCAB, hidden, VOCAB, rng, scale=0.01, state="tanh", output="softmax")
     order = rng.permutation(len(train_words))

@@ -62,19 +62,35 @@ class SRN:
     def ones(cls, inputs: int, hidden: int, outputs: int, state: str = "identity") -> "SRN":
         """Every weight 1, every bias 0: the course's hand-computed lesson."""
         return cls(
-            np.ones((hidden, inputs)), np.ones((hidden, hidden)), np.ones((outputs, hidden)),
-            np.zeros(hidden), np.zeros(outputs), state=state,
-        )  # fmt: skip
+            np.ones((hidden, inputs)),
+            np.ones((hidden, hidden)),
+            np.ones((outputs, hidden)),
+            np.zeros(hidden),
+            np.zeros(outputs),
+            state=state,
+        )
 
     @classmethod
-    def random(cls, inputs: int, hidden: int, outputs: int, rng: np.random.Generator, scale: float = 0.01,
-               state: str = "tanh", output: str = "softmax") -> "SRN":  # fmt: skip
+    def random(
+        cls,
+        inputs: int,
+        hidden: int,
+        outputs: int,
+        rng: np.random.Generator,
+        scale: float = 0.01,
+        state: str = "tanh",
+        output: str = "softmax",
+    ) -> "SRN":
         """Weights ~ N(0, 1) * scale, biases 0 (the course's dinosaur initialisation)."""
         return cls(
-            rng.standard_normal((hidden, inputs)) * scale, rng.standard_normal((hidden, hidden)) * scale,
-            rng.standard_normal((outputs, hidden)) * scale, np.zeros(hidden), np.zeros(outputs),
-            state=state, output=output,
-        )  # fmt: skip
+            rng.standard_normal((hidden, inputs)) * scale,
+            rng.standard_normal((hidden, hidden)) * scale,
+            rng.standard_normal((outputs, hidden)) * scale,
+            np.zeros(hidden),
+            np.zeros(outputs),
+            state=state,
+            output=output,
+        )
 
     def params(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.names}

@@ -38,9 +38,22 @@ class SequenceClassifier(RecurrentTask):
     PREDICT_OPTIONS = {"top_k": Option(positive_int, 3, "give how many languages to show per name, e.g. top_k=3")}
     OLDER_CHECKPOINTS = {"prior_tau": 0.0}  # names runs before post-hoc adjustment ranked by the raw logits
 
-    def __init__(self, spec: dict, model: dict, task: str, embedding_dim: int, dropout: float, label_smoothing: float,
-                 pooling: str, symbol_dropout: float, lr: float, weight_decay: float, lr_schedule: str,
-                 class_balance: str, prior_tau: float):  # fmt: skip
+    def __init__(
+        self,
+        spec: dict,
+        model: dict,
+        task: str,
+        embedding_dim: int,
+        dropout: float,
+        label_smoothing: float,
+        pooling: str,
+        symbol_dropout: float,
+        lr: float,
+        weight_decay: float,
+        lr_schedule: str,
+        class_balance: str,
+        prior_tau: float,
+    ):
         self.save_hyperparameters(logger=False)
         if class_balance not in CLASS_BALANCE:
             raise ValueError(f"class_balance={class_balance} is unknown; use one of {', '.join(CLASS_BALANCE)}")
@@ -58,9 +71,15 @@ class SequenceClassifier(RecurrentTask):
     def build_net(self, spec: ClassificationSpec, core: dict) -> SequenceClassifierNet:
         hp = self.hparams
         return SequenceClassifierNet(
-            len(spec.vocab), len(spec.labels), hp.embedding_dim, hp.dropout, core=core, pooling=hp.pooling,
-            symbol_dropout=hp.symbol_dropout, pad_id=spec.vocab.id(PAD),
-        )  # fmt: skip
+            len(spec.vocab),
+            len(spec.labels),
+            hp.embedding_dim,
+            hp.dropout,
+            core=core,
+            pooling=hp.pooling,
+            symbol_dropout=hp.symbol_dropout,
+            pad_id=spec.vocab.id(PAD),
+        )
 
     def metrics(self, split: str) -> dict:
         n = len(self.spec.labels)

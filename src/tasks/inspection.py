@@ -141,8 +141,13 @@ def _axis(ax, symbols: list[str], units: int) -> None:
 
 def states_figure(traced: list[tuple[Reading, list[Trace]]], symbols: list[list[str]], title: str) -> Figure:
     """The hidden state (and the LSTM's cell state) of item 0, units x steps, per layer and direction."""
-    panels = [(r, t, name, syms) for (r, traces), syms in zip(traced, symbols, strict=True) for t in traces
-              for name in ("hidden", "cell_state") if name in t.values]  # fmt: skip
+    panels = [
+        (r, t, name, syms)
+        for (r, traces), syms in zip(traced, symbols, strict=True)
+        for t in traces
+        for name in ("hidden", "cell_state")
+        if name in t.values
+    ]
     width = max(len(s) for s in symbols)
     fig = Figure(figsize=(min(4 + 0.25 * width, 18), 2.6 * len(panels)))
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
@@ -173,8 +178,14 @@ def gates_figure(traced: list[tuple[Reading, list[Trace]]], symbols: list[list[s
             values = t.values[gate][0, : len(syms)].T.cpu().numpy()  # (H, T)
             tanh = gate in ("cell", "candidate") and reading.core.cell in ("lstm", "gru")
             top = 1 if tanh or gate != "candidate" else max(float(values.max()), 1e-6)  # minimal cells: g > 0
-            image = ax.imshow(values, cmap="RdBu_r" if tanh else "viridis", vmin=-1 if tanh else 0, vmax=top,
-                              aspect="auto", interpolation="nearest")  # fmt: skip
+            image = ax.imshow(
+                values,
+                cmap="RdBu_r" if tanh else "viridis",
+                vmin=-1 if tanh else 0,
+                vmax=top,
+                aspect="auto",
+                interpolation="nearest",
+            )
             fig.colorbar(image, ax=ax, fraction=0.03)
             _axis(ax, syms, values.shape[0])
             ax.set_title(f"{reading.name}, {t.name}: {gate} gate", fontsize=9)

@@ -22,8 +22,20 @@ class StepLabeller(RecurrentTask):
 
     spec_kind = LabellingSpec
 
-    def __init__(self, spec: dict, model: dict, task: str, step_name: str, one_hot: bool, embedding_dim: int,
-                 dropout: float, lr: float, weight_decay: float, lr_schedule: str, examples: int):  # fmt: skip
+    def __init__(
+        self,
+        spec: dict,
+        model: dict,
+        task: str,
+        step_name: str,
+        one_hot: bool,
+        embedding_dim: int,
+        dropout: float,
+        lr: float,
+        weight_decay: float,
+        lr_schedule: str,
+        examples: int,
+    ):
         self.save_hyperparameters(logger=False)
         super().__init__(spec, model, lr, weight_decay, lr_schedule)
         self.codec = CODECS[self.spec.codec]
@@ -79,8 +91,10 @@ class StepLabeller(RecurrentTask):
     def log_evidence(self, writer, epoch: int) -> None:
         if self._first_val is not None:
             tokens, predicted, lengths, targets = (t.cpu().tolist() for t in self._first_val)
-            lines = [self._render(ids[:n], labels[:n], truth[:n])
-                     for ids, labels, n, truth in zip(tokens, predicted, lengths, targets, strict=True)]  # fmt: skip
+            lines = [
+                self._render(ids[:n], labels[:n], truth[:n])
+                for ids, labels, n, truth in zip(tokens, predicted, lengths, targets, strict=True)
+            ]
             writer.add_text("val/examples", "\n\n".join(lines), epoch)
 
     def on_validation_epoch_end(self) -> None:

@@ -35,8 +35,20 @@ class CharLanguageModel(RecurrentTask):
         "language": Option(str, None, "the language to generate for (namegen checkpoints), e.g. language=Russian"),
     }
 
-    def __init__(self, spec: dict, model: dict, task: str, embedding_dim: int, dropout: float, tie_weights: bool,
-                 lr: float, weight_decay: float, lr_schedule: str, samples: int, novelty_samples: int):  # fmt: skip
+    def __init__(
+        self,
+        spec: dict,
+        model: dict,
+        task: str,
+        embedding_dim: int,
+        dropout: float,
+        tie_weights: bool,
+        lr: float,
+        weight_decay: float,
+        lr_schedule: str,
+        samples: int,
+        novelty_samples: int,
+    ):
         self.save_hyperparameters(logger=False)
         super().__init__(spec, model, lr, weight_decay, lr_schedule)
         self.train_words = set(self.spec.train_words)
@@ -92,8 +104,17 @@ class CharLanguageModel(RecurrentTask):
             lines = [f"{c}: {', '.join(words)}" for c, words in per.items()]
         writer.add_text("val/samples", "\n\n".join(lines), epoch)
 
-    def _predict(self, inputs, num_samples: int, temperature: float, top_k: int | None, prefix: str,
-                 max_length: int, seed: int, language: str | None) -> list[str]:  # fmt: skip
+    def _predict(
+        self,
+        inputs,
+        num_samples: int,
+        temperature: float,
+        top_k: int | None,
+        prefix: str,
+        max_length: int,
+        seed: int,
+        language: str | None,
+    ) -> list[str]:
         if inputs:
             raise UserError("a language model generates: give num_samples= (and prefix=), not input= or input_file=")
         self.check_language(language)
@@ -129,9 +150,16 @@ class CharLanguageModel(RecurrentTask):
         return [t for t in self.spec.vocab.tokens if t not in tokens]
 
     @torch.no_grad()
-    def sample(self, num: int, temperature: float = 1.0, top_k: int | None = None, prefix: str = "",
-               max_length: int = 50, generator: torch.Generator | None = None,
-               condition: str | None = None) -> list[str]:  # fmt: skip
+    def sample(
+        self,
+        num: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        prefix: str = "",
+        max_length: int = 50,
+        generator: torch.Generator | None = None,
+        condition: str | None = None,
+    ) -> list[str]:
         """`num` words, each `prefix` continued until END or max_length characters (for `condition`
         when the model is conditional). temperature 0 is greedy; top_k keeps only the k likeliest
         symbols at each step. END cannot come first, so no word is empty; a condition's token is

@@ -42,9 +42,23 @@ class Seq2Seq(RecurrentTask):
         "attention_plot": Option(str, None, "give an image file to write the attention to, e.g. att.png"),
     }
 
-    def __init__(self, spec: dict, model: dict, task: str, embedding_dim: int, dropout: float, attention: str,
-                 teacher_forcing: float, max_decode_length: int, beam_size: int, length_penalty: float,
-                 bleu_ngrams: int, lr: float, weight_decay: float, lr_schedule: str):  # fmt: skip
+    def __init__(
+        self,
+        spec: dict,
+        model: dict,
+        task: str,
+        embedding_dim: int,
+        dropout: float,
+        attention: str,
+        teacher_forcing: float,
+        max_decode_length: int,
+        beam_size: int,
+        length_penalty: float,
+        bleu_ngrams: int,
+        lr: float,
+        weight_decay: float,
+        lr_schedule: str,
+    ):
         self.save_hyperparameters(logger=False)
         if beam_size < 1:
             raise ValueError(f"beam_size={beam_size}; use 1 (greedy) or more")
@@ -59,16 +73,26 @@ class Seq2Seq(RecurrentTask):
 
     def build_net(self, spec: Seq2SeqSpec, core: dict) -> Seq2SeqNet:
         hp = self.hparams
-        return Seq2SeqNet(len(spec.source), len(spec.target), hp.embedding_dim, hp.dropout, core=core,
-                          attention=hp.attention, pad_id=spec.source.id(PAD))  # fmt: skip
+        return Seq2SeqNet(
+            len(spec.source),
+            len(spec.target),
+            hp.embedding_dim,
+            hp.dropout,
+            core=core,
+            attention=hp.attention,
+            pad_id=spec.source.id(PAD),
+        )
 
     def metrics(self, split: str) -> dict:
         n = self.hparams.bleu_ngrams
         if split == "val" or self.hparams.beam_size == 1:
             return {"bleu": Picked(CorpusBLEU(n), "beam"), "exact": Picked(ExactMatch(), "beam")}
-        return {"bleu": Picked(CorpusBLEU(n), "beam"), "exact": Picked(ExactMatch(), "beam"),
-                "bleu_greedy": Picked(CorpusBLEU(n), "greedy"),
-                "exact_greedy": Picked(ExactMatch(), "greedy")}  # fmt: skip
+        return {
+            "bleu": Picked(CorpusBLEU(n), "beam"),
+            "exact": Picked(ExactMatch(), "beam"),
+            "bleu_greedy": Picked(CorpusBLEU(n), "greedy"),
+            "exact_greedy": Picked(ExactMatch(), "greedy"),
+        }
 
     def forward(self, batch: PairBatch, teacher_forcing: float = 1.0) -> torch.Tensor:
         """Logits (B, T, V) for the target steps. With teacher_forcing 1 every step is fed the gold
@@ -130,8 +154,9 @@ class Seq2Seq(RecurrentTask):
         return rows
 
     def search(self, src: torch.Tensor, src_lengths: torch.Tensor, beam_size: int = 1) -> list[Hypothesis]:
-        return beam_search(self.net, src, src_lengths, self.max_decode_length, self.symbols, beam_size,
-                           self.length_penalty)  # fmt: skip
+        return beam_search(
+            self.net, src, src_lengths, self.max_decode_length, self.symbols, beam_size, self.length_penalty
+        )
 
     def tokens(self, ids: list[int]) -> list[str]:
         return self.spec.target.decode(ids)
@@ -159,12 +184,15 @@ class Seq2Seq(RecurrentTask):
         hyps = self.translate(probes)
         refs = self.spec.probe_references or [[] for _ in probes]
         rows = ["| source | reference | output |", "|---|---|---|"]
-        rows += [f"| {src} | {' / '.join(ref) or '-'} | {self.decode(h.ids)} |"
-                 for src, ref, h in zip(probes, refs, hyps, strict=True)]  # fmt: skip
+        rows += [
+            f"| {src} | {' / '.join(ref) or '-'} | {self.decode(h.ids)} |"
+            for src, ref, h in zip(probes, refs, hyps, strict=True)
+        ]
         writer.add_text("val/probes", "\n".join(rows), epoch)
         if self.net.attention is not None:
-            fig = attention_figure([(self.source_tokens(s), self.tokens(h.ids), h.weights)
-                                    for s, h in zip(probes[:4], hyps, strict=False)])  # fmt: skip
+            fig = attention_figure(
+                [(self.source_tokens(s), self.tokens(h.ids), h.weights) for s, h in zip(probes[:4], hyps, strict=False)]
+            )
             fig.suptitle(f"attention on validation inputs, epoch {epoch}")
             writer.add_figure("val/attention", fig, global_step=epoch)
 
@@ -187,8 +215,9 @@ class Seq2Seq(RecurrentTask):
         src, lengths = pad([self.encode_source(t)[0] for t in texts], self.spec.source.id(PAD))
         return self.search(src.to(self.device), lengths, beam_size)
 
-    def _predict(self, inputs: list[tuple[str, str]] | None, beam_size: int | None,
-                 attention_plot: str | None) -> list[str]:  # fmt: skip
+    def _predict(
+        self, inputs: list[tuple[str, str]] | None, beam_size: int | None, attention_plot: str | None
+    ) -> list[str]:
         """`source<TAB>output` per input; words outside the training vocabulary are read as <unk>
         with a warning; attention_plot writes the attention of every input to one image."""
         if not inputs:
@@ -213,8 +242,10 @@ class Seq2Seq(RecurrentTask):
                 raise UserError(f"{where}: {text!r} is empty once normalised as the training data; give {kind}")
             unknown = self.encode_source(text)[1]
             if unknown:
-                print(f"warning: {where}: {' '.join(unknown)!r} not in the training vocabulary, read as <unk>",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"warning: {where}: {' '.join(unknown)!r} not in the training vocabulary, read as <unk>",
+                    file=sys.stderr,
+                )
             texts.append(text)
         hyps = self.translate(texts, beam_size)
         if plot is not None:
