@@ -25,9 +25,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 SWEEP = ["-m", "task=names", "model=rnn,lstm,gru", "trainer.max_epochs=3"]
 OTHER_TASK = ["task=dinos", "model=gru", "trainer.max_epochs=8"]
 CUSTOM_SCALARS = ("custom_scalars", "1400,900")
@@ -59,10 +66,19 @@ def shoot(chromium: str, logdir: Path, shots: dict[str, tuple[str, str]], profil
         for name, (view, size) in shots.items():
             out = HERE / name
             subprocess.run(
-                [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={size}",
-                 "--virtual-time-budget=15000", f"--screenshot={out}", f"http://127.0.0.1:{port}/#{view}"],
-                check=True, capture_output=True, timeout=120,
-            )  # fmt: skip
+                [
+                    chromium,
+                    *CHROMIUM_FLAGS,
+                    f"--user-data-dir={profile}",
+                    f"--window-size={size}",
+                    "--virtual-time-budget=15000",
+                    f"--screenshot={out}",
+                    f"http://127.0.0.1:{port}/#{view}",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
             print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
     finally:
         server.terminate()

@@ -294,14 +294,14 @@ def test_the_code_fits_the_formatter_without_skip_markers():
     marker = "# fmt: " + "skip"  # not spelled whole: this file is searched too
     found = [
         f"{path.relative_to(root)}:{number}"
-        for folder in ("src", "benchmarks", "tests", "hydra_plugins")
+        for folder in ("src", "benchmarks", "tests", "hydra_plugins", "docs")
         for path in sorted((root / folder).rglob("*.py"))
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if marker in line
     ]
     assert found == []
     formatted = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--check", "src", "benchmarks", "tests", "hydra_plugins"],
+        [sys.executable, "-m", "ruff", "format", "--check", "src", "benchmarks", "tests", "hydra_plugins", "docs"],
         cwd=root,
         capture_output=True,
         text=True,
