@@ -30,7 +30,7 @@ def run_probe(module: str, *args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     "module, args, code, shown",
     [
-        ("src.train", ["--help"], 0, "task: binary, dinos, hello, namegen, names, pairs, translate"),
+        ("src.train", ["--help"], 0, "task: addition, binary, dinos, hello, namegen, names, pairs, translate"),
         ("src.train", ["task=nope"], 2, "error: task=nope is not a choice"),
         ("src.train", ["foo=1"], 2, "error: foo=1: foo is not an option of this config"),
         ("src.train", ["model.hidden_size=0"], 2, "error: model.hidden_size=0 cannot be used"),
