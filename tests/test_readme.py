@@ -74,6 +74,8 @@ SHORTER = [
     ("python -m src.train -m hparams_search=", [*QUICK, "hydra.sweeper.n_trials=1"]),
     ("python -m benchmarks.scan", ["lengths=4,8", "rounds=1", "hidden=4"]),  # its numbers are the docs' (~20 s)
     ("python -m src.train --cfg", []),
+    # an untrained model writes up to max_decode_length (1,010) symbols for each of 4 wide test sets (40 s)
+    ("python -m src.train task=addition", [*QUICK, "task.module.max_decode_length=60"]),
     ("python -m src.train", QUICK),
     ("python -m src.scratch binary", ["steps=300"]),
     ("python -m src.scratch dinos", ["steps=300"]),
