@@ -43,26 +43,33 @@ def count(build: Callable[[dict], torch.nn.Module], model: dict, hidden_size: in
     return sum(p.numel() for p in module.parameters())
 
 
-def fit_hidden_size(build: Callable[[dict], torch.nn.Module], model: dict, budget: int) -> tuple[int, int]:
-    """(hidden size, parameters) nearest `budget`; `build(model config) -> module`. A budget no
-    hidden size meets within TOLERANCE is a UserError."""
-    if budget < 1:
-        raise UserError(f"model.param_budget={budget}; give a number of parameters, e.g. model.param_budget=500000")
+def sizes_near(build: Callable[[dict], torch.nn.Module], model: dict, budget: int) -> dict[int, int]:
+    """hidden size -> parameters for the few sizes around the first that reaches `budget` (found by
+    bisection: about 17 models built, whatever the budget)."""
     step = grain(model)  # hidden sizes are step * k, k = 1, 2, ...
-    smallest = count(build, model, step)
-    if smallest > budget * (1 + TOLERANCE):
-        raise UserError(
-            f"model.param_budget={budget} is below the smallest {model['cell']} model of this task "
-            f"({smallest:,} parameters at hidden_size={step}); raise it or shrink the other sizes"
-        )
-    low, high = 1, LARGEST // step  # the smallest k with at least `budget` parameters is in (low, high]
+    low, high = 0, LARGEST // step  # the smallest k with at least `budget` parameters is in (low, high]
     if count(build, model, high * step) < budget:
         raise UserError(f"model.param_budget={budget} needs a hidden size above {high * step}; lower it")
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (mid, high) if count(build, model, mid * step) < budget else (low, mid)
     # the count is not quite monotone (e.g. dinos drops a projection where hidden = embedding): look around
-    sizes = {k * step: count(build, model, k * step) for k in range(max(1, high - 2), high + 3)}
+    return {k * step: count(build, model, k * step) for k in range(max(1, high - 2), high + 3)}
+
+
+def fit_hidden_size(build: Callable[[dict], torch.nn.Module], model: dict, budget: int) -> tuple[int, int]:
+    """(hidden size, parameters) nearest `budget`; `build(model config) -> module`. A budget no
+    hidden size meets within TOLERANCE is a UserError."""
+    if budget < 1:
+        raise UserError(f"model.param_budget={budget}; give a number of parameters, e.g. model.param_budget=500000")
+    step = grain(model)
+    smallest = count(build, model, step)
+    if smallest > budget * (1 + TOLERANCE):
+        raise UserError(
+            f"model.param_budget={budget} is below the smallest {model['cell']} model of this task "
+            f"({smallest:,} parameters at hidden_size={step}); raise it or shrink the other sizes"
+        )
+    sizes = sizes_near(build, model, budget)
     hidden = min(sizes, key=lambda h: abs(sizes[h] - budget))
     if abs(sizes[hidden] - budget) > TOLERANCE * budget:
         below = max((h for h in sizes if sizes[h] < budget), default=hidden)
@@ -77,26 +84,25 @@ def fit_hidden_size(build: Callable[[dict], torch.nn.Module], model: dict, budge
 def common_budget(build: Callable[[dict], torch.nn.Module], models: list[dict], target: int) -> int:
     """The smallest budget from `target` up that every model config (a cell each) meets within
     TOLERANCE. Large models meet any budget; in tiny ones (binary: 16 units, about 1,100 parameters)
-    one unit is more than 2% of the model, so the cells' sizes interleave and some budgets suit none."""
-    try:
+    one unit is more than 2% of the model, and a transformer's widths (multiples of its heads) lie
+    further apart, so the models' sizes interleave and some budgets suit none.
+
+    From `target` up: a model that meets no budget b has nothing within 2% of b, so its next chance
+    is its smallest count n above b, at b' = ceil(n / (1 + TOLERANCE)); every budget before the
+    latest such b' fails for some model, so the search jumps there (a few bisections a model a step,
+    not every hidden size of every model)."""
+    budget = target
+    while budget <= 3 * target:
+        later = budget
         for model in models:
-            fit_hidden_size(build, model, target)
-        return target
-    except UserError:
-        pass
-    reachable = []  # per model, the parameter count of every hidden size it takes, up to 4 times the target
-    for model in models:
-        step = grain(model)
-        counts = [count(build, model, step)]
-        while counts[-1] <= 4 * target:
-            counts.append(count(build, model, (len(counts) + 1) * step))
-        reachable.append(counts)
-    # a count n meets the budgets n / (1 + TOLERANCE) .. n / (1 - TOLERANCE): try their lowest ends in order
-    starts = sorted({target} | {math.ceil(n / (1 + TOLERANCE)) for counts in reachable for n in counts})
-    for budget in (b for b in starts if target <= b <= 3 * target):
-        if all(any(abs(n - budget) <= TOLERANCE * budget for n in counts) for counts in reachable):
+            counts = sizes_near(build, model, budget).values()
+            if not any(abs(n - budget) <= TOLERANCE * budget for n in counts):
+                above = min(n for n in counts if n > budget)  # exists: the sizes reach past `budget`
+                later = max(later, math.ceil(above / (1 + TOLERANCE)))
+        if later == budget:
             return budget
+        budget = later
     raise UserError(
-        f"no budget from {target} to 4 times that suits every cell within 2%; give a larger fair_cells.budget "
+        f"no budget from {target} to 3 times that suits every cell within 2%; give a larger fair_cells.budget "
         "or fewer budget_share choices"
     )
