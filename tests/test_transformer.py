@@ -150,6 +150,49 @@ def test_seq2seq_decoder_attends_to_the_encoder_and_steps_equal_the_whole_target
     assert torch.allclose(net.decode(prev, net.encode(padded, src_lengths)[1], memory)[0], whole, atol=1e-5)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_attention_maps_are_the_weights_forward_mixes_the_values_with(bidirectional: bool):
+    net = core(bidirectional=bidirectional)
+    x, lengths = torch.randn(2, 6, 5), torch.tensor([6, 4])
+    seen = []  # what each self-attention was handed and gave, as forward ran it
+    hooks = [layer.self_attention.register_forward_hook(lambda m, a, o: seen.append((m, a, o))) for layer in net.layers]
+    maps = net.attention(x, lengths)
+    for hook in hooks:
+        hook.remove()
+    assert [name for name, _ in maps] == ["layer 1 self", "layer 2 self"]
+    for (name, weights), (module, (_, _, values, _), output) in zip(maps, seen, strict=True):
+        assert weights.shape == (2, 2, 6, 6)
+        mixed = (weights @ values).transpose(1, 2).reshape(2, 6, 8)  # (B, T, H): the heads side by side
+        assert torch.allclose(module.out(mixed), output, atol=1e-5), name
+        assert torch.allclose(weights.sum(-1), torch.ones(2, 2, 6), atol=1e-5)  # each query's weights sum to 1
+        assert weights[1, :, :, 4:].abs().max() == 0  # nobody looks at item 1's padding
+        above = torch.triu(torch.ones(6, 6, dtype=torch.bool), diagonal=1)
+        if bidirectional:
+            assert weights[0][:, above].min() > 0  # every step reads the steps after it
+        else:
+            assert weights[:, :, above].abs().max() == 0  # causal: never a later step
+
+
+def test_a_transformer_decoders_maps_hold_its_cross_attention_over_the_real_source_steps():
+    net = seq2seq()
+    src, src_lengths = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]]), torch.tensor([4, 2])
+    batch = PairBatch(
+        src,
+        src_lengths,
+        torch.tensor([[1, 4, 5], [1, 8, 0]]),
+        torch.tensor([[4, 5, 2], [8, 2, IGNORE]]),
+        torch.tensor([0, 1]),
+    )
+    encoder, decoder = [
+        reading.core.attention(reading.x, reading.lengths, reading.state) for reading in net.readings(batch)
+    ]
+    assert [name for name, _ in encoder] == ["layer 1 self", "layer 2 self"]
+    assert [name for name, _ in decoder] == ["layer 1 self", "layer 1 cross", "layer 2 self", "layer 2 cross"]
+    cross = decoder[1][1]  # (B, heads, T, S)
+    assert cross.shape == (2, 2, 3, 4) and cross[1, :, :, 2:].abs().max() == 0
+    assert torch.allclose(cross.sum(-1), torch.ones(2, 2, 3), atol=1e-5)
+
+
 @torch.no_grad()
 def test_beam_search_scores_are_those_of_the_whole_target_read_at_once():
     """Beam search reorders the decoder's cache (select_state) at every step: each hypothesis' score must
@@ -242,9 +285,18 @@ def test_common_budget_finds_one_all_six_models_of_names_meet(embedding, hidden,
     def build(core: dict) -> SequenceClassifierNet:
         return SequenceClassifierNet(57, 18, embedding, 0.0, core, "last", 0.0, pad_id=0)
 
+    built = []
+
+    def counted(core: dict) -> SequenceClassifierNet:
+        built.append(core["cell"])
+        return build(core)
+
     gru = sum(p.numel() for p in build(cores[CORES.index("gru")]).parameters())
-    budget = common_budget(build, cores, gru)
+    budget = common_budget(counted, cores, gru)
     assert gru <= budget <= 1.2 * gru and (budget == gru) == (hidden == 256)
+    # bisections from budget to budget, not every hidden size of every model (at width 32: 1,278 models
+    # built before, 496 without remembering counts, 135 now)
+    assert len(built) <= 250, len(built)
     for core in cores:
         size, params = fit_hidden_size(build, core, budget)
         assert abs(params - budget) <= 0.02 * budget and size % core.get("heads", 1) == 0, core["cell"]
@@ -357,14 +409,23 @@ def runs(tmp_path_factory, compose, make_data) -> dict:
     return {name: root / name for name in RUNS} | {"data": root / "data"}
 
 
-def test_inspect_and_the_end_of_training_callback_say_a_transformer_has_no_gates(runs, run_cli, tb_text, tmp_path):
+def test_inspect_and_the_end_of_training_callback_draw_a_transformers_attention(runs, run_cli, tb_text, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     import src.inspect
     from src.tasks.inspection import NO_GATES
 
     assert tb_text(runs["names"], "val_cells/note") == NO_GATES
-    argv = [f"ckpt={runs['names']}", "input=Dostoevsky", f"out={tmp_path / 'figs'}", f"data_dir={runs['data']}"]
-    code, out, err = run_cli(src.inspect, argv)
-    assert code == 0 and out.strip() == "" and "names transformer: a Transformer has no gates" in err
+    images = EventAccumulator(str(runs["names"]), size_guidance={"images": 0}).Reload().Tags()["images"]
+    assert [tag for tag in images if tag.startswith("val_cells/")] == ["val_cells/attention"]
+    for task, text in (("names", "Dostoevsky"), ("pairs", "king")):
+        out_dir = tmp_path / task
+        (tmp_path / f"{task}.txt").write_text(f"{text}\na\n", encoding="utf-8")
+        argv = [f"ckpt={runs[task]}", f"input_file={tmp_path / task}.txt", f"out={out_dir}", f"data_dir={runs['data']}"]
+        code, out, err = run_cli(src.inspect, argv)
+        assert code == 0 and f"{task} transformer: a Transformer has no gates" in err, err
+        assert out.split() == [str(out_dir / "attention_1.png"), str(out_dir / "attention_2.png")]
+        assert all((out_dir / f"attention_{k}.png").stat().st_size > 1000 for k in (1, 2))
 
 
 def test_predict_samples_from_a_transformer_language_model_and_beam_searches_pairs(runs, run_cli):

@@ -8,6 +8,7 @@ that hidden size given outright. Only the sizes the core can take are tried: the
 `hidden_grain` (a transformer's heads; every size for a recurrent cell).
 """
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -43,18 +44,17 @@ def count(build: Callable[[dict], torch.nn.Module], model: dict, hidden_size: in
     return sum(p.numel() for p in module.parameters())
 
 
-def sizes_near(build: Callable[[dict], torch.nn.Module], model: dict, budget: int) -> dict[int, int]:
-    """hidden size -> parameters for the few sizes around the first that reaches `budget` (found by
-    bisection: about 17 models built, whatever the budget)."""
-    step = grain(model)  # hidden sizes are step * k, k = 1, 2, ...
+def sizes_near(counter: Callable[[int], int], step: int, budget: int) -> dict[int, int]:
+    """hidden size -> parameters (`counter(hidden size)`) for the few multiples of `step` around the
+    first that reaches `budget`, found by bisection: about 20 counts, whatever the budget."""
     low, high = 0, LARGEST // step  # the smallest k with at least `budget` parameters is in (low, high]
-    if count(build, model, high * step) < budget:
+    if counter(high * step) < budget:
         raise UserError(f"model.param_budget={budget} needs a hidden size above {high * step}; lower it")
     while high - low > 1:
         mid = (low + high) // 2
-        low, high = (mid, high) if count(build, model, mid * step) < budget else (low, mid)
+        low, high = (mid, high) if counter(mid * step) < budget else (low, mid)
     # the count is not quite monotone (e.g. dinos drops a projection where hidden = embedding): look around
-    return {k * step: count(build, model, k * step) for k in range(max(1, high - 2), high + 3)}
+    return {k * step: counter(k * step) for k in range(max(1, high - 2), high + 3)}
 
 
 def fit_hidden_size(build: Callable[[dict], torch.nn.Module], model: dict, budget: int) -> tuple[int, int]:
@@ -69,7 +69,7 @@ def fit_hidden_size(build: Callable[[dict], torch.nn.Module], model: dict, budge
             f"model.param_budget={budget} is below the smallest {model['cell']} model of this task "
             f"({smallest:,} parameters at hidden_size={step}); raise it or shrink the other sizes"
         )
-    sizes = sizes_near(build, model, budget)
+    sizes = sizes_near(lambda hidden: count(build, model, hidden), step, budget)
     hidden = min(sizes, key=lambda h: abs(sizes[h] - budget))
     if abs(sizes[hidden] - budget) > TOLERANCE * budget:
         below = max((h for h in sizes if sizes[h] < budget), default=hidden)
@@ -89,13 +89,14 @@ def common_budget(build: Callable[[dict], torch.nn.Module], models: list[dict], 
 
     From `target` up: a model that meets no budget b has nothing within 2% of b, so its next chance
     is its smallest count n above b, at b' = ceil(n / (1 + TOLERANCE)); every budget before the
-    latest such b' fails for some model, so the search jumps there (a few bisections a model a step,
-    not every hidden size of every model)."""
+    latest such b' fails for some model, so the search jumps there (a bisection a model a step, its
+    counts remembered, not every hidden size of every model)."""
+    counters = [functools.cache(lambda hidden, model=model: count(build, model, hidden)) for model in models]
     budget = target
     while budget <= 3 * target:
         later = budget
-        for model in models:
-            counts = sizes_near(build, model, budget).values()
+        for model, counter in zip(models, counters, strict=True):
+            counts = sizes_near(counter, grain(model), budget).values()
             if not any(abs(n - budget) <= TOLERANCE * budget for n in counts):
                 above = min(n for n in counts if n > budget)  # exists: the sizes reach past `budget`
                 later = max(later, math.ceil(above / (1 + TOLERANCE)))
