@@ -1,4 +1,5 @@
-"""Look inside a trained checkpoint's cells: draw its states, gates, gate saturation and gradient flow.
+"""Look inside a trained checkpoint's cells: draw its states, gates, gate saturation and gradient flow
+(a Transformer's: its attention maps).
 
     python -m src.inspect ckpt=PATH input=Dostoevsky                          # names
     python -m src.inspect ckpt=PATH input="1234567 + 7654321"                 # binary: also the carry unit
@@ -6,8 +7,9 @@
 
 Writes PNG files to `out=` (default: <run>/inspect/ beside the checkpoint's checkpoints/ folder) and
 prints their paths: states_<k>.png and gates_<k>.png for input k, saturation.png over a data split
-(`split=val|test|none`), carry.png (binary), gradient_flow.png (the longest input). With several
-checkpoints, each one's figures go to a folder of its own under out= and gradient_flow.png holds all.
+(`split=val|test|none`), carry.png (binary), gradient_flow.png (the longest input); for a Transformer
+only attention_<k>.png (each layer's heads, queries down and keys across). With several checkpoints,
+each one's figures go to a folder of its own under out= and gradient_flow.png holds all.
 """
 
 import sys
@@ -168,9 +170,6 @@ def inspect(args: dict[str, str]) -> list[Path]:
     written, curves = [], []
     for k, (path, task_name, task) in enumerate(loaded, 1):
         cell = task.hparams.model["cell"]
-        if not ins.replayable(task):  # a Transformer: no gates or recurrent state to replay; say so, draw nothing
-            print(f"{path}: {task_name} {cell}: {ins.NO_GATES}", file=sys.stderr)
-            continue
         folder = out if len(loaded) == 1 else writable_folder(out / f"{k}_{task_name}_{cell}")
         encoded = [ins.encode_input(task, where, text, args.get("language")) for where, text in inputs]
 
@@ -184,6 +183,15 @@ def inspect(args: dict[str, str]) -> list[Path]:
                 ) from None
             written.append(target)
 
+        if not ins.replayable(task):  # a Transformer: its attention maps; no gates or state to replay
+            print(f"{path}: {task_name} {cell}: {ins.NO_GATES}", file=sys.stderr)
+            for i, ((_, text), (batch, symbols)) in enumerate(zip(inputs, encoded, strict=True), 1):
+                maps = ins.attention(task, batch)
+                save(
+                    ins.attention_figure(maps, symbols, f"{task_name} {cell}: attention for {text!r}"),
+                    f"attention_{i}.png",
+                )
+            continue
         for i, ((_, text), (batch, symbols)) in enumerate(zip(inputs, encoded, strict=True), 1):
             traced = ins.trace(task, batch)
             save(ins.states_figure(traced, symbols, f"{task_name} {cell}: states for {text!r}"), f"states_{i}.png")

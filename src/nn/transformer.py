@@ -84,6 +84,13 @@ class HeadedAttention(nn.Module):
         keys, values = self.key_value(source).chunk(2, dim=-1)  # (B, S, H) each
         return self.split(keys), self.split(values)
 
+    def weights(self, x: Tensor, keys: Tensor, allowed: Tensor) -> Tensor:
+        """The attention weights forward mixes the values with, written out: softmax over the allowed
+        keys of query . key / sqrt(H/heads), (B, heads, T, S); a query that may look nowhere gets 0."""
+        query = self.split(self.query(x))  # (B, heads, T, H/heads)
+        scores = query @ keys.to(query.dtype).transpose(-2, -1) / math.sqrt(query.shape[-1])  # (B, heads, T, S)
+        return scores.masked_fill(~allowed, float("-inf")).softmax(-1).nan_to_num(0.0)
+
     def forward(self, x: Tensor, keys: Tensor, values: Tensor, allowed: Tensor) -> Tensor:
         query = self.split(self.query(x))  # (B, heads, T, H/heads)
         keys, values = keys.to(query.dtype), values.to(query.dtype)  # a cache from outside autocast
@@ -255,6 +262,32 @@ class TransformerCore(nn.Module):
             layer += linear(cross.query, steps) + linear(cross.out, steps)
             layer += linear(cross.key_value, sources) + 2 * product(width, 1, memory_pairs)
         return linear(self.embed, steps) + self.num_layers * layer
+
+    def attention(self, x: Tensor, lengths: Tensor | None = None, state: TransformerState | None = None):
+        """Every attention's weights as `forward(x, lengths, state)` uses them, no gradients:
+        [(name, (B, heads, T, S))] in order, "layer k self" (S: the cached and new steps) and, in a
+        decoder, "layer k cross" (S: the memory's steps). In eval mode the weights are exactly the mix."""
+        found = []
+
+        def keep(name: str):
+            def hook(module: HeadedAttention, args: tuple, output: Tensor) -> None:
+                x, keys, _, allowed = args
+                found.append((name, module.weights(x, keys, allowed)))
+
+            return hook
+
+        hooks = []
+        for k, layer in enumerate(self.layers, 1):
+            hooks.append(layer.self_attention.register_forward_hook(keep(f"layer {k} self")))
+            if layer.cross_attention is not None:
+                hooks.append(layer.cross_attention.register_forward_hook(keep(f"layer {k} cross")))
+        try:
+            with torch.no_grad():
+                self(x, lengths, state)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return found
 
     def last_layer_state(self, state: TransformerState) -> Tensor:
         """The (B, H) summary of each sequence: the last real step's output one way, the mean of the

@@ -17,7 +17,7 @@ InspectCells:
   GRU), `val_cells/states` and `val_cells/gates` of the first validation item (src/tasks/inspection.py).
   Under `val_cells/`, after `test/`, `train/` and `val/`: TensorBoard's TIME SERIES sorts its groups by
   name, and opened on a wall of gate heatmaps when these were `inspect/`. A transformer has no gates:
-  `val_cells/note` says so instead.
+  `val_cells/note` says so, and `val_cells/attention` draws its attention maps of that item.
 """
 
 import logging
@@ -68,14 +68,19 @@ class InspectCells(L.Callback):
 
         loader = trainer.datamodule.val_dataloader()
         writer, step = trainer.logger.experiment, trainer.global_step
-        if not ins.replayable(module):  # a Transformer: one line, no figures
-            log.info("InspectCells: %s", ins.NO_GATES)
-            writer.add_text("val_cells/note", ins.NO_GATES, step)
-            return
         was_training = module.training
         module.eval()
         try:
             with torch.no_grad():
+                if not ins.replayable(module):  # a Transformer: one line, and its attention maps
+                    log.info("InspectCells: %s", ins.NO_GATES)
+                    writer.add_text("val_cells/note", ins.NO_GATES, step)
+                    first = next(iter(loader)).first()
+                    maps = ins.attention_figure(
+                        ins.attention(module, first), module.item_symbols(first), "first val item"
+                    )
+                    writer.add_figure("val_cells/attention", maps, step)
+                    return
                 cell = ins.readings(module, next(iter(loader)))[0].core.cell
                 if cell != "rnn":
                     stats = ins.saturation(module, loader, self.max_items)

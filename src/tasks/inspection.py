@@ -24,10 +24,11 @@ from src.tasks.base import RecurrentTask
 
 LOW, HIGH = 0.1, 0.9  # a sigmoid gate below LOW is nearly shut, above HIGH nearly open (Karpathy et al. 2015)
 
-# model=transformer: nothing here replays it; src.inspect and InspectCells say so in this line
+# model=transformer: nothing here replays it; src.inspect and InspectCells say so in this line and
+# draw its attention maps instead (`attention`, `attention_figure`)
 NO_GATES = (
     "a Transformer has no gates and no recurrent state to replay: states, gates, gate saturation and "
-    "gradient flow through time do not apply to it"
+    "gradient flow through time do not apply to it; its attention maps are drawn instead"
 )
 
 
@@ -55,6 +56,12 @@ def trace(task: RecurrentTask, batch) -> list[tuple[Reading, list[Trace]]]:
     """Each reading of `batch` with its replayed traces (no gradients), on the task's device."""
     with torch.no_grad():
         return [(r, replay(r.core, r.x, r.lengths, r.state)[0]) for r in readings(task, batch)]
+
+
+def attention(task: RecurrentTask, batch) -> list[tuple[Reading, list[tuple[str, Tensor]]]]:
+    """Each reading of `batch` with its core's attention weights (a Transformer's: every layer's
+    self-attention, a decoder's cross-attention too), [(name, (B, heads, T, S))], no gradients."""
+    return [(r, r.core.attention(r.x, r.lengths, r.state)) for r in readings(task, batch)]
 
 
 # --- statistics --------------------------------------------------------------------------------------
@@ -189,6 +196,36 @@ def gates_figure(traced: list[tuple[Reading, list[Trace]]], symbols: list[list[s
             fig.colorbar(image, ax=ax, fraction=0.03)
             _axis(ax, syms, values.shape[0])
             ax.set_title(f"{reading.name}, {t.name}: {gate} gate", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def attention_figure(
+    maps: list[tuple[Reading, list[tuple[str, Tensor]]]], symbols: list[list[str]], title: str
+) -> Figure:
+    """The attention weights of item 0: a row per reading and attention (layer k self, a decoder's
+    layer k cross), a column per head; queries (the steps that read) down, keys across. A decoder's
+    cross-attention reads the first reading's (the encoder's) symbols."""
+    rows = [
+        (reading, name, weights, syms, symbols[0] if name.endswith("cross") else syms)
+        for (reading, found), syms in zip(maps, symbols, strict=True)
+        for name, weights in found
+    ]
+    heads = rows[0][2].shape[1]
+    width = max(len(s) for s in symbols)
+    side = min(1.6 + 0.16 * width, 6)
+    fig = Figure(figsize=(side * heads + 1, side * len(rows) + 0.6))
+    axes = fig.subplots(len(rows), heads, squeeze=False)
+    for row, (reading, name, weights, queries, keys) in enumerate(rows):
+        for head in range(heads):
+            ax = axes[row, head]
+            values = weights[0, head, : len(queries), : len(keys)].cpu().numpy()  # (T, S)
+            ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+            small = 7 if width <= 30 else 5
+            ax.set_xticks(range(len(keys)), keys, rotation=90 if max(map(len, keys)) > 2 else 0, fontsize=small)
+            ax.set_yticks(range(len(queries)), queries, fontsize=small)
+            ax.set_title(f"{reading.name}, {name}, head {head + 1}", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
