@@ -100,6 +100,8 @@ def test_an_empty_sentence_is_one_line(text, ckpts, run_cli, one_clear_line):
         ("translate", ["input=hi", "attention_plot=/no/such/folder/a.png"], "folder /no/such/folder does not exist"),
         ("translate", ["input=hi", "attention_plot=PLOT.xyz"], "not an image type matplotlib writes"),
         ("pairs_plain", ["input=mans", "attention_plot=a.png"], "attention=none: there is no attention to plot"),
+        # a character vocabulary without <unk>: once warned "read as <unk>" and answered without the symbol
+        ("pairs_plain", ["input=ma5n"], "'5' not in the training vocabulary, which has no <unk>"),
     ],
 )
 def test_bad_options_are_one_line(which, argv, message, ckpts, tmp_path, run_cli, one_clear_line):

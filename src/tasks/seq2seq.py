@@ -219,7 +219,8 @@ class Seq2Seq(RecurrentTask):
         self, inputs: list[tuple[str, str]] | None, beam_size: int | None, attention_plot: str | None
     ) -> list[str]:
         """`source<TAB>output` per input; words outside the training vocabulary are read as <unk>
-        with a warning; attention_plot writes the attention of every input to one image."""
+        with a warning (a UserError where the vocabulary has no <unk>: addition, pairs); attention_plot
+        writes the attention of every input to one image."""
         if not inputs:
             raise UserError("give what to translate: input=TEXT or input_file=PATH")
         beam_size = self.beam_size if beam_size is None else beam_size
@@ -241,6 +242,13 @@ class Seq2Seq(RecurrentTask):
                 kind = "a sentence" if self.spec.joiner else "a word"
                 raise UserError(f"{where}: {text!r} is empty once normalised as the training data; give {kind}")
             unknown = self.encode_source(text)[1]
+            if unknown and UNK not in self.spec.source.specials:  # nothing to read them as: say so, answer nothing
+                known = self.spec.source.tokens
+                shown = f": {' '.join(known)}" if len(known) <= 40 else ""
+                raise UserError(
+                    f"{where}: {' '.join(unknown)!r} not in the training vocabulary, which has no <unk>; "
+                    f"give only the symbols it was trained on{shown}"
+                )
             if unknown:
                 print(
                     f"warning: {where}: {' '.join(unknown)!r} not in the training vocabulary, read as <unk>",
