@@ -130,10 +130,12 @@ def split_batches(task_name: str, ckpt: Path, task, split: str, data_dir: str):
     datamodule = build(cfg.task.data, "task.data")
     datamodule.prepare_data()
     datamodule.setup("fit")
-    if datamodule.spec.to_dict() | {"train_words": None} != task.spec.to_dict() | {"train_words": None}:
+    built, saved = datamodule.spec.to_dict(), task.spec.to_dict()
+    differ = sorted(k for k in built.keys() | saved.keys() if k != "train_words" and built.get(k) != saved.get(k))
+    if differ:  # the vocabulary, or other data settings the spec records (addition's test widths)
         raise UserError(
             f"the {split} data as {run_config if run_config.is_file() else 'conf/task'} builds it does "
-            "not match the checkpoint's vocabulary; give data_dir= of its run, or split=none"
+            f"not match the checkpoint's data ({', '.join(differ)} differ); give data_dir= of its run, or split=none"
         )
     loader = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
     return loader[0] if isinstance(loader, list) else loader

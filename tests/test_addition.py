@@ -79,3 +79,20 @@ def test_a_test_width_not_beyond_training_is_one_line(tmp_path, run_cli):
     result = run_cli(src.train, ["task=addition", f"hydra.run.dir={run}", "task.data.length_bits=[64,40]"])
     result.assert_one_clear_line("task.data.length_bits=[64, 40]", "above train_bits=40")
     assert not (run / "checkpoints").exists()
+
+
+def test_inspect_names_the_data_setting_that_differs_from_the_checkpoints(tmp_path, compose, run_cli):
+    """inspect rebuilds the split from the run's config.yaml: when that builds other test sets than
+    the checkpoint's, the line says so (it used to blame the vocabulary, which is the same)."""
+    import src.inspect
+    import src.run.build
+
+    run = tmp_path / "run"
+    fast = ["task.data.length_bits=[48]", "task.module.max_decode_length=60", "model.hidden_size=8"]
+    quiet = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    src.run.build.train(compose(["task=addition", "trainer=debug", *fast, *quiet], run))
+    config = run / "config.yaml"
+    assert config.read_text().count("- 48\n") == 1
+    config.write_text(config.read_text().replace("- 48\n", "- 56\n"))
+    result = run_cli(src.inspect, [f"ckpt={run}", "input=101+11", f"out={tmp_path / 'figs'}"])
+    result.assert_one_clear_line("does not match the checkpoint's data (test_sets differ)", "split=none")
