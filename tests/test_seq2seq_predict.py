@@ -101,7 +101,7 @@ def test_an_empty_sentence_is_one_line(text, ckpts, run_cli, one_clear_line):
         ("translate", ["input=hi", "attention_plot=PLOT.xyz"], "not an image type matplotlib writes"),
         ("pairs_plain", ["input=mans", "attention_plot=a.png"], "attention=none: there is no attention to plot"),
         # a character vocabulary without <unk>: once warned "read as <unk>" and answered without the symbol
-        ("pairs_plain", ["input=ma5n"], "'5' not in the training vocabulary, which has no <unk>"),
+        ("pairs_plain", ["input=ma5n5!"], "'5', '!' not in the training vocabulary, which has no <unk>"),
     ],
 )
 def test_bad_options_are_one_line(which, argv, message, ckpts, tmp_path, run_cli, one_clear_line):
@@ -115,6 +115,10 @@ def test_pairs_without_attention_still_predicts(ckpts, run_cli):
     code, out, err = run_cli(src.predict, [f"ckpt={ckpts['pairs_plain']}", "input=mans"])
     assert code == 0, err
     assert out.startswith("mans\t")
+    # spaces between the symbols of a character model are left out, not an unknown symbol (101 + 11)
+    code, out, err = run_cli(src.predict, [f"ckpt={ckpts['pairs_plain']}", "input=ma ns"])
+    assert code == 0 and err == "", err
+    assert out.startswith("ma ns\t")
 
 
 def test_weights_of_another_shape_are_one_line(ckpts, tmp_path, run_cli, one_clear_line):

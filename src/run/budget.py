@@ -90,13 +90,21 @@ def common_budget(build: Callable[[dict], torch.nn.Module], models: list[dict], 
     From `target` up: a model that meets no budget b has nothing within 2% of b, so its next chance
     is its smallest count n above b, at b' = ceil(n / (1 + TOLERANCE)); every budget before the
     latest such b' fails for some model, so the search jumps there (a bisection a model a step, its
-    counts remembered, not every hidden size of every model)."""
+    counts remembered, not every hidden size of every model). Where a count dips (dinos drops a
+    projection where hidden = embedding) the answer is the smallest budget `fit_hidden_size` accepts
+    for every model, which is what each run then asks."""
     counters = [functools.cache(lambda hidden, model=model: count(build, model, hidden)) for model in models]
     budget = target
     while budget <= 3 * target:
         later = budget
         for model, counter in zip(models, counters, strict=True):
-            counts = sizes_near(counter, grain(model), budget).values()
+            try:
+                counts = sizes_near(counter, grain(model), budget).values()
+            except UserError:  # past the largest hidden size: the budget a run asks of fair_cells is too large
+                raise UserError(
+                    f"no {model['cell']} model reaches {budget:,} parameters (hidden sizes up to {LARGEST:,}); "
+                    "give a smaller fair_cells.budget"
+                ) from None
             if not any(abs(n - budget) <= TOLERANCE * budget for n in counts):
                 above = min(n for n in counts if n > budget)  # exists: the sizes reach past `budget`
                 later = max(later, math.ceil(above / (1 + TOLERANCE)))

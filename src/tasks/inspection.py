@@ -61,7 +61,8 @@ def trace(task: RecurrentTask, batch) -> list[tuple[Reading, list[Trace]]]:
 def attention(task: RecurrentTask, batch) -> list[tuple[Reading, list[tuple[str, Tensor]]]]:
     """Each reading of `batch` with its core's attention weights (a Transformer's: every layer's
     self-attention, a decoder's cross-attention too), [(name, (B, heads, T, S))], no gradients."""
-    return [(r, r.core.attention(r.x, r.lengths, r.state)) for r in readings(task, batch)]
+    with torch.no_grad():
+        return [(r, r.core.attention(r.x, r.lengths, r.state)) for r in readings(task, batch)]
 
 
 # --- statistics --------------------------------------------------------------------------------------
@@ -159,7 +160,7 @@ def states_figure(traced: list[tuple[Reading, list[Trace]]], symbols: list[list[
     fig = Figure(figsize=(min(4 + 0.25 * width, 18), 2.6 * len(panels)))
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, (reading, t, name, syms) in zip(axes, panels, strict=True):
-        values = t.values[name][0, : len(syms)].T.cpu().numpy()  # (H, T): matplotlib reads arrays, not tensors
+        values = t.values[name][0, : len(syms)].T.float().cpu().numpy()  # (H, T): matplotlib reads float arrays
         limit = max(float(abs(values).max()), 1e-6)
         image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
         fig.colorbar(image, ax=ax, fraction=0.03)
@@ -182,7 +183,7 @@ def gates_figure(traced: list[tuple[Reading, list[Trace]]], symbols: list[list[s
     for col, (reading, t, syms) in enumerate(columns):
         for row, gate in enumerate(gates):
             ax = axes[row, col]
-            values = t.values[gate][0, : len(syms)].T.cpu().numpy()  # (H, T)
+            values = t.values[gate][0, : len(syms)].T.float().cpu().numpy()  # (H, T); bf16 has no numpy type
             tanh = gate in ("cell", "candidate") and reading.core.cell in ("lstm", "gru")
             top = 1 if tanh or gate != "candidate" else max(float(values.max()), 1e-6)  # minimal cells: g > 0
             image = ax.imshow(
@@ -214,17 +215,20 @@ def attention_figure(
     ]
     heads = rows[0][2].shape[1]
     width = max(len(s) for s in symbols)
-    side = min(1.6 + 0.16 * width, 6)
+    side = min(1.6 + 0.16 * width, 6, 30 / heads, 40 / len(rows))  # at most about 30 x 40 inches in all
     fig = Figure(figsize=(side * heads + 1, side * len(rows) + 0.6))
     axes = fig.subplots(len(rows), heads, squeeze=False)
     for row, (reading, name, weights, queries, keys) in enumerate(rows):
         for head in range(heads):
             ax = axes[row, head]
-            values = weights[0, head, : len(queries), : len(keys)].cpu().numpy()  # (T, S)
+            values = weights[0, head, : len(queries), : len(keys)].float().cpu().numpy()  # (T, S)
             ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
             small = 7 if width <= 30 else 5
-            ax.set_xticks(range(len(keys)), keys, rotation=90 if max(map(len, keys)) > 2 else 0, fontsize=small)
-            ax.set_yticks(range(len(queries)), queries, fontsize=small)
+            every = max(1, round(width * small / (side * 72)))  # label every k-th step where they would overlap
+            ax.set_xticks(
+                range(0, len(keys), every), keys[::every], rotation=90 if max(map(len, keys)) > 2 else 0, fontsize=small
+            )
+            ax.set_yticks(range(0, len(queries), every), queries[::every], fontsize=small)
             ax.set_title(f"{reading.name}, {name}, head {head + 1}", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

@@ -242,13 +242,16 @@ class Seq2Seq(RecurrentTask):
                 kind = "a sentence" if self.spec.joiner else "a word"
                 raise UserError(f"{where}: {text!r} is empty once normalised as the training data; give {kind}")
             unknown = self.encode_source(text)[1]
-            if unknown and UNK not in self.spec.source.specials:  # nothing to read them as: say so, answer nothing
-                known = self.spec.source.tokens
-                shown = f": {' '.join(known)}" if len(known) <= 40 else ""
-                raise UserError(
-                    f"{where}: {' '.join(unknown)!r} not in the training vocabulary, which has no <unk>; "
-                    f"give only the symbols it was trained on{shown}"
-                )
+            if UNK not in self.spec.source.specials:  # nothing to read them as: say so, answer nothing
+                strange = [t for t in dict.fromkeys(unknown) if not t.isspace()]  # spaces between symbols: left out
+                if strange:
+                    known = self.spec.source.tokens
+                    shown = f": {' '.join(known)}" if len(known) <= 40 else ""
+                    raise UserError(
+                        f"{where}: {', '.join(map(repr, strange))} not in the training vocabulary, which has no "
+                        f"<unk>; give only the symbols it was trained on{shown}"
+                    )
+                unknown = []
             if unknown:
                 print(
                     f"warning: {where}: {' '.join(unknown)!r} not in the training vocabulary, read as <unk>",
