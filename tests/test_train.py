@@ -25,14 +25,16 @@ TASKS = sorted(p.stem for p in (Path(CONF_DIR) / "task").glob("*.yaml"))
 FAST = {"addition": ["task.data.length_bits=[48]", "task.module.max_decode_length=60"]}
 
 
-@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "bf16-true"])
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("cell", sorted(p.stem for p in (Path(CONF_DIR) / "model").glob("*.yaml")))
 def test_fast_dev_run_every_task_and_cell(
     task: str, cell: str, precision: str, data_dir: Path, tmp_path: Path, compose
 ):
-    """One batch of train, val and test, in full and in mixed precision (CPU autocast: bf16). 16-mixed
-    is a GPU's (Lightning makes it bf16-mixed on a CPU, with a warning): make gpu-check runs it."""
+    """One batch of train, val and test, in full and in mixed precision (CPU autocast: bf16), and with
+    bf16 weights (bf16-true: every float the model makes must be bf16; the transformer's positions and
+    binary's one-hot inputs were float32). 16-mixed is a GPU's (Lightning makes it bf16-mixed on a CPU,
+    with a warning): make gpu-check runs it."""
     overrides = [
         f"task={task}",
         f"model={cell}",

@@ -173,6 +173,22 @@ def test_the_attention_maps_are_the_weights_forward_mixes_the_values_with(bidire
             assert weights[:, :, above].abs().max() == 0  # causal: never a later step
 
 
+def test_a_bfloat16_transformer_runs_and_its_attention_maps_draw():
+    """trainer.precision=bf16-true: the weights are bf16; the sinusoidal positions (float32) once
+    turned the sum float32 and the first LayerNorm refused it, and numpy has no bf16 for the figure."""
+    from src.nn.gates import Reading
+    from src.tasks.inspection import attention_figure
+
+    net = core().to(torch.bfloat16)
+    x, lengths = torch.randn(2, 6, 5, dtype=torch.bfloat16), torch.tensor([6, 4])
+    outputs, _ = net(x, lengths)
+    assert outputs.dtype == torch.bfloat16
+    maps = net.attention(x, lengths)
+    assert maps[0][1].dtype == torch.bfloat16
+    figure = attention_figure([(Reading("core", net, x, lengths), maps)], [list("abcdef")], "bf16")
+    assert len(figure.axes) == 2 * 2  # two layers, two heads
+
+
 def test_a_transformer_decoders_maps_hold_its_cross_attention_over_the_real_source_steps():
     net = seq2seq()
     src, src_lengths = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]]), torch.tensor([4, 2])

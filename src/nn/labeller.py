@@ -23,17 +23,21 @@ class StepLabellerNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.core.output_size, num_classes)
 
+    def inputs(self, tokens: Tensor) -> Tensor:
+        """(B, T) ids -> (B, T, V or E): one-hot in the head's dtype (bf16-true: bf16), or embedded."""
+        if self.embed is None:
+            return F.one_hot(tokens, self.vocab_size).to(self.head.weight.dtype)
+        return self.embed(tokens)
+
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        x = F.one_hot(tokens, self.vocab_size).float() if self.embed is None else self.embed(tokens)  # (B, T, V or E)
+        x = self.inputs(tokens)  # (B, T, V or E)
         outputs, _ = self.core(self.dropout(x), lengths)  # (B, T, D*H)
         return self.head(self.dropout(outputs))  # (B, T, C)
 
     def readings(self, batch: Batch) -> list[Reading]:
         """The core, what it reads of `batch` (on this network's device) and its per-step head, in eval
         mode: no dropout."""
-        tokens = batch.tokens
-        x = F.one_hot(tokens, self.vocab_size).float() if self.embed is None else self.embed(tokens)  # (B, T, V or E)
-        return [Reading("core", self.core, x, batch.lengths.cpu(), head=self.head)]
+        return [Reading("core", self.core, self.inputs(batch.tokens), batch.lengths.cpu(), head=self.head)]
 
     def forward_flops(self, batch: Batch) -> int:
         """Operations of the forward pass over the real steps of `batch` (src/nn/flops.py). One-hot inputs

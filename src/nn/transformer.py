@@ -214,7 +214,8 @@ class TransformerCore(nn.Module):
         cached = state is not None and bool(state.keys)
         past = state.mask if cached else real[:, :0]  # (B, P)
         first = past.sum(1, keepdim=True)  # (B, 1): each sequence's real steps so far
-        h = self.dropout(self.embed(x) + self.position(first + torch.arange(steps, device=device)))  # (B, T, H)
+        h = self.embed(x)  # (B, T, H)
+        h = self.dropout(h + self.position(first + torch.arange(steps, device=device)).to(h.dtype))  # bf16-true: bf16
         seen = torch.cat([past, real], dim=1)  # (B, P+T)
         allowed = seen.unsqueeze(1).expand(batch, steps, seen.shape[1])  # (B, T, P+T)
         if not self.bidirectional:  # a step sees itself and what came before it
