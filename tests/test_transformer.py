@@ -210,6 +210,24 @@ def test_a_transformer_decoders_maps_hold_its_cross_attention_over_the_real_sour
 
 
 @torch.no_grad()
+def test_a_decoder_makes_the_memorys_keys_and_values_once_not_at_every_step():
+    """Greedy decoding of 6 steps: each layer's cross-attention projects the memory at the first call
+    and keeps it in the state (before, every step projected all of it again: 6 times per layer)."""
+    net = seq2seq()
+    projected = []
+    for layer in net.decoder.layers:
+        layer.cross_attention.key_value.register_forward_hook(lambda m, a, o: projected.append(a[0].shape[1]))
+    src, src_lengths = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]]), torch.tensor([4, 2])
+    memory, state = net.encode(src, src_lengths)
+    prev = torch.tensor([[1], [1]])
+    for _ in range(6):
+        logits, state, _ = net.decode(prev, state, memory)
+        prev = logits.argmax(-1)
+    assert projected == [4, 4]  # once per layer, over the 4 source steps
+    assert len(state.memory_keys) == 2 and state.memory_keys[0].shape == (2, 2, 4, 4)
+
+
+@torch.no_grad()
 def test_beam_search_scores_are_those_of_the_whole_target_read_at_once():
     """Beam search reorders the decoder's cache (select_state) at every step: each hypothesis' score must
     be the log-probability that one teacher-forced call over its own output gives."""

@@ -35,7 +35,9 @@ class TransformerState:
         so far (a one-way core); empty for a bidirectional core and for a decoder that has read nothing yet;
     mask: (B, P) True at the real steps among them (padding in an earlier batch stays masked);
     outputs: (B, T, H) the top layer's outputs of the last call, summary: (B, H) one per sequence;
-    memory, memory_mask: (B, S, M) and (B, S), what a decoder's cross-attention reads (`bridge`)."""
+    memory, memory_mask: (B, S, M) and (B, S), what a decoder's cross-attention reads (`bridge`);
+    memory_keys, memory_values: per layer (B, heads, S, H/heads), the cross-attention's keys and values
+        of the memory, made at a decoder's first call and kept: each later step only reads them."""
 
     keys: tuple[Tensor, ...]
     values: tuple[Tensor, ...]
@@ -44,6 +46,8 @@ class TransformerState:
     summary: Tensor | None = None
     memory: Tensor | None = None
     memory_mask: Tensor | None = None
+    memory_keys: tuple[Tensor, ...] = ()
+    memory_values: tuple[Tensor, ...] = ()
 
     def select(self, index: Tensor) -> "TransformerState":
         """Rows `index` of the batch (beam search reorders and repeats hypotheses)."""
@@ -118,7 +122,7 @@ class Block(nn.Module):
         h: Tensor,
         allowed: Tensor,
         past: tuple[Tensor, Tensor] | None,
-        memory: Tensor | None,
+        memory: tuple[Tensor, Tensor] | None,
         memory_allowed: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """h (B, T, H) -> h, and this call's keys and values after the cached ones (B, heads, P+T, H/heads)."""
@@ -129,7 +133,7 @@ class Block(nn.Module):
             values = torch.cat([past[1].to(values.dtype), values], dim=2)
         h = h + self.dropout(self.self_attention(normed, keys, values, allowed))
         if self.cross_attention is not None:
-            memory_keys, memory_values = self.cross_attention.keys_values(memory)  # (B, heads, S, H/heads)
+            memory_keys, memory_values = memory  # (B, heads, S, H/heads) each
             h = h + self.dropout(self.cross_attention(self.norm_cross(h), memory_keys, memory_values, memory_allowed))
         return h + self.dropout(self.ff(self.norm_ff(h))), keys, values
 
@@ -222,15 +226,20 @@ class TransformerCore(nn.Module):
             order = torch.arange(seen.shape[1], device=device)
             allowed = allowed & (order <= past.shape[1] + torch.arange(steps, device=device).unsqueeze(1))
         memory = state.memory if state is not None else None
-        memory_allowed = None
+        memory_allowed, memory_keys, memory_values = None, (), ()
         if self.layers[0].cross_attention is not None:
             if memory is None:
                 raise ValueError("a transformer decoder reads its encoder: start it from encoder.bridge(state)")
             memory_allowed = state.memory_mask[:, None, None, :]  # (B, 1, 1, S)
+            memory_keys, memory_values = state.memory_keys, state.memory_values
+            if not memory_keys:  # the first call: each layer's keys and values of the memory, kept in the state
+                made = [layer.cross_attention.keys_values(memory) for layer in self.layers]
+                memory_keys, memory_values = tuple(k for k, _ in made), tuple(v for _, v in made)
         keys, values = [], []
         for i, layer in enumerate(self.layers):
             layer_past = (state.keys[i], state.values[i]) if cached else None
-            h, k, v = layer(h, allowed.unsqueeze(1), layer_past, memory, memory_allowed)  # mask (B, 1, T, P+T)
+            layer_memory = (memory_keys[i], memory_values[i]) if memory_keys else None
+            h, k, v = layer(h, allowed.unsqueeze(1), layer_past, layer_memory, memory_allowed)  # mask (B, 1, T, P+T)
             keys.append(k)
             values.append(v)
         outputs = self.norm(h).masked_fill(~real.unsqueeze(-1), 0.0)  # (B, T, H)
@@ -243,7 +252,15 @@ class TransformerCore(nn.Module):
             last = real.sum(1) - 1  # (B,)
             summary = outputs[torch.arange(batch, device=device), last]  # (B, H)
         new = TransformerState(
-            tuple(keys), tuple(values), seen, outputs, summary, memory, None if state is None else state.memory_mask
+            tuple(keys),
+            tuple(values),
+            seen,
+            outputs,
+            summary,
+            memory,
+            None if state is None else state.memory_mask,
+            memory_keys,
+            memory_values,
         )
         return outputs, new
 
