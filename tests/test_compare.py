@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from src.analysis.table import compare, shorten
+from src.analysis.table import Run, compare, group_key, shorten
 from src.compare import cli, main
 from src.errors import UserError
 from src.run.build import train
@@ -111,6 +111,15 @@ def test_mean_std_leaves_out_missing_metrics():
     assert mean_std([float("nan"), float("nan")]) == "n/a"
     assert mean_std([0.5, float("nan")]) == "0.5000"
     assert mean_std([1.0, 3.0], digits=1) == "2.0 ± 1.4"
+
+
+def test_a_resumed_run_is_grouped_with_the_other_seeds_of_its_setting():
+    """fair_cells resumes a stopped seed run with ckpt_path=<its last.ckpt>; compare once made it a
+    group of its own (the addition study's mingru: 2 runs and 1 run instead of 3)."""
+    setting = ["trainer.max_epochs=10", "model=mingru", "task.module.lr=0.0008874"]
+    fresh = Run(Path("mingru_seed1"), "addition", "mingru", [*setting, "seed=1"])
+    resumed = Run(Path("mingru_seed3"), "addition", "mingru", [*setting, "seed=3", "ckpt_path=/r/last.ckpt"])
+    assert group_key(resumed) == group_key(fresh) == ("mingru", " ".join(setting))
 
 
 def test_long_labels_are_cut_for_the_figures_and_short_ones_kept():

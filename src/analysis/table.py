@@ -26,6 +26,7 @@ from src.run.results import Results
 HIDDEN_OVERRIDES = (
     "seed=",
     "task.data.fold=",  # the folds of a cross-validation are runs of one setting, as seeds are
+    "ckpt_path=",  # a run resumed from its own checkpoint (fair_cells resumes a stopped seed run) is still its setting
     "task=",
     "hydra.",
     "paths.",
