@@ -10,6 +10,7 @@ ones that make them, each group in the pages' order (README first). The commands
 would spend seconds importing Lightning each time); `tensorboard` is started as its own process,
 asked for its page, and stopped."""
 
+import logging
 import os
 import random
 import re
@@ -139,6 +140,11 @@ def run_python(args: list[str]) -> int:
     # as `python -m` does, run the module afresh: one left imported by an earlier command would be run
     # a second time over itself (runpy warns); the imported one is put back afterwards
     imported = {name: sys.modules.pop(name) for name in (args[2], f"{args[2]}.__main__") if name in sys.modules}
+    # Hydra's job logging puts handlers on the root logger (the captured stderr, the run's train.log) and
+    # leaves them, as a process's end would not: put the root logger back, or a later test's log line
+    # meets a closed stream (test_compare's pipe test after this one: "Logging error")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     try:
         runpy.run_module(args[2], run_name="__main__", alter_sys=False)
     except SystemExit as exit_:
@@ -146,6 +152,8 @@ def run_python(args: list[str]) -> int:
     finally:
         sys.argv = saved
         sys.modules.update(imported)
+        root.handlers[:] = handlers
+        root.setLevel(level)
     return 0
 
 

@@ -74,15 +74,17 @@ def table(task: str, groups: dict[str, list[dict]]) -> str:
 def plot(axes, task: str, groups: dict[str, list[dict]], label=str) -> bool:
     """The metric against length, a line per group (mean over its seeds), each named by `label(name)`;
     False if there is nothing to draw."""
-    drawn = False
+    buckets: list[str] = []  # the length buckets on the x axis, in the order first met
     for name, results in groups.items():
         found = mean_by_length(results)
         if found is None:
             continue
         metric, per = found
-        axes.plot(list(per), list(per.values()), marker="o", label=label(name))
+        buckets += [b for b in per if b not in buckets]
+        # at positions, labelled below: bucket names like "11" made matplotlib log a line about categories
+        axes.plot([buckets.index(b) for b in per], list(per.values()), marker="o", label=label(name))
         axes.set(title=f"{task}: test {metric} by input length", xlabel="length", ylabel=metric)
-        drawn = True
-    if drawn:
+    if buckets:
+        axes.set_xticks(range(len(buckets)), buckets)
         axes.legend(fontsize=7)
-    return drawn
+    return bool(buckets)
