@@ -72,23 +72,20 @@ class InspectCells(L.Callback):
         module.eval()
         try:
             with torch.no_grad():
+                first = next(iter(loader)).first()
+                symbols = module.item_symbols(first)
                 if not ins.replayable(module):  # a Transformer: one line, and its attention maps
                     log.info("InspectCells: %s", ins.NO_GATES)
                     writer.add_text("val_cells/note", ins.NO_GATES, step)
-                    first = next(iter(loader)).first()
-                    maps = ins.attention_figure(
-                        ins.attention(module, first), module.item_symbols(first), "first val item"
-                    )
+                    maps = ins.attention_figure(ins.attention(module, first), symbols, "first val item")
                     writer.add_figure("val_cells/attention", maps, step)
                     return
-                cell = ins.readings(module, next(iter(loader)))[0].core.cell
+                cell = ins.readings(module, first)[0].core.cell
                 if cell != "rnn":
                     stats = ins.saturation(module, loader, self.max_items)
                     figure = ins.saturation_figure(stats, "gate saturation, val")
                     writer.add_figure("val_cells/saturation", figure, step)
-                first = next(iter(loader)).first()
                 traced = ins.trace(module, first)
-                symbols = module.item_symbols(first)
                 writer.add_figure("val_cells/states", ins.states_figure(traced, symbols, "first val item"), step)
                 gates = ins.gates_figure(traced, symbols, "first val item")
                 if gates is not None:

@@ -216,6 +216,8 @@ def attention_figure(
     heads = rows[0][2].shape[1]
     width = max(len(s) for s in symbols)
     side = min(1.6 + 0.16 * width, 6, 30 / heads, 40 / len(rows))  # at most about 30 x 40 inches in all
+    small = 7 if width <= 30 else 5
+    every = max(1, round(width * small / (side * 72)))  # label every k-th step where they would overlap
     fig = Figure(figsize=(side * heads + 1, side * len(rows) + 0.6))
     axes = fig.subplots(len(rows), heads, squeeze=False)
     for row, (reading, name, weights, queries, keys) in enumerate(rows):
@@ -223,8 +225,6 @@ def attention_figure(
             ax = axes[row, head]
             values = weights[0, head, : len(queries), : len(keys)].float().cpu().numpy()  # (T, S)
             ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-            small = 7 if width <= 30 else 5
-            every = max(1, round(width * small / (side * 72)))  # label every k-th step where they would overlap
             ax.set_xticks(
                 range(0, len(keys), every), keys[::every], rotation=90 if max(map(len, keys)) > 2 else 0, fontsize=small
             )
