@@ -96,3 +96,46 @@ def test_inspect_names_the_data_setting_that_differs_from_the_checkpoints(tmp_pa
     config.write_text(config.read_text().replace("- 48\n", "- 56\n"))
     result = run_cli(src.inspect, [f"ckpt={run}", "input=101+11", f"out={tmp_path / 'figs'}"])
     result.assert_one_clear_line("does not match the checkpoint's data (test_sets differ)", "split=none")
+
+
+def test_symbol_accuracy_worked_by_hand():
+    """Delétang et al.'s accuracy: the reference's symbols right at their positions, over all of them;
+    a missing symbol is wrong, one past the reference's end is not scored."""
+    from src.tasks.metrics import SymbolAccuracy, symbols_right
+
+    outputs, refs = ["0 1 1", "1", "0 0 1 1 1", ""], [["0 1 0"], ["0 1"], ["0 0 1"], ["1"]]
+    assert [symbols_right(o, r[0]) for o, r in zip(outputs, refs, strict=True)] == [(2, 3), (0, 2), (3, 3), (0, 1)]
+    metric = SymbolAccuracy()
+    metric.update(outputs[:2], refs[:2])
+    metric.update(outputs[2:], refs[2:])
+    assert metric.compute().item() == pytest.approx(5 / 9)
+
+
+def test_a_run_scores_symbols_on_every_test_set_as_its_rows_do(tmp_path, compose):
+    """test/symbol_acc and test/symbol_acc_<n>bit are in the run's results, equal to the symbol-weighted
+    mean of its rows' symbol_acc; pairs (`symbol_acc: false`) has none."""
+    import json
+
+    import src.run.build
+
+    run = tmp_path / "run"
+    fast = [
+        "task.data.train_bits=6",
+        "task.data.length_bits=[12]",
+        "task.module.max_decode_length=30",
+        "model.hidden_size=8",
+    ]
+    quiet = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    src.run.build.train(compose(["task=addition", "trainer=debug", *fast, *quiet], run))
+    test = json.loads((run / "results.json").read_text())["test"]
+    rows = [json.loads(line) for line in (run / "test_predictions.jsonl").read_text().splitlines()]
+    for suffix in ("", "_12bit"):
+        part = [r for r in rows if r["set"] == suffix]
+        right = sum(r["symbol_acc"] * r["symbol_acc_weight"] for r in part)
+        assert test[f"test/symbol_acc{suffix}"] == pytest.approx(right / sum(r["symbol_acc_weight"] for r in part))
+        assert all(r["symbol_acc_weight"] == len(r["target"].split()) for r in part)
+    assert all(r["symbol_acc_weight"] == 13 for r in rows if r["set"] == "_12bit")  # 12-bit operands: 13 sum bits
+
+    other = tmp_path / "pairs"
+    src.run.build.train(compose(["task=pairs", "trainer=debug", "model.hidden_size=8", *quiet], other))
+    assert not any("symbol_acc" in key for key in json.loads((other / "results.json").read_text())["test"])

@@ -134,6 +134,7 @@ def test_without_teacher_forcing_each_step_is_fed_the_previous_guess():
         "beam_size": 1,
         "length_penalty": 1.0,
         "bleu_ngrams": 2,
+        "symbol_acc": False,
         "lr": 1e-2,
         "weight_decay": 0.0,
         "lr_schedule": "constant",

@@ -109,6 +109,26 @@ class ExactMatch(Share):
         return sum(o in refs for o, refs in zip(outputs, references, strict=True)), len(outputs)
 
 
+class SymbolAccuracy(Share):
+    """Share of the reference's symbols that the output has at the same position, over every symbol
+    of the first reference (space-separated): Delétang et al.'s (2023) accuracy, which reads a model
+    told the output's length. A symbol the output lacks is wrong; symbols past the reference's end
+    are not scored (ExactMatch scores the length)."""
+
+    def count(self, outputs: list[str], references: list[list[str]]):
+        right = total = 0
+        for output, refs in zip(outputs, references, strict=True):
+            r, t = symbols_right(output, refs[0])
+            right, total = right + r, total + t
+        return right, total
+
+
+def symbols_right(output: str, reference: str) -> tuple[int, int]:
+    """(symbols of `reference` that `output` has at the same position, symbols of `reference`)."""
+    ref = reference.split()
+    return sum(a == b for a, b in zip(output.split(), ref, strict=False)), len(ref)
+
+
 class Picked(WrapperMetric):
     """`metric` fed one entry of a dict of outputs: seq2seq scores the beam and the greedy outputs
     of one decoding pass under two names (test/bleu and test/bleu_greedy)."""

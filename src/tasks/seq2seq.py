@@ -18,7 +18,7 @@ from src.errors import UserError
 from src.nn.search import Hypothesis, Symbols, beam_search
 from src.nn.seq2seq import Seq2SeqNet
 from src.tasks.base import Option, RecurrentTask, StepOutput, int_up_to
-from src.tasks.metrics import CorpusBLEU, ExactMatch, Picked
+from src.tasks.metrics import CorpusBLEU, ExactMatch, Picked, SymbolAccuracy, symbols_right
 
 NORMALIZERS = {
     "words": normalize,
@@ -29,7 +29,9 @@ NORMALIZERS = {
 
 class Seq2Seq(RecurrentTask):
     """Logs {val,test}/loss, {val,test}/bleu, {val,test}/exact and val/*_best (BLEU on the output
-    tokens, 0-1: src.analysis.stats.corpus_bleu, the project's one BLEU, through metrics.CorpusBLEU).
+    tokens, 0-1: src.analysis.stats.corpus_bleu, the project's one BLEU, through metrics.CorpusBLEU),
+    and with `symbol_acc` (outputs that line up with their reference symbol by symbol: addition's sum
+    bits) {val,test}/symbol_acc, the share of the reference's symbols right at their places.
     Validation decodes greedily; test decodes with
     `beam_size` (1: greedy) and, when that is more than 1, logs the greedy figures beside it as
     test/bleu_greedy and test/exact_greedy. References: the DataModule's `references(split)`
@@ -37,6 +39,7 @@ class Seq2Seq(RecurrentTask):
     predict: `source<TAB>output` per input; `attention_plot=FILE` draws their attention."""
 
     spec_kind = Seq2SeqSpec
+    OLDER_CHECKPOINTS = {"symbol_acc": False}  # runs before the per-symbol accuracy
     PREDICT_OPTIONS = {
         "beam_size": Option(int_up_to(1000), None, "use 1 (greedy) or more (default: the checkpoint's beam_size)"),
         "attention_plot": Option(str, None, "give an image file to write the attention to, e.g. att.png"),
@@ -55,6 +58,7 @@ class Seq2Seq(RecurrentTask):
         beam_size: int,
         length_penalty: float,
         bleu_ngrams: int,
+        symbol_acc: bool,
         lr: float,
         weight_decay: float,
         lr_schedule: str,
@@ -65,6 +69,8 @@ class Seq2Seq(RecurrentTask):
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing={teacher_forcing}; use a share between 0 and 1")
         super().__init__(spec, model, lr, weight_decay, lr_schedule)
+        if not isinstance(symbol_acc, bool):
+            raise ValueError(f"symbol_acc={symbol_acc!r}; use true or false")
         self.normalize = NORMALIZERS[self.spec.normalize]
         self.teacher_forcing, self.max_decode_length = teacher_forcing, max_decode_length
         self.beam_size, self.length_penalty = beam_size, length_penalty
@@ -84,15 +90,16 @@ class Seq2Seq(RecurrentTask):
         )
 
     def metrics(self, split: str) -> dict:
-        n = self.hparams.bleu_ngrams
-        if split == "val" or self.hparams.beam_size == 1:
-            return {"bleu": Picked(CorpusBLEU(n), "beam"), "exact": Picked(ExactMatch(), "beam")}
-        return {
-            "bleu": Picked(CorpusBLEU(n), "beam"),
-            "exact": Picked(ExactMatch(), "beam"),
-            "bleu_greedy": Picked(CorpusBLEU(n), "greedy"),
-            "exact_greedy": Picked(ExactMatch(), "greedy"),
-        }
+        n, symbols = self.hparams.bleu_ngrams, self.hparams.symbol_acc
+        decodings = ("beam",) if split == "val" or self.hparams.beam_size == 1 else ("beam", "greedy")
+        out = {}
+        for key in decodings:
+            suffix = "" if key == "beam" else "_greedy"
+            out[f"bleu{suffix}"] = Picked(CorpusBLEU(n), key)
+            out[f"exact{suffix}"] = Picked(ExactMatch(), key)
+            if symbols:
+                out[f"symbol_acc{suffix}"] = Picked(SymbolAccuracy(), key)
+        return out
 
     def forward(self, batch: PairBatch, teacher_forcing: float = 1.0) -> torch.Tensor:
         """Logits (B, T, V) for the target steps. With teacher_forcing 1 every step is fed the gold
@@ -130,7 +137,8 @@ class Seq2Seq(RecurrentTask):
 
     def rows(self, batch: PairBatch, out: StepOutput) -> list[dict]:
         """Per item: source, first reference (all under `references`, for BLEU), output of the test
-        decoding, teacher-forced loss per target symbol, source length in tokens, exact match."""
+        decoding, teacher-forced loss per target symbol, source length in tokens, exact match, and
+        with `symbol_acc` the share of the reference's symbols right (weighted by their count)."""
         logits = self(batch, 1.0)  # (B, T, V): the loss per item, which step() averages over the batch
         nll = F.cross_entropy(logits.transpose(1, 2), batch.tgt_out, ignore_index=IGNORE, reduction="none")
         symbols = (batch.tgt_out != IGNORE).sum(1)
@@ -139,18 +147,20 @@ class Seq2Seq(RecurrentTask):
         items = zip(batch.src.tolist(), (batch.src_lengths - 1).tolist(), out.preds["beam"], strict=True)
         rows = []
         for (ids, n, output), refs, loss, weight in zip(items, out.target, losses, weights, strict=True):
-            rows.append(
-                {
-                    "input": joiner.join(source.decode(ids[:n])),
-                    "target": refs[0],
-                    "prediction": output,
-                    "loss": loss,
-                    "loss_weight": weight,
-                    "length": n,
-                    "references": refs,
-                    "exact": float(output in refs),
-                }
-            )
+            row = {
+                "input": joiner.join(source.decode(ids[:n])),
+                "target": refs[0],
+                "prediction": output,
+                "loss": loss,
+                "loss_weight": weight,
+                "length": n,
+                "references": refs,
+                "exact": float(output in refs),
+            }
+            if self.hparams.symbol_acc:
+                right, total = symbols_right(output, refs[0])
+                row |= {"symbol_acc": right / max(total, 1), "symbol_acc_weight": total}
+            rows.append(row)
         return rows
 
     def search(self, src: torch.Tensor, src_lengths: torch.Tensor, beam_size: int = 1) -> list[Hypothesis]:
