@@ -184,3 +184,14 @@ def test_checkpoints_of_the_minimal_cells_predict(runs, name, argv, run_cli):
     code, out, err = run_cli(src.predict, [f"ckpt={runs[name]}", *argv])
     assert code == 0, err
     assert out.strip() and "Traceback" not in err
+
+
+def test_spaces_between_the_symbols_of_a_character_input_are_left_out_as_predict_does(runs, run_cli, tmp_path):
+    """`m a n` inspects as `man` (inspect used to refuse the space as a symbol outside the vocabulary)."""
+    ckpt = runs["pairs_gru"] / "checkpoints" / "last.ckpt"
+    said = []
+    for text in ("man", "m a n"):
+        code, _, err = run_cli(src.inspect, [f"ckpt={ckpt}", f"input={text}", f"out={tmp_path}", "split=none"])
+        assert code == 0, err
+        said.append([line.replace(repr(text), "INPUT") for line in err.splitlines() if "steps of" in line])
+    assert said[0] and said[0] == said[1]

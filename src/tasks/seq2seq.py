@@ -207,8 +207,9 @@ class Seq2Seq(RecurrentTask):
             writer.add_figure("val/attention", fig, global_step=epoch)
 
     def source_tokens(self, text: str) -> list[str]:
+        """Words, or characters with spaces left out (`101 + 11` reads as `101+11`)."""
         text = self.normalize(text)
-        return text.split() if self.spec.joiner else list(text)
+        return text.split() if self.spec.joiner else [c for c in text if not c.isspace()]
 
     def encode_source(self, text: str) -> tuple[list[int], list[str]]:
         """Source ids (end added) of raw text, and its tokens outside the vocabulary (mapped to
@@ -253,7 +254,7 @@ class Seq2Seq(RecurrentTask):
                 raise UserError(f"{where}: {text!r} is empty once normalised as the training data; give {kind}")
             unknown = self.encode_source(text)[1]
             if UNK not in self.spec.source.specials:  # nothing to read them as: say so, answer nothing
-                strange = [t for t in dict.fromkeys(unknown) if not t.isspace()]  # spaces between symbols: left out
+                strange = list(dict.fromkeys(unknown))
                 if strange:
                     known = self.spec.source.tokens
                     shown = f": {' '.join(known)}" if len(known) <= 40 else ""
