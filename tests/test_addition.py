@@ -104,7 +104,8 @@ def test_symbol_accuracy_worked_by_hand():
     from src.tasks.metrics import SymbolAccuracy, symbols_right
 
     outputs, refs = ["0 1 1", "1", "0 0 1 1 1", ""], [["0 1 0"], ["0 1"], ["0 0 1"], ["1"]]
-    assert [symbols_right(o, r[0]) for o, r in zip(outputs, refs, strict=True)] == [(2, 3), (0, 2), (3, 3), (0, 1)]
+    assert [symbols_right(o, r) for o, r in zip(outputs, refs, strict=True)] == [(2, 3), (0, 2), (3, 3), (0, 1)]
+    assert symbols_right("0 1", ["1 1", "0 1 1", "0 0"]) == (2, 3)  # the best share: 2/3 over 1/2 and 1/2
     metric = SymbolAccuracy()
     metric.update(outputs[:2], refs[:2])
     metric.update(outputs[2:], refs[2:])
@@ -113,7 +114,8 @@ def test_symbol_accuracy_worked_by_hand():
 
 def test_a_run_scores_symbols_on_every_test_set_as_its_rows_do(tmp_path, compose):
     """test/symbol_acc and test/symbol_acc_<n>bit are in the run's results, equal to the symbol-weighted
-    mean of its rows' symbol_acc; pairs (`symbol_acc: false`) has none."""
+    mean of its rows' symbol_acc (the beam's outputs), the greedy decoding's beside them when the beam
+    is wider; pairs (`symbol_acc: false`) has none."""
     import json
 
     import src.run.build
@@ -124,6 +126,7 @@ def test_a_run_scores_symbols_on_every_test_set_as_its_rows_do(tmp_path, compose
         "task.data.length_bits=[12]",
         "task.module.max_decode_length=30",
         "model.hidden_size=8",
+        "task.module.beam_size=2",
     ]
     quiet = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
     src.run.build.train(compose(["task=addition", "trainer=debug", *fast, *quiet], run))
@@ -134,6 +137,7 @@ def test_a_run_scores_symbols_on_every_test_set_as_its_rows_do(tmp_path, compose
         right = sum(r["symbol_acc"] * r["symbol_acc_weight"] for r in part)
         assert test[f"test/symbol_acc{suffix}"] == pytest.approx(right / sum(r["symbol_acc_weight"] for r in part))
         assert all(r["symbol_acc_weight"] == len(r["target"].split()) for r in part)
+        assert 0 <= test[f"test/symbol_acc_greedy{suffix}"] <= 1
     assert all(r["symbol_acc_weight"] == 13 for r in rows if r["set"] == "_12bit")  # 12-bit operands: 13 sum bits
 
     other = tmp_path / "pairs"

@@ -630,6 +630,30 @@ def test_predict_a_checkpoint_with_crafted_settings_is_one_line(key, value, need
     result.assert_one_clear_line(needle)
 
 
+@pytest.mark.parametrize("value", ["yes", 1, None, [True]])
+def test_a_seq2seq_checkpoint_whose_symbol_acc_is_not_true_or_false_is_one_line(value, checkpoints, tmp_path, run_cli):
+    import src.predict
+
+    ckpt = torch.load(checkpoints["pairs"], weights_only=True)
+    ckpt["hyper_parameters"]["symbol_acc"] = value
+    torch.save(ckpt, tmp_path / "crafted.ckpt")
+    run_cli(src.predict, [f"ckpt={tmp_path / 'crafted.ckpt'}", "input=man"]).assert_one_clear_line(
+        "do not build", "symbol_acc=", "use true or false"
+    )
+
+
+def test_a_seq2seq_checkpoint_from_before_symbol_acc_predicts_as_it_did(checkpoints, tmp_path, run_cli):
+    import src.predict
+
+    ckpt = torch.load(checkpoints["pairs"], weights_only=True)
+    del ckpt["hyper_parameters"]["symbol_acc"]
+    torch.save(ckpt, tmp_path / "older.ckpt")
+    now = run_cli(src.predict, [f"ckpt={checkpoints['pairs']}", "input=man"])
+    older = run_cli(src.predict, [f"ckpt={tmp_path / 'older.ckpt'}", "input=man"])
+    assert older.code == now.code == 0, older.err
+    assert older.out.splitlines()[-1] == now.out.splitlines()[-1]
+
+
 def test_predict_a_checkpoint_with_nan_weights_is_one_line(checkpoints, tmp_path, run_cli):
     import src.predict
 

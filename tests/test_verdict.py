@@ -180,3 +180,23 @@ def test_aa_real_runs_of_one_setting_split_in_two_are_never_called_better(six_se
         row = next(line for line in report.splitlines() if " vs " in line)
         verdict_cell = row.strip("|").split("|")[-1]
         assert "Welch over runs (3 vs 3)" in row and "better" not in verdict_cell, row
+
+
+@pytest.mark.parametrize(
+    ("key", "share"),
+    [
+        ("test/seq_acc_long", True),
+        ("test/exact_64bit", True),  # addition's and binary's test widths: still shares
+        ("test/symbol_acc_500bit", True),
+        ("test/bleu_greedy", True),
+        ("test/exact_greedy", True),
+        ("test/loss_64bit", False),
+        ("test/nll", False),
+        ("test/ppl_long", False),
+    ],
+)
+def test_shares_are_known_by_their_name_without_the_test_sets_suffix(key, share):
+    """A share's interval is kept within [0, 1]; `test/exact_64bit` was not known as one."""
+    from src.analysis.verdict import is_share
+
+    assert is_share(key) is share

@@ -29,6 +29,7 @@ the header names.
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -122,8 +123,9 @@ SHARES = ("acc", "f1", "bleu", "exact", "novelty")  # metrics in [0, 1]: test/ac
 
 
 def is_share(key: str) -> bool:
-    """Whether the metric `key` (test/seq_acc_long) is a share, bounded by 0 and 1."""
-    name = key.rsplit("/", 1)[-1].removesuffix("_long")
+    """Whether the metric `key` (test/seq_acc_long, test/exact_64bit, test/bleu_greedy) is a share,
+    bounded by 0 and 1; the test set's or the decoding's suffix is not part of the name."""
+    name = re.sub(r"_(long|greedy|\d+bit)$", "", key.rsplit("/", 1)[-1])
     return name in SHARES or name.endswith("_acc")
 
 

@@ -111,22 +111,24 @@ class ExactMatch(Share):
 
 class SymbolAccuracy(Share):
     """Share of the reference's symbols that the output has at the same position, over every symbol
-    of the first reference (space-separated): Delétang et al.'s (2023) accuracy, which reads a model
-    told the output's length. A symbol the output lacks is wrong; symbols past the reference's end
-    are not scored (ExactMatch scores the length)."""
+    (space-separated): Delétang et al.'s (2023) accuracy, which reads a model told the output's
+    length. A symbol the output lacks is wrong; symbols past the reference's end are not scored
+    (ExactMatch scores the length). With several references, the one the output matches best."""
 
     def count(self, outputs: list[str], references: list[list[str]]):
         right = total = 0
         for output, refs in zip(outputs, references, strict=True):
-            r, t = symbols_right(output, refs[0])
+            r, t = symbols_right(output, refs)
             right, total = right + r, total + t
         return right, total
 
 
-def symbols_right(output: str, reference: str) -> tuple[int, int]:
-    """(symbols of `reference` that `output` has at the same position, symbols of `reference`)."""
-    ref = reference.split()
-    return sum(a == b for a, b in zip(output.split(), ref, strict=False)), len(ref)
+def symbols_right(output: str, references: list[str]) -> tuple[int, int]:
+    """(symbols of a reference that `output` has at the same position, symbols of that reference),
+    for the reference with the largest share right (the first of a tie)."""
+    said = output.split()
+    counts = [(sum(a == b for a, b in zip(said, ref, strict=False)), len(ref)) for ref in map(str.split, references)]
+    return max(counts, key=lambda c: c[0] / max(c[1], 1))
 
 
 class Picked(WrapperMetric):

@@ -34,8 +34,9 @@ class Seq2Seq(RecurrentTask):
     bits) {val,test}/symbol_acc, the share of the reference's symbols right at their places.
     Validation decodes greedily; test decodes with
     `beam_size` (1: greedy) and, when that is more than 1, logs the greedy figures beside it as
-    test/bleu_greedy and test/exact_greedy. References: the DataModule's `references(split)`
-    (every reference of each item, by dataset index) when it has one, else the batch's own target.
+    test/bleu_greedy and test/exact_greedy (and test/symbol_acc_greedy). References: the
+    DataModule's `references(split)` (every reference of each item, by dataset index) when it has
+    one, else the batch's own target.
     predict: `source<TAB>output` per input; `attention_plot=FILE` draws their attention."""
 
     spec_kind = Seq2SeqSpec
@@ -68,9 +69,9 @@ class Seq2Seq(RecurrentTask):
             raise ValueError(f"beam_size={beam_size}; use 1 (greedy) or more")
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing={teacher_forcing}; use a share between 0 and 1")
-        super().__init__(spec, model, lr, weight_decay, lr_schedule)
         if not isinstance(symbol_acc, bool):
-            raise ValueError(f"symbol_acc={symbol_acc!r}; use true or false")
+            raise ValueError(f"symbol_acc={str(symbol_acc)[:40]!r}; use true or false")
+        super().__init__(spec, model, lr, weight_decay, lr_schedule)
         self.normalize = NORMALIZERS[self.spec.normalize]
         self.teacher_forcing, self.max_decode_length = teacher_forcing, max_decode_length
         self.beam_size, self.length_penalty = beam_size, length_penalty
@@ -158,7 +159,7 @@ class Seq2Seq(RecurrentTask):
                 "exact": float(output in refs),
             }
             if self.hparams.symbol_acc:
-                right, total = symbols_right(output, refs[0])
+                right, total = symbols_right(output, refs)
                 row |= {"symbol_acc": right / max(total, 1), "symbol_acc_weight": total}
             rows.append(row)
         return rows
@@ -207,9 +208,12 @@ class Seq2Seq(RecurrentTask):
             writer.add_figure("val/attention", fig, global_step=epoch)
 
     def source_tokens(self, text: str) -> list[str]:
-        """Words, or characters with spaces left out (`101 + 11` reads as `101+11`)."""
+        """Words, or characters with spaces left out unless the vocabulary has them (`101 + 11` reads
+        as `101+11`)."""
         text = self.normalize(text)
-        return text.split() if self.spec.joiner else [c for c in text if not c.isspace()]
+        if self.spec.joiner:
+            return text.split()
+        return [c for c in text if not c.isspace() or c in self.spec.source]
 
     def encode_source(self, text: str) -> tuple[list[int], list[str]]:
         """Source ids (end added) of raw text, and its tokens outside the vocabulary (mapped to
